@@ -1,0 +1,1 @@
+"""The web side of S2S Training: the Flask app (src/) and its pages (www/)."""

@@ -1,0 +1,1 @@
+"""Flask application: app factory, blueprints and the per-request database handle."""

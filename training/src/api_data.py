@@ -1,0 +1,119 @@
+"""JSON API over the training items: health, stats, list, read, update, queue navigation."""
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, current_app, jsonify, request
+
+from training.src import audio_meta
+from training.src.db import get_db
+from training.src.errors import ApiError
+from training.src import params
+from utils import database
+
+bp = Blueprint("data", __name__, url_prefix="/api")
+
+
+def _item_or_404(item_id: int) -> dict:
+    try:
+        return database.get_item(get_db(), item_id)
+    except database.NotFound:
+        raise ApiError(404, "not_found", f"No item with id {item_id}.") from None
+
+
+def _with_etag(item: dict, status: int = 200):
+    response = jsonify(item)
+    response.status_code = status
+    response.set_etag(item["version"])
+    return response
+
+
+@bp.get("/health")
+def health():
+    cfg = current_app.config["S2S"]
+    model_path = cfg.model.path
+    body = {
+        "status": "ok",
+        "database": {"path": str(cfg.database.path), "ok": True},
+        "model": {"path": str(model_path), "present": model_path.is_dir() and any(model_path.iterdir())},
+    }
+    try:
+        get_db().execute(f"SELECT 1 FROM {database.TABLE} LIMIT 1").fetchall()
+    except Exception as exc:  # health must report, not fail
+        body["status"] = "degraded"
+        body["database"].update(ok=False, message=str(exc))
+        return jsonify(body), 503
+    return jsonify(body)
+
+
+@bp.get("/data/stats")
+def stats():
+    t = current_app.config["S2S"].training
+    return jsonify(database.stats(get_db(), t.heldout_fraction, t.heldout_min))
+
+
+@bp.get("/data")
+def list_items():
+    """Every matching item without audio; paged when `limit` is given, total in `X-Total-Count`."""
+    limit = params.int_arg("limit", None, 1, 1000)
+    items, total = database.list_items(
+        get_db(),
+        reviewed=params.bool_arg("reviewed"),
+        trained=params.bool_arg("trained"),
+        q=(request.args.get("q") or "").strip() or None,
+        sort=params.choice_arg("sort", "id", set(database.SORTABLE)),
+        descending=params.choice_arg("order", "asc", {"asc", "desc"}) == "desc",
+        limit=limit,
+        offset=params.int_arg("offset", 0, 0, 10**12) or 0,
+    )
+    if limit is not None:
+        # Durations of the shown page are computed off the request path; the
+        # header tells the page to ask again shortly.
+        missing = [i["id"] for i in items if i.get("duration_s") is None]
+        audio_meta.fill_later(current_app._get_current_object(), missing)
+    response = jsonify(items)
+    response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+@bp.get("/data/next")
+def next_unreviewed():
+    """The oldest unreviewed item after `after` (wrapping), `{id: null}` when the queue is empty."""
+    after = params.int_arg("after", 0, 0, 2**63 - 1)
+    return jsonify({"id": database.next_unreviewed(get_db(), after)})
+
+
+@bp.get("/data/<int(signed=True):item_id>")
+def get_item(item_id: int):
+    """The item, its neighbours and its audio (base64); `?audio=0` leaves the audio out."""
+    item = _item_or_404(item_id)
+    conn = get_db()
+    item.update(database.neighbours(conn, item_id))
+    item.update(audio_meta.describe(current_app, conn, item_id))
+    if params.bool_arg("audio") is not False:
+        blob = database.get_audio(conn, item_id)
+        item["audio"] = base64.b64encode(blob).decode("ascii")
+    return _with_etag(item)
+
+
+@bp.put("/data/<int(signed=True):item_id>")
+def update_item(item_id: int):
+    body = params.json_object()
+    transcript = params.transcript_field(body)
+    is_reviewed = params.flag_field(body, "is_reviewed")
+    if transcript is None and is_reviewed is None:
+        raise ApiError(400, "invalid_body", "Send 'transcript' and/or 'is_reviewed'.")
+    try:
+        item = database.update_item(get_db(), item_id, transcript, is_reviewed, params.if_match())
+    except database.NotFound:
+        raise ApiError(404, "not_found", f"No item with id {item_id}.") from None
+    except database.VersionConflict as conflict:
+        response = jsonify({
+            "error": "version_conflict",
+            "message": "Someone else changed this item since you opened it. Their version is in 'current'.",
+            "current": conflict.current,
+        })
+        response.status_code = 412
+        response.set_etag(conflict.current["version"])
+        return response
+    return _with_etag(item)

@@ -1,0 +1,27 @@
+"""One database connection per request, as in Flask's tutorial: opened on first use, closed on teardown."""
+from __future__ import annotations
+
+import sqlite3
+
+from flask import Flask, current_app, g
+
+from utils import database
+
+
+def get_db() -> sqlite3.Connection:
+    if "db" not in g:
+        cfg = current_app.config["S2S"]
+        g.db = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
+    return g.db
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    conn = g.pop("db", None)
+    if conn is not None:
+        conn.close()
+
+
+def init_app(app: Flask) -> None:
+    cfg = app.config["S2S"]
+    database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
+    app.teardown_appcontext(close_db)

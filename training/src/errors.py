@@ -1,0 +1,46 @@
+"""Every error leaves the API as JSON `{error, message}` with its proper status, never an HTML page or a traceback."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Raised by views for a client-facing error; `extra` is merged into the JSON body."""
+
+    def __init__(self, status: int, error: str, message: str, **extra: object):
+        super().__init__(message)
+        self.status, self.error, self.message, self.extra = status, error, message, extra
+
+
+def error_response(status: int, error: str, message: str, **extra: object):
+    body = {"error": error, "message": message, **extra}
+    return jsonify(body), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.error, exc.message, **exc.extra)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        name = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, name, exc.description or exc.name)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def _db_busy(exc: sqlite3.OperationalError):
+        # "database is locked" after the busy timeout, or a file we cannot open:
+        # the client may retry, so 503 rather than 500.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "database_unavailable", f"The database is unavailable: {exc}. Try again.")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,95 @@
+"""Parsing of query strings and JSON bodies into typed values, with a 400 naming the bad field."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import request
+
+from training.src.errors import ApiError
+
+TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+MAX_TRANSCRIPT_CHARS = 10_000
+# C0 controls other than tab/newline/carriage return, DEL, and lone surrogates (from
+# invalid UTF-8 escapes) have no place in a transcript and break tokenizers.
+BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def bool_arg(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() in TRUE:
+        return True
+    if raw.lower() in FALSE:
+        return False
+    raise ApiError(400, "invalid_parameter", f"'{name}' must be true/false or 1/0, got {raw!r}", parameter=name)
+
+
+def int_arg(name: str, default: int | None, minimum: int, maximum: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be a whole number, got {raw!r}", parameter=name) from None
+    if not minimum <= value <= maximum:
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be between {minimum} and {maximum}", parameter=name)
+    return value
+
+
+def choice_arg(name: str, default: str, choices: set[str]) -> str:
+    raw = request.args.get(name) or default
+    if raw not in choices:
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be one of {', '.join(sorted(choices))}", parameter=name)
+    return raw
+
+
+def json_object() -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 that says what was wrong with it."""
+    body = request.get_json(silent=True)
+    if body is None:
+        if not request.get_data(cache=True):
+            raise ApiError(400, "invalid_body", "The request body is empty; send a JSON object.")
+        raise ApiError(400, "invalid_body", "The request body is not valid JSON.")
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "The request body must be a JSON object.")
+    return body
+
+
+def transcript_field(body: dict[str, Any]) -> str | None:
+    if "transcript" not in body:
+        return None
+    value = body["transcript"]
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_field", "'transcript' must be a string.", field="transcript")
+    if len(value) > MAX_TRANSCRIPT_CHARS:
+        raise ApiError(400, "invalid_field", f"'transcript' is longer than {MAX_TRANSCRIPT_CHARS} characters.",
+                       field="transcript")
+    if BAD_CHARS.search(value):
+        raise ApiError(400, "invalid_field", "'transcript' contains control characters or invalid Unicode.",
+                       field="transcript")
+    return value
+
+
+def flag_field(body: dict[str, Any], name: str) -> bool | None:
+    if name not in body or body[name] is None:
+        return None
+    value = body[name]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ApiError(400, "invalid_field", f"'{name}' must be true/false or 0/1.", field=name)
+
+
+def if_match() -> str | None:
+    """The version the client last saw, from `If-Match` (quotes and a weak prefix allowed)."""
+    raw = request.headers.get("If-Match")
+    if not raw:
+        return None
+    raw = raw.strip()
+    if raw.startswith("W/"):
+        raw = raw[2:]
+    return raw.strip('"')

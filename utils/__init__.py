@@ -1,0 +1,1 @@
+"""Shared pieces with no web or training code: configuration, database, audio."""

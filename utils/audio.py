@@ -1,0 +1,140 @@
+"""Audio blobs as the assistant stored them: sniff the container, decode, make playable.
+
+The assistant may store WAV, FLAC, OGG, MP3 or headerless PCM. Containers are
+recognised by their magic bytes; anything else is taken as raw PCM in the
+format `[audio]` of the config describes, since PCM has no header to check.
+"""
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from utils.config import AudioConfig
+
+WHISPER_RATE = 16000
+
+MIME = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg", "pcm": "audio/wav"}
+PCM_DTYPES = {"s16le": "<i2", "s32le": "<i4", "f32le": "<f4", "u8": "u1"}
+PCM_SUBTYPES = {"s16le": (1, 16), "s32le": (1, 32), "f32le": (3, 32), "u8": (1, 8)}
+
+
+class AudioError(ValueError):
+    """The blob cannot be decoded as audio; the message says why, for a 422."""
+
+
+@dataclass
+class AudioInfo:
+    container: str
+    mime: str
+    sample_rate: int
+    channels: int
+    duration_s: float
+
+
+def sniff(blob: bytes) -> str:
+    """The container by its magic bytes, or "pcm" when there is none."""
+    if len(blob) >= 12 and blob[:4] in (b"RIFF", b"RF64") and blob[8:12] == b"WAVE":
+        return "wav"
+    if blob[:4] == b"fLaC":
+        return "flac"
+    if blob[:4] == b"OggS":
+        return "ogg"
+    # ID3 tag, or an MPEG audio frame sync (11 set bits) with layer III.
+    if blob[:3] == b"ID3" or (len(blob) >= 2 and blob[0] == 0xFF and (blob[1] & 0xE6) == 0xE2):
+        return "mp3"
+    return "pcm"
+
+
+def _pcm_array(blob: bytes, cfg: AudioConfig) -> np.ndarray:
+    dtype = np.dtype(PCM_DTYPES[cfg.pcm_sample_format])
+    frame = dtype.itemsize * cfg.pcm_channels
+    if len(blob) < frame:
+        raise AudioError("the audio is empty" if not blob else "the audio is too short to hold one PCM frame")
+    usable = len(blob) - len(blob) % frame  # a truncated last frame is dropped, not fatal
+    data = np.frombuffer(blob[:usable], dtype=dtype).reshape(-1, cfg.pcm_channels)
+    if dtype.kind == "f":
+        return data.astype(np.float32)
+    if dtype.kind == "u":
+        return (data.astype(np.float32) - 128.0) / 128.0
+    return data.astype(np.float32) / float(2 ** (8 * dtype.itemsize - 1))
+
+
+def info(blob: bytes, cfg: AudioConfig) -> AudioInfo:
+    """Duration and format without decoding samples where the container allows."""
+    kind = sniff(blob)
+    if kind == "pcm":
+        frames = len(_pcm_array(blob, cfg))
+        return AudioInfo("pcm", MIME["pcm"], cfg.pcm_sample_rate, cfg.pcm_channels, frames / cfg.pcm_sample_rate)
+    try:
+        meta = sf.info(io.BytesIO(blob))
+    except (sf.LibsndfileError, RuntimeError, EOFError) as exc:
+        raise AudioError(f"the {kind.upper()} audio cannot be read: {exc}") from None
+    if meta.samplerate <= 0 or meta.frames <= 0:
+        raise AudioError(f"the {kind.upper()} audio holds no samples")
+    return AudioInfo(kind, MIME[kind], meta.samplerate, meta.channels, meta.frames / meta.samplerate)
+
+
+def decode(blob: bytes, cfg: AudioConfig) -> tuple[np.ndarray, int]:
+    """Mono float32 samples in [-1, 1] and their sample rate."""
+    kind = sniff(blob)
+    if kind == "pcm":
+        data, rate = _pcm_array(blob, cfg), cfg.pcm_sample_rate
+    else:
+        try:
+            data, rate = sf.read(io.BytesIO(blob), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, EOFError) as exc:
+            raise AudioError(f"the {kind.upper()} audio cannot be decoded: {exc}") from None
+    if data.size == 0:
+        raise AudioError("the audio holds no samples")
+    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+
+
+def load_for_whisper(blob: bytes, cfg: AudioConfig) -> np.ndarray:
+    """Mono 16 kHz float32, what Whisper's feature extractor expects."""
+    samples, rate = decode(blob, cfg)
+    if rate != WHISPER_RATE:
+        samples = soxr.resample(samples, rate, WHISPER_RATE).astype(np.float32)
+    return samples
+
+
+def playable(blob: bytes, cfg: AudioConfig) -> tuple[bytes, str]:
+    """Bytes a browser's <audio> can play, and their MIME type.
+
+    Containers pass through untouched; raw PCM gets a WAV header in front of the
+    same bytes (no re-encoding), so what the reviewer hears is what was stored.
+    """
+    kind = sniff(blob)
+    if kind != "pcm":
+        info(blob, cfg)  # refuse undecodable containers here rather than in the browser
+        return blob, MIME[kind]
+    frame = np.dtype(PCM_DTYPES[cfg.pcm_sample_format]).itemsize * cfg.pcm_channels
+    data = blob[: len(blob) - len(blob) % frame]
+    if not data:
+        raise AudioError("the audio is empty" if not blob else "the audio is too short to hold one PCM frame")
+    fmt_tag, bits = PCM_SUBTYPES[cfg.pcm_sample_format]
+    block = cfg.pcm_channels * bits // 8
+    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
+    header += b"fmt " + struct.pack(
+        "<IHHIIHH", 16, fmt_tag, cfg.pcm_channels, cfg.pcm_sample_rate, cfg.pcm_sample_rate * block, block, bits
+    )
+    header += b"data" + struct.pack("<I", len(data))
+    return header + data, MIME["pcm"]
+
+
+def peaks(samples: np.ndarray, buckets: int) -> list[float]:
+    """Max absolute amplitude per bucket, for drawing a waveform the width of the player."""
+    buckets = max(1, min(buckets, len(samples)))
+    edges = np.linspace(0, len(samples), buckets + 1).astype(np.int64)
+    return [round(float(v), 4) for v in np.maximum.reduceat(np.abs(samples), edges[:-1])]
+
+
+def to_wav(samples: np.ndarray, rate: int) -> bytes:
+    """16-bit WAV bytes, how the demo data and tests store clips (as the assistant most likely does)."""
+    out = io.BytesIO()
+    sf.write(out, samples, rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()

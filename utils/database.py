@@ -1,0 +1,318 @@
+"""The data layer over `s2s_training_data`, the table the assistant writes too.
+
+Rules that follow from sharing the file with another program:
+- WAL mode and a busy timeout, so readers never block the assistant's inserts
+  and a momentary write lock waits instead of failing.
+- Write transactions are short and `BEGIN IMMEDIATE`, so a read-modify-write
+  never upgrades a read lock mid-way (the classic source of "database is locked").
+- The user's table and columns are never altered; what the app needs for itself
+  lives in tables and indexes prefixed `s2s_app_`.
+- Listing never touches `audio_blob`: the seed puts the blob in the middle of
+  the row, so reading the flags after it would walk the blob's overflow pages.
+  A covering index holds every listed column instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+TABLE = "s2s_training_data"
+
+# The seed's schema, verbatim in meaning. AUTOINCREMENT so an id is never reused
+# after a delete: the app's own tables refer to items by id.
+SEED_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    transcript TEXT,
+    audio_blob BLOB,
+    is_reviewed INTEGER DEFAULT 0,
+    is_trained INTEGER DEFAULT 0,
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP
+)
+"""
+
+APP_SCHEMA = f"""
+CREATE INDEX IF NOT EXISTS s2s_app_idx_flags ON {TABLE}(is_reviewed, is_trained);
+CREATE INDEX IF NOT EXISTS s2s_app_idx_list ON {TABLE}(id, is_reviewed, is_trained, timestamp, transcript);
+CREATE TABLE IF NOT EXISTS s2s_app_audio_meta (
+    item_id INTEGER PRIMARY KEY,
+    blob_length INTEGER NOT NULL,
+    mime TEXT,
+    duration_s REAL,
+    sample_rate INTEGER,
+    error TEXT
+);
+"""
+
+LIST_COLUMNS = "d.id, d.transcript, d.is_reviewed, d.is_trained, d.timestamp"
+SORTABLE = {"id": "d.id", "timestamp": "d.timestamp", "transcript": "d.transcript"}
+# Knuth's multiplicative hash, in SQL integer arithmetic, spreads ids evenly over
+# 0..2^32 so "held out" is a stable function of the id alone.
+HASH_SQL = "((d.id * 2654435761) % 4294967296)"
+HASH_SPACE = 4294967296
+
+
+class NotFound(LookupError):
+    """No item with that id."""
+
+
+class VersionConflict(Exception):
+    """The item changed since the client read it; carries the current item."""
+
+    def __init__(self, current: dict[str, Any]):
+        super().__init__("item was changed by someone else")
+        self.current = current
+
+
+def connect(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
+    """Open the shared database in autocommit mode; callers open transactions explicitly."""
+    conn = sqlite3.connect(
+        str(path), timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    return conn
+
+
+def init_db(path: Path, busy_timeout_ms: int = 5000) -> None:
+    """Create the file, the seed table and the app's own tables if missing; switch to WAL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path, busy_timeout_ms)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(SEED_SCHEMA)
+        conn.executescript(APP_SCHEMA)
+    finally:
+        conn.close()
+
+
+def item_version(row: sqlite3.Row | dict[str, Any]) -> str:
+    """A version tag derived from the editable state, since the seed table has no version column."""
+    raw = f"{row['transcript']!r}|{row['is_reviewed']}|{row['is_trained']}"
+    return hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _item(row: sqlite3.Row) -> dict[str, Any]:
+    item = {
+        "id": row["id"],
+        "transcript": row["transcript"],
+        "is_reviewed": int(row["is_reviewed"] or 0),
+        "is_trained": int(row["is_trained"] or 0),
+        "timestamp": row["timestamp"],
+    }
+    if "duration_s" in row.keys():
+        item["duration_s"] = row["duration_s"]
+    item["version"] = item_version(item)
+    return item
+
+
+def heldout_threshold(fraction: float) -> int:
+    return int(fraction * HASH_SPACE)
+
+
+def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: int = 0) -> dict[str, int]:
+    """Counts from the flags index alone; `pending_training` excludes held-out items so it stays honest."""
+    total = reviewed = trained = 0
+    for row in conn.execute(
+        f"SELECT is_reviewed, is_trained, count(*) FROM {TABLE} GROUP BY is_reviewed, is_trained"
+    ):
+        total += row[2]
+        if row[0] == 1:
+            reviewed += row[2]
+        if row[1] == 1:
+            trained += row[2]
+    untrained_reviewed = conn.execute(
+        f"SELECT count(*) FROM {TABLE} WHERE is_reviewed = 1 AND is_trained = 0"
+    ).fetchone()[0]
+    heldout = len(heldout_ids(conn, heldout_fraction, heldout_min))
+    return {
+        "total": total,
+        "reviewed": reviewed,
+        "trained": trained,
+        "pending_training": untrained_reviewed - heldout,
+        "heldout": heldout,
+        "unreviewed": total - reviewed,
+    }
+
+
+def heldout_ids(conn: sqlite3.Connection, fraction: float, minimum: int) -> list[int]:
+    """Reviewed, untrained items kept out of training to measure WER.
+
+    Those whose id hashes below `fraction`, topped up with the lowest hashes to
+    `minimum`: stable as items arrive, and never an item already trained on.
+    """
+    if fraction <= 0 and minimum <= 0:
+        return []
+    rows = conn.execute(
+        f"SELECT d.id, {HASH_SQL} AS h FROM {TABLE} d WHERE d.is_reviewed = 1 AND d.is_trained = 0 "
+        f"AND (h < ? OR h IN (SELECT {HASH_SQL} FROM {TABLE} d WHERE d.is_reviewed = 1 "
+        f"AND d.is_trained = 0 ORDER BY 1 LIMIT ?)) ORDER BY h",
+        (heldout_threshold(fraction), max(minimum, 0)),
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def list_items(
+    conn: sqlite3.Connection,
+    reviewed: bool | None = None,
+    trained: bool | None = None,
+    q: str | None = None,
+    sort: str = "id",
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """A filtered, ordered page of items without audio, and the count of all that match."""
+    where, params = [], []
+    if reviewed is not None:
+        where.append("d.is_reviewed = ?")
+        params.append(int(reviewed))
+    if trained is not None:
+        where.append("d.is_trained = ?")
+        params.append(int(trained))
+    if q:
+        # instr() rather than LIKE: no wildcard escaping, and case folding via lower().
+        where.append("instr(lower(d.transcript), lower(?)) > 0")
+        params.append(q)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    total = conn.execute(f"SELECT count(*) FROM {TABLE} d {clause}", params).fetchone()[0]
+    direction = "DESC" if descending else "ASC"
+    order = f"{SORTABLE[sort]} {direction}, d.id {direction}"
+    page = "LIMIT ? OFFSET ?" if limit is not None else ""
+    page_params = [limit, offset] if limit is not None else []
+    rows = conn.execute(
+        f"SELECT {LIST_COLUMNS}, m.duration_s FROM {TABLE} d INDEXED BY s2s_app_idx_list "
+        f"LEFT JOIN s2s_app_audio_meta m ON m.item_id = d.id {clause} ORDER BY {order} {page}",
+        params + page_params,
+    )
+    return [_item(r) for r in rows], total
+
+
+def get_item(conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
+    row = conn.execute(f"SELECT {LIST_COLUMNS} FROM {TABLE} d WHERE d.id = ?", (item_id,)).fetchone()
+    if row is None:
+        raise NotFound(item_id)
+    return _item(row)
+
+
+def get_audio(conn: sqlite3.Connection, item_id: int) -> bytes:
+    row = conn.execute(f"SELECT audio_blob FROM {TABLE} WHERE id = ?", (item_id,)).fetchone()
+    if row is None:
+        raise NotFound(item_id)
+    blob = row[0]
+    if blob is None:
+        return b""
+    return blob.encode("utf-8", "surrogateescape") if isinstance(blob, str) else bytes(blob)
+
+
+def audio_length(conn: sqlite3.Connection, item_id: int) -> int:
+    """length() of a BLOB is read from the record header, so this never loads the audio."""
+    row = conn.execute(f"SELECT length(audio_blob) FROM {TABLE} WHERE id = ?", (item_id,)).fetchone()
+    if row is None:
+        raise NotFound(item_id)
+    return row[0] or 0
+
+
+def update_item(
+    conn: sqlite3.Connection,
+    item_id: int,
+    transcript: str | None = None,
+    is_reviewed: bool | None = None,
+    if_match: str | None = None,
+) -> dict[str, Any]:
+    """Apply a reviewer's edit, refusing it if the item changed since `if_match` was read.
+
+    Editing the transcript of an item already trained on clears `is_trained`:
+    the model learned the old text, so the corrected one is pending again.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = get_item(conn, item_id)
+        if if_match is not None and if_match != "*" and if_match != current["version"]:
+            raise VersionConflict(current)
+        sets, params = [], []
+        if transcript is not None and transcript != current["transcript"]:
+            sets += ["transcript = ?", "is_trained = 0"]
+            params.append(transcript)
+        if is_reviewed is not None:
+            sets.append("is_reviewed = ?")
+            params.append(int(is_reviewed))
+        if sets:
+            conn.execute(f"UPDATE {TABLE} SET {', '.join(sets)} WHERE id = ?", params + [item_id])
+        updated = get_item(conn, item_id)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return updated
+
+
+def neighbours(conn: sqlite3.Connection, item_id: int) -> dict[str, int | None]:
+    """Ids around an item for the editor's Previous/Next and the next unreviewed one after it."""
+    def one(sql: str) -> int | None:
+        row = conn.execute(sql, (item_id,)).fetchone()
+        return row[0] if row else None
+
+    return {
+        "prev_id": one(f"SELECT max(id) FROM {TABLE} WHERE id < ?"),
+        "next_id": one(f"SELECT min(id) FROM {TABLE} WHERE id > ?"),
+        "next_unreviewed_id": one(f"SELECT min(id) FROM {TABLE} WHERE is_reviewed = 0 AND id > ?"),
+        "prev_unreviewed_id": one(f"SELECT max(id) FROM {TABLE} WHERE is_reviewed = 0 AND id < ?"),
+    }
+
+
+def next_unreviewed(conn: sqlite3.Connection, after_id: int = 0) -> int | None:
+    """The oldest unreviewed item after `after_id`, wrapping to the start of the queue."""
+    for bound in (after_id, 0):
+        row = conn.execute(
+            f"SELECT min(id) FROM {TABLE} WHERE is_reviewed = 0 AND id > ?", (bound,)
+        ).fetchone()
+        if row[0] is not None:
+            return row[0]
+    return None
+
+
+def cached_audio_meta(conn: sqlite3.Connection, item_id: int, blob_length: int) -> sqlite3.Row | None:
+    """Audio facts computed earlier, valid while the blob keeps the same length."""
+    return conn.execute(
+        "SELECT mime, duration_s, sample_rate, error FROM s2s_app_audio_meta WHERE item_id = ? AND blob_length = ?",
+        (item_id, blob_length),
+    ).fetchone()
+
+
+def store_audio_meta(
+    conn: sqlite3.Connection, item_id: int, blob_length: int, mime: str | None,
+    duration_s: float | None, sample_rate: int | None, error: str | None,
+) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO s2s_app_audio_meta(item_id, blob_length, mime, duration_s, sample_rate, error) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (item_id, blob_length, mime, duration_s, sample_rate, error),
+    )
+
+
+def ids_without_audio_meta(conn: sqlite3.Connection, ids: Iterable[int]) -> list[int]:
+    ids = list(ids)
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    have = {r[0] for r in conn.execute(f"SELECT item_id FROM s2s_app_audio_meta WHERE item_id IN ({marks})", ids)}
+    return [i for i in ids if i not in have]
+
+
+def insert_item(conn: sqlite3.Connection, transcript: str | None, audio: bytes | None,
+                is_reviewed: int = 0, is_trained: int = 0, timestamp: str | None = None) -> int:
+    """Insert as the assistant does; used by the demo data and the tests."""
+    if timestamp is None:
+        cur = conn.execute(
+            f"INSERT INTO {TABLE}(transcript, audio_blob, is_reviewed, is_trained) VALUES (?, ?, ?, ?)",
+            (transcript, audio, is_reviewed, is_trained),
+        )
+    else:
+        cur = conn.execute(
+            f"INSERT INTO {TABLE}(transcript, audio_blob, is_reviewed, is_trained, timestamp) VALUES (?, ?, ?, ?, ?)",
+            (transcript, audio, is_reviewed, is_trained, timestamp),
+        )
+    return int(cur.lastrowid)

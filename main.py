@@ -1,0 +1,119 @@
+"""S2S Training: review your assistant's transcripts and fine-tune its Whisper model.
+
+Commands (all take --config, --db and --model):
+  python main.py [serve]             serve the web app with waitress (default 127.0.0.1:5000)
+  python main.py serve --demo        fill an empty database with demo clips first, then serve
+  python main.py demo                fill an empty database with demo clips (espeak-ng speech)
+  python main.py train               fine-tune on reviewed items in the foreground, with progress
+  python main.py evaluate            word error rate of the deployed model on held-out items
+  python main.py model list          deployed model and kept versions
+  python main.py model rollback V    make kept version V the deployed model again
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from utils.config import Config, ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    # SUPPRESS so a flag given before the command is not reset by the command's own copy of it.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--config", help="TOML config file (default: configs/training.toml)")
+    common.add_argument("--db", help="SQLite database file (overrides [database].path)")
+    common.add_argument("--model", help="Whisper model folder (overrides [model].path)")
+
+    parser = argparse.ArgumentParser(
+        prog="main.py", description=__doc__, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", parents=[common], help="serve the web app (the default command)")
+    for p in (parser, serve):
+        p.add_argument("--host", help="address to bind (default from [server].host: 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to bind (default from [server].port: 5000)")
+        p.add_argument("--demo", action="store_true", help="fill an empty database with demo clips before serving")
+    demo = commands.add_parser("demo", parents=[common], help="fill an empty database with demo speech clips")
+    demo.add_argument("--force", action="store_true", help="add the demo clips even if the database has items")
+    commands.add_parser("train", parents=[common], help="fine-tune the model on reviewed items in the foreground")
+    commands.add_parser("evaluate", parents=[common], help="report the deployed model's held-out word error rate")
+    model = commands.add_parser("model", parents=[common], help="inspect or roll back model versions")
+    model_cmds = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    model_cmds.add_parser("list", parents=[common], help="show the deployed model and kept versions")
+    rollback = model_cmds.add_parser("rollback", parents=[common], help="redeploy a kept version")
+    rollback.add_argument("version", help="the version to restore (see 'model list')")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides = {
+        "database": {"path": getattr(args, "db", None)},
+        "model": {"path": getattr(args, "model", None)},
+        "server": {"host": getattr(args, "host", None), "port": getattr(args, "port", None)},
+    }
+    return load_config(getattr(args, "config", None), overrides={k: {kk: vv for kk, vv in v.items() if vv is not None}
+                                               for k, v in overrides.items()})
+
+
+def _demo(cfg: Config, force: bool = False) -> int:
+    from utils import database, demo
+
+    database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
+    conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
+    try:
+        count = demo.fill_demo(conn, force=force)
+    except demo.DemoError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    print(f"demo: added {count} speech clips to {cfg.database.path}")
+    return 0
+
+
+def _serve(cfg: Config, with_demo: bool) -> int:
+    from waitress import serve
+
+    from training.src.app import create_app
+    from utils import database
+
+    if with_demo:
+        database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
+        conn = database.connect(cfg.database.path)
+        empty = conn.execute(f"SELECT count(*) FROM {database.TABLE}").fetchone()[0] == 0
+        conn.close()
+        if empty and _demo(cfg) != 0:
+            return 1
+    app = create_app(cfg)
+    print(f"S2S Training on http://{cfg.server.host}:{cfg.server.port}/  (database: {cfg.database.path})")
+    serve(app, host=cfg.server.host, port=cfg.server.port, threads=8)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        cfg = _config(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    command = args.command or "serve"
+    if command == "serve":
+        return _serve(cfg, args.demo)
+    if command == "demo":
+        return _demo(cfg, args.force)
+    from stt import cli  # imported late: it pulls in the training stack
+
+    if command == "train":
+        return cli.train_foreground(cfg)
+    if command == "evaluate":
+        return cli.evaluate_current(cfg)
+    if args.model_command == "list":
+        return cli.model_list(cfg)
+    return cli.model_rollback(cfg, args.version)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The items API against a real SQLite file holding real WAV, raw PCM and corrupt blobs."""
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+import soundfile as sf
+
+from utils import database
+
+
+def test_health_reports_database_and_model(client, cfg):
+    body = client.get("/api/health").get_json()
+    assert body["status"] == "ok"
+    assert body["database"] == {"path": str(cfg.database.path), "ok": True}
+    assert body["model"] == {"path": str(cfg.model.path), "present": False}
+
+
+def test_stats_counts_each_flag(client, seeded):
+    body = client.get("/api/data/stats").get_json()
+    # 6 items: 2 reviewed (one trained); the untrained reviewed one is held out
+    # for evaluation (heldout_min=3 keeps up to 3 aside), so none is pending.
+    assert body["total"] == 6
+    assert body["reviewed"] == 2
+    assert body["trained"] == 1
+    assert body["heldout"] == 1
+    assert body["pending_training"] == 0
+    assert body["unreviewed"] == 4
+
+
+def test_stats_pending_excludes_only_heldout(client, conn, speech):
+    for i in range(10):
+        database.insert_item(conn, f"sentence {i}", speech["hello"], is_reviewed=1)
+    body = client.get("/api/data/stats").get_json()
+    assert body["heldout"] == 3
+    assert body["pending_training"] == 7
+
+
+def test_list_returns_every_item_without_audio(client, seeded):
+    response = client.get("/api/data")
+    items = response.get_json()
+    assert response.headers["X-Total-Count"] == "6"
+    assert [i["id"] for i in items] == sorted(seeded.values())
+    assert set(items[0]) == {"id", "transcript", "is_reviewed", "is_trained", "timestamp", "duration_s", "version"}
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("reviewed=true", {"reviewed", "trained"}),
+    ("reviewed=0", {"wav", "pcm", "corrupt", "empty"}),
+    ("trained=1", {"trained"}),
+    ("reviewed=1&trained=false", {"reviewed"}),
+    ("q=KITCHEN", {"pcm"}),
+    ("q=%25", set()),  # a literal percent sign is not a wildcard
+])
+def test_list_filters(client, seeded, query, expected):
+    items = client.get(f"/api/data?{query}").get_json()
+    assert {i["id"] for i in items} == {seeded[k] for k in expected}
+
+
+@pytest.mark.parametrize("query", ["reviewed=maybe", "trained=2", "limit=0", "limit=x", "offset=-1",
+                                   "sort=audio_blob", "order=sideways", "limit=5000"])
+def test_list_rejects_bad_parameters(client, seeded, query):
+    response = client.get(f"/api/data?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_parameter"
+
+
+def test_list_pages_and_sorts(client, seeded):
+    response = client.get("/api/data?limit=2&offset=2&sort=id&order=desc")
+    ids = sorted(seeded.values(), reverse=True)
+    assert [i["id"] for i in response.get_json()] == ids[2:4]
+    assert response.headers["X-Total-Count"] == "6"
+
+
+def test_item_has_audio_and_facts(client, seeded, speech):
+    response = client.get(f"/api/data/{seeded['wav']}")
+    body = response.get_json()
+    assert base64.b64decode(body["audio"]) == speech["hello"]
+    assert body["audio_mime"] == "audio/wav"
+    assert body["sample_rate"] == 16000
+    assert 1.0 < body["duration_s"] < 5.0
+    assert body["audio_error"] is None
+    assert response.headers["ETag"] == f'"{body["version"]}"'
+    assert body["next_id"] == seeded["reviewed"] and body["prev_id"] is None
+    assert body["next_unreviewed_id"] == seeded["pcm"]
+
+
+def test_item_without_audio_payload(client, seeded):
+    body = client.get(f"/api/data/{seeded['pcm']}?audio=0").get_json()
+    assert "audio" not in body
+    assert body["audio_mime"] == "audio/wav"  # raw PCM is served as WAV
+    assert body["sample_rate"] == 16000
+
+
+@pytest.mark.parametrize("path", ["/api/data/999999", "/api/data/-3", "/api/data/999999/audio",
+                                  "/api/data/999999/peaks"])
+def test_unknown_id_is_404_json(client, seeded, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_non_numeric_id_is_404_json(client):
+    response = client.get("/api/data/abc")
+    assert response.status_code == 404
+    assert response.is_json
+
+
+def test_put_updates_transcript_and_flag(client, conn, seeded):
+    response = client.put(f"/api/data/{seeded['wav']}", json={"transcript": "Hello there, how are you today?",
+                                                              "is_reviewed": True})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["transcript"] == "Hello there, how are you today?" and body["is_reviewed"] == 1
+    row = conn.execute("SELECT transcript, is_reviewed FROM s2s_training_data WHERE id=?", (seeded["wav"],)).fetchone()
+    assert tuple(row) == ("Hello there, how are you today?", 1)
+
+
+def test_put_either_field_alone(client, seeded):
+    assert client.put(f"/api/data/{seeded['pcm']}", json={"is_reviewed": 1}).get_json()["is_reviewed"] == 1
+    body = client.put(f"/api/data/{seeded['pcm']}", json={"transcript": "x"}).get_json()
+    assert body["transcript"] == "x" and body["is_reviewed"] == 1
+
+
+@pytest.mark.parametrize("payload, error", [
+    (b"", "invalid_body"),
+    (b"{not json", "invalid_body"),
+    (b"[1, 2]", "invalid_body"),
+    (b"{}", "invalid_body"),
+    (b'{"transcript": 5}', "invalid_field"),
+    (b'{"transcript": null, "is_reviewed": "yes"}', "invalid_field"),
+    (b'{"is_reviewed": 2}', "invalid_field"),
+    (b'{"transcript": "bell\\u0007"}', "invalid_field"),
+    (b'{"transcript": "\\ud800"}', "invalid_field"),
+])
+def test_put_rejects_bad_bodies_and_changes_nothing(client, conn, seeded, payload, error):
+    before = database.get_item(conn, seeded["wav"])
+    response = client.put(f"/api/data/{seeded['wav']}", data=payload, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == error
+    assert database.get_item(conn, seeded["wav"]) == before
+
+
+def test_put_rejects_overlong_transcript(client, seeded):
+    response = client.put(f"/api/data/{seeded['wav']}", json={"transcript": "a" * 10_001})
+    assert response.status_code == 400
+    assert "10000" in response.get_json()["message"]
+
+
+def test_put_refuses_huge_body(client, seeded):
+    response = client.put(f"/api/data/{seeded['wav']}", json={"transcript": "a" * 1_000_000})
+    assert response.status_code == 413
+    assert response.is_json
+
+
+def test_if_match_prevents_lost_update(client, conn, seeded):
+    item_id = seeded["wav"]
+    etag = client.get(f"/api/data/{item_id}?audio=0").headers["ETag"]
+    # Someone else saves first.
+    assert client.put(f"/api/data/{item_id}", json={"transcript": "theirs"}, headers={"If-Match": etag}).status_code == 200
+    # Our save, based on the old version, is refused with their version attached.
+    response = client.put(f"/api/data/{item_id}", json={"transcript": "mine"}, headers={"If-Match": etag})
+    assert response.status_code == 412
+    body = response.get_json()
+    assert body["error"] == "version_conflict" and body["current"]["transcript"] == "theirs"
+    assert database.get_item(conn, item_id)["transcript"] == "theirs"
+    # Retrying with the current version succeeds.
+    ok = client.put(f"/api/data/{item_id}", json={"transcript": "mine"}, headers={"If-Match": response.headers["ETag"]})
+    assert ok.status_code == 200 and ok.get_json()["transcript"] == "mine"
+
+
+def test_correcting_a_trained_item_makes_it_pending_again(client, seeded):
+    body = client.put(f"/api/data/{seeded['trained']}", json={"transcript": "already trained, corrected"}).get_json()
+    assert body["is_trained"] == 0 and body["is_reviewed"] == 1
+
+
+def test_audio_endpoint_serves_wav_with_ranges(client, seeded, speech):
+    url = f"/api/data/{seeded['wav']}/audio"
+    full = client.get(url)
+    assert full.status_code == 200 and full.mimetype == "audio/wav" and full.data == speech["hello"]
+    part = client.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.data == speech["hello"][100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{len(speech['hello'])}"
+
+
+def test_raw_pcm_is_wrapped_as_playable_wav(client, seeded, speech):
+    data = client.get(f"/api/data/{seeded['pcm']}/audio").data
+    samples, rate = sf.read(io.BytesIO(data), dtype="int16")
+    assert rate == 16000
+    assert samples.tobytes() == speech["pcm"]
+
+
+def test_peaks_for_waveform(client, seeded):
+    body = client.get(f"/api/data/{seeded['wav']}/peaks?buckets=100").get_json()
+    assert len(body["peaks"]) == 100
+    assert all(0 <= p <= 1 for p in body["peaks"]) and max(body["peaks"]) > 0.1
+    assert body["sample_rate"] == 16000
+
+
+@pytest.mark.parametrize("name", ["corrupt", "empty"])
+def test_undecodable_audio_is_422_but_item_still_lists_and_edits(client, seeded, name):
+    item_id = seeded[name]
+    for suffix in ("audio", "peaks"):
+        response = client.get(f"/api/data/{item_id}/{suffix}")
+        assert response.status_code == 422
+        assert response.get_json()["error"] == "undecodable_audio"
+    body = client.get(f"/api/data/{item_id}").get_json()
+    assert body["audio_error"] and body["audio_mime"] is None
+    assert client.put(f"/api/data/{item_id}", json={"transcript": "fixed", "is_reviewed": True}).status_code == 200
+    assert item_id in {i["id"] for i in client.get("/api/data").get_json()}
+
+
+def test_next_unreviewed_walks_the_queue_oldest_first(client, seeded):
+    assert client.get("/api/data/next").get_json() == {"id": seeded["wav"]}
+    assert client.get(f"/api/data/next?after={seeded['wav']}").get_json() == {"id": seeded["pcm"]}
+    # After the last unreviewed item it wraps to the oldest.
+    assert client.get(f"/api/data/next?after={seeded['trained']}").get_json() == {"id": seeded["wav"]}
+    for key in ("wav", "pcm", "corrupt", "empty"):
+        client.put(f"/api/data/{seeded[key]}", json={"is_reviewed": True})
+    assert client.get("/api/data/next").get_json() == {"id": None}
+
+
+def test_null_transcript_from_the_assistant_is_served(client, seeded):
+    body = client.get(f"/api/data/{seeded['empty']}?audio=0").get_json()
+    assert body["transcript"] is None
+
+
+def test_pages_render(client):
+    for path in ("/", "/editor"):
+        response = client.get(path)
+        assert response.status_code == 200 and b"<html" in response.data.lower()
+
+
+def test_unknown_api_path_and_method_are_json(client):
+    assert client.get("/api/nothing").status_code == 404
+    response = client.delete("/api/data/1")
+    assert response.status_code == 405 and response.get_json()["error"] == "method_not_allowed"

@@ -1,0 +1,67 @@
+"""Configuration: defaults, the TOML file, environment overrides and one-line errors naming the key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from utils.config import PROJECT_ROOT, ConfigError, load_config
+
+
+def test_defaults_resolve_against_project_root_not_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(environ={})
+    assert cfg.database.path == PROJECT_ROOT / "data" / "database.db"
+    assert cfg.model.path == PROJECT_ROOT / ".models" / "stt" / "distil-small.en"
+    assert cfg.server.host == "127.0.0.1" and cfg.server.port == 5000
+
+
+def test_file_then_environment_then_overrides(tmp_path):
+    file = tmp_path / "c.toml"
+    file.write_text('[server]\nport = 6000\n[training]\nepochs = 5\n[database]\npath = "/x/db.db"\n')
+    cfg = load_config(file, environ={"S2S_SERVER_PORT": "7000", "S2S_TRAINING_LEARNING_RATE": "0.0001"})
+    assert cfg.server.port == 7000
+    assert cfg.training.epochs == 5 and cfg.training.learning_rate == 0.0001
+    assert cfg.database.path == Path("/x/db.db")
+    cfg = load_config(file, environ={"S2S_SERVER_PORT": "7000"}, overrides={"server": {"port": 8000}})
+    assert cfg.server.port == 8000
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[server]\nport = "abc"\n', "server.port"),
+    ("[server]\nport = 70000\n", "server.port"),
+    ('[training]\nmode = "turbo"\n', "training.mode"),
+    ("[training]\nlearning_rate = 0\n", "training.learning_rate"),
+    ('[audio]\npcm_sample_format = "mp3"\n', "audio.pcm_sample_format"),
+    ("[database]\npaht = 'x'\n", "database.paht"),
+])
+def test_bad_values_name_the_key(tmp_path, text, key):
+    file = tmp_path / "c.toml"
+    file.write_text(text)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(file, environ={})
+
+
+def test_bad_environment_value_names_the_key():
+    with pytest.raises(ConfigError, match=r"training\.epochs"):
+        load_config(environ={"S2S_TRAINING_EPOCHS": "many"})
+
+
+def test_unknown_section_and_invalid_toml(tmp_path):
+    file = tmp_path / "c.toml"
+    file.write_text("[nonsense]\na = 1\n")
+    with pytest.raises(ConfigError, match="nonsense"):
+        load_config(file, environ={})
+    file.write_text("[server\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(file, environ={})
+
+
+def test_missing_explicit_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "none.toml", environ={})
+
+
+def test_shipped_config_loads():
+    cfg = load_config(PROJECT_ROOT / "configs" / "training.toml", environ={})
+    assert cfg.training.mode == "auto"

@@ -1,0 +1,90 @@
+"""Demo data: real synthesized speech with imperfect "initial transcripts", so a newcomer can try the workflow at once.
+
+Each clip is spoken by espeak-ng from the true sentence, while the stored
+transcript carries the kind of mistakes a small speech model makes (misheard
+names, dropped words, no punctuation): exactly what a reviewer corrects.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+import sqlite3
+
+from utils import database
+from utils.audio import load_for_whisper, to_wav
+from utils.config import AudioConfig
+
+# (what is said, what the assistant heard)
+DEMO_CLIPS: list[tuple[str, str]] = [
+    ("Turn on the Kwintara lamp in the study.", "turn on the quintara lamp in the study"),
+    ("Set the Velmora heater to twenty one degrees.", "set the vel mora heater to twenty one degrees"),
+    ("Ask Zorblax to water the tomatoes at seven.", "ask zorb lacks to water the tomatoes at seven"),
+    ("Play my evening playlist on the Orvane speaker.", "play my evening playlist on the or vain speaker"),
+    ("Dim the hallway lights to thirty percent.", "dim the hallway lights to thirty percent"),
+    ("Remind me to call Ysolde after lunch.", "remind me to call isolde after lunch"),
+    ("Lock the front door and arm the Brightwatch alarm.", "lock the front door and arm the bright watch alarm"),
+    ("What is on my calendar for Thursday morning?", "what is on my calendar for thursday morning"),
+    ("Start the Kwintara lamp sunrise routine.", "start the quintara lamp sunrise routine"),
+    ("Close the Velmora blinds in the bedroom.", "close the velmora blinds in the bed room"),
+    ("Order more coffee beans from Tamsin's roastery.", "order more coffee beans from tamsins roast tree"),
+    ("How long will the dishwasher take?", "how long will the dish washer take"),
+    ("Tell Zorblax to vacuum the living room.", "tell zorblax to vacuum the living room"),
+    ("Turn the Orvane speaker volume down a little.", "turn the or vane speaker volume down"),
+    ("Add oat milk and lemons to the shopping list.", "add oat milk and lemons to the shopping list"),
+    ("Is the garage door still open?", "is the garage door still open"),
+    ("Switch the Brightwatch cameras to night mode.", "switch the bright watch cameras to night mode"),
+    ("Read me the latest message from Ysolde.", "read me the latest message from is old"),
+    ("Set a timer for twelve minutes.", "set a timer for twelve minutes"),
+    ("Warm up the Velmora heater before I get home.", "warm up the vel more heater before i get home"),
+    ("Good morning, what is the weather today?", "good morning what is the weather today"),
+    ("Pause the music on the Orvane speaker.", "pause the music on the orvane speaker"),
+    ("Turn off every light except the Kwintara lamp.", "turn off every light except the quin tara lamp"),
+    ("When is my next appointment with doctor Abernathy?", "when is my next appointment with doctor abernethy"),
+    ("Water the garden if it does not rain tonight.", "water the garden if it does not rain tonight"),
+    ("Ask Zorblax to empty its dust bin.", "ask zorb lax to empty its dust bin"),
+    ("Send Tamsin a message saying I am running late.", "send tamsin a message saying i am running late"),
+    ("Show the Brightwatch front camera on the television.", "show the bright watch front camera on the television"),
+    ("Open the Velmora blinds halfway.", "open the velmora blinds half way"),
+    ("What time does the pharmacy close today?", "what time does the pharmacy close today"),
+]
+VOICES = ["en-us", "en-gb", "en-us+f3", "en-gb+m3"]
+
+
+class DemoError(RuntimeError):
+    """The demo cannot be created (no espeak-ng, or the database already has items)."""
+
+
+def synthesize(text: str, voice: str, speed: int) -> bytes:
+    """16 kHz 16-bit WAV of `text`, as the assistant would store a recording."""
+    exe = shutil.which("espeak-ng") or shutil.which("espeak")
+    if exe is None:
+        raise DemoError(
+            "espeak-ng is needed to synthesize the demo speech: install it "
+            "(Debian/Ubuntu: apt-get install espeak-ng; Windows: the espeak-ng installer) and try again."
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "clip.wav"
+        subprocess.run([exe, "-v", voice, "-s", str(speed), "-w", str(out), text], check=True, capture_output=True)
+        return to_wav(load_for_whisper(out.read_bytes(), AudioConfig()), 16000)
+
+
+def fill_demo(conn: sqlite3.Connection, force: bool = False) -> int:
+    """Insert the demo clips into an empty table (or any table with `force`); returns how many."""
+    existing = conn.execute(f"SELECT count(*) FROM {database.TABLE}").fetchone()[0]
+    if existing and not force:
+        raise DemoError(f"the database already holds {existing} items; the demo only fills an empty one")
+    clips = [
+        (heard, synthesize(said, VOICES[i % len(VOICES)], 150 + 10 * (i % 4)))
+        for i, (said, heard) in enumerate(DEMO_CLIPS)
+    ]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for heard, wav in clips:
+            database.insert_item(conn, heard, wav)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(clips)

@@ -85,7 +85,11 @@ def _serve(cfg: Config, with_demo: bool) -> int:
         conn.close()
         if empty and _demo(cfg) != 0:
             return 1
-    app = create_app(cfg)
+    try:
+        app = create_app(cfg)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"S2S Training on http://{cfg.server.host}:{cfg.server.port}/  (database: {cfg.database.path})")
     serve(app, host=cfg.server.host, port=cfg.server.port, threads=8)
     return 0

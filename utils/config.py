@@ -27,6 +27,8 @@ class ConfigError(ValueError):
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 5000
+    # Required when binding to anything but loopback; every request must then carry it.
+    access_token: str = ""
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Config:
 # Checks beyond the type, keyed "section.key": (predicate, what a valid value is).
 _RULES: dict[str, tuple[Any, str]] = {
     "server.port": (lambda v: 0 <= v <= 65535, "a port number 0-65535"),
+    "server.access_token": (lambda v: v == "" or len(v) >= 12, "empty, or a token of at least 12 characters"),
     "database.busy_timeout_ms": (lambda v: v >= 0, "a non-negative number of milliseconds"),
     "audio.pcm_sample_rate": (lambda v: 1000 <= v <= 384000, "a sample rate in Hz (1000-384000)"),
     "audio.pcm_sample_format": (lambda v: v in {"s16le", "s32le", "f32le", "u8"}, "one of s16le, s32le, f32le, u8"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from training.src import api_audio, api_data, api_train, db, errors, pages
+from training.src import api_audio, api_data, api_train, db, errors, pages, security
 from utils.config import Config, load_config
 
 WWW = Path(__file__).resolve().parent.parent / "www"
@@ -20,11 +20,13 @@ MAX_BODY_BYTES = 256 * 1024
 
 def create_app(config: Config | None = None) -> Flask:
     cfg = config or load_config()
+    security.check_binding(cfg)
     app = Flask(__name__, template_folder=str(WWW / "templates"), static_folder=str(WWW / "static"))
     app.config["S2S"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     errors.register(app)
+    security.init_app(app)
     db.init_app(app)
     for blueprint in (api_data.bp, api_audio.bp, api_train.bp, pages.bp):
         app.register_blueprint(blueprint)

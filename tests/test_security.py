@@ -1,0 +1,95 @@
+"""Access: loopback by default, a token for anything else, no cross-site writes, safe headers."""
+from __future__ import annotations
+
+import pytest
+
+from training.src.app import create_app
+from utils.config import ConfigError, load_config
+
+TOKEN = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def lan_app(tmp_path):
+    cfg = load_config(environ={}, overrides={
+        "database": {"path": str(tmp_path / "db.db")},
+        "server": {"host": "0.0.0.0", "access_token": TOKEN},
+    })
+    return create_app(cfg)
+
+
+def test_binding_beyond_loopback_needs_a_token(tmp_path):
+    cfg = load_config(environ={}, overrides={"database": {"path": str(tmp_path / "db.db")},
+                                             "server": {"host": "0.0.0.0"}})
+    with pytest.raises(ConfigError, match="access_token"):
+        create_app(cfg)
+
+
+def test_short_token_is_refused():
+    with pytest.raises(ConfigError, match="access_token"):
+        load_config(environ={"S2S_SERVER_ACCESS_TOKEN": "short"})
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN}x"},
+                                     {"Authorization": TOKEN}])
+def test_api_without_the_right_token_is_401(lan_app, headers):
+    response = lan_app.test_client().get("/api/data/stats", headers=headers)
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "unauthorized", "message": "A valid access token is required."}
+
+
+def test_api_with_bearer_token(lan_app):
+    response = lan_app.test_client().get("/api/data/stats", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+
+
+def test_pages_redirect_to_login_and_the_form_sets_a_strict_cookie(lan_app):
+    client = lan_app.test_client()
+    response = client.get("/editor?id=3")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=/editor")
+    assert client.post("/login", data={"token": "nope", "next": "/editor"}).status_code == 401
+    response = client.post("/login", data={"token": TOKEN, "next": "/editor"})
+    assert response.status_code == 302 and response.headers["Location"] == "/editor"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and TOKEN not in cookie
+    assert client.get("/api/data/stats").status_code == 200
+
+
+def test_login_never_redirects_off_site(lan_app):
+    response = lan_app.test_client().post("/login", data={"token": TOKEN, "next": "//evil.example/x"})
+    assert response.headers["Location"] == "/"
+
+
+def test_cross_site_writes_are_refused(client, seeded):
+    item = seeded["wav"]
+    response = client.put(f"/api/data/{item}", json={"transcript": "pwned"}, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403 and response.get_json()["error"] == "cross_origin"
+    response = client.post("/api/train", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403
+    assert client.get(f"/api/data/{item}?audio=0").get_json()["transcript"] != "pwned"
+    same = client.put(f"/api/data/{item}", json={"transcript": "ok"}, headers={"Origin": "http://localhost"})
+    assert same.status_code == 200
+
+
+def test_dns_rebinding_host_is_refused_on_loopback(client):
+    response = client.get("/api/data/stats", headers={"Host": "attacker.example"})
+    assert response.status_code == 403
+
+
+def test_security_headers(client):
+    response = client.get("/api/health")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_no_debug_traceback_on_unexpected_error(app, client):
+    @app.get("/api/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = client.get("/api/boom")
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "internal_error"
+    assert b"secret internals" not in response.data and b"Traceback" not in response.data

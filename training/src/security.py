@@ -1,0 +1,120 @@
+"""Who may reach the app, and what a browser may do to it.
+
+- Bound to loopback (the default), only this computer reaches the app; the Host
+  header must then name loopback too, which defeats DNS-rebinding pages.
+- Bound to anything else, an access token is required (start-up refuses
+  without one) and every request must carry it: `Authorization: Bearer <token>`
+  or the HttpOnly, SameSite=Strict cookie that the login form sets.
+- State-changing requests from another origin are refused whatever the
+  binding: a page on any website could otherwise POST to 127.0.0.1:5000.
+- Every response carries a Content-Security-Policy without inline script, so a
+  transcript that slipped into the page as HTML still could not run.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
+
+from training.src.errors import ApiError
+from utils.config import Config, ConfigError
+
+COOKIE = "s2s_session"
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+
+bp = Blueprint("security", __name__)
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(cfg: Config) -> None:
+    """Refuse to expose the app beyond this computer without an access token."""
+    if not is_loopback(cfg.server.host) and not cfg.server.access_token:
+        raise ConfigError(
+            f"config key server.access_token: binding to {cfg.server.host} makes the app reachable from other "
+            "computers, so an access token is required (set S2S_SERVER_ACCESS_TOKEN to a long random string)"
+        )
+
+
+def _session_value(token: str) -> str:
+    """What the cookie holds: derived from the token, so the cookie never reveals the token itself."""
+    return hmac.new(token.encode(), b"s2s-training-session", hashlib.sha256).hexdigest()
+
+
+def _same(a: str, b: str) -> bool:
+    # Digests first so the comparison takes the same time whatever the lengths.
+    return hmac.compare_digest(hashlib.sha256(a.encode()).digest(), hashlib.sha256(b.encode()).digest())
+
+
+def _authorized(token: str) -> bool:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer ") and _same(header[7:].strip(), token):
+        return True
+    cookie = request.cookies.get(COOKIE)
+    return cookie is not None and _same(cookie, _session_value(token))
+
+
+def _host_name(netloc: str) -> str:
+    return urlsplit(f"//{netloc}").hostname or ""
+
+
+def _guard():
+    cfg: Config = current_app.config["S2S"]
+    if is_loopback(cfg.server.host) and not is_loopback(_host_name(request.host)):
+        raise ApiError(403, "forbidden_host", "This app only answers requests addressed to this computer (localhost).")
+    if request.method in UNSAFE_METHODS:
+        origin = request.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != request.host:
+            raise ApiError(403, "cross_origin", "Requests from other websites may not change anything here.")
+        if not origin and request.headers.get("Sec-Fetch-Site") == "cross-site":
+            raise ApiError(403, "cross_origin", "Requests from other websites may not change anything here.")
+    token = cfg.server.access_token
+    if not token or request.endpoint in ("security.login", "static") or _authorized(token):
+        return None
+    if request.path.startswith("/api/"):
+        raise ApiError(401, "unauthorized", "A valid access token is required.")
+    return redirect(f"/login?next={request.full_path if request.query_string else request.path}")
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    token = current_app.config["S2S"].server.access_token
+    target = request.values.get("next", "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"  # only ever redirect within this app
+    if request.method == "GET" or not token:
+        return render_template("login.html", next=target, error=None)
+    if not _same(request.form.get("token", ""), token):
+        return render_template("login.html", next=target, error="That access token is not right."), 401
+    response = redirect(target)
+    response.set_cookie(COOKIE, _session_value(token), httponly=True, samesite="Strict", path="/")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_guard)
+    app.after_request(_headers)
+    app.register_blueprint(bp)

@@ -1,0 +1,70 @@
+"""The assistant inserts rows every few milliseconds while several reviewers read and save through the real server."""
+from __future__ import annotations
+
+import json
+from typing import Any
+import multiprocessing
+import threading
+import urllib.error
+import urllib.request
+
+from tests.writer import insert_rows
+from utils import database
+
+INSERTS = 400
+REVIEWERS = 4
+EDITS_EACH = 15
+
+
+def call(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null"), resp.headers
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null"), err.headers
+
+
+def test_reviewers_and_the_assistant_write_at_once(live_server, cfg, conn, speech):
+    own = [database.insert_item(conn, f"item {i}", speech["hello"]) for i in range(REVIEWERS * EDITS_EACH)]
+    ctx = multiprocessing.get_context("spawn")  # as on Windows: no fork
+    with ctx.Pool(1) as pool:
+        writer = pool.apply_async(insert_rows, (str(cfg.database.path), INSERTS, speech["pcm"][:8000], 0.003))
+        failures: list[str] = []
+
+        def reviewer(ids: list[int]) -> None:
+            for item_id in ids:
+                status, _, _ = call("GET", f"{live_server}/api/data?limit=50&reviewed=false")
+                if status != 200:
+                    failures.append(f"list {status}")
+                status, item, headers = call("GET", f"{live_server}/api/data/{item_id}?audio=0")
+                if status != 200:
+                    failures.append(f"get {status}")
+                    continue
+                status, body, _ = call("PUT", f"{live_server}/api/data/{item_id}",
+                                       {"transcript": f"corrected {item_id}", "is_reviewed": True},
+                                       {"If-Match": headers["ETag"]})
+                if status != 200:
+                    failures.append(f"put {status} {body}")
+                status, _, _ = call("GET", f"{live_server}/api/data/stats")
+                if status != 200:
+                    failures.append(f"stats {status}")
+
+        threads = [threading.Thread(target=reviewer, args=(own[i::REVIEWERS],)) for i in range(REVIEWERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert writer.get(timeout=120) == INSERTS
+
+    assert failures == []  # in particular no 503 "database is locked"
+    rows = conn.execute("SELECT count(*) FROM s2s_training_data WHERE transcript LIKE 'assistant insert %'").fetchone()[0]
+    assert rows == INSERTS
+    for item_id in own:
+        item = database.get_item(conn, item_id)
+        assert item["transcript"] == f"corrected {item_id}" and item["is_reviewed"] == 1
+    stats = call("GET", f"{live_server}/api/data/stats")[1]
+    assert stats["total"] == len(own) + INSERTS
+    assert stats["reviewed"] == len(own)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -63,12 +63,15 @@ def _demo(cfg: Config, force: bool = False) -> int:
     conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
     try:
         count = demo.fill_demo(conn, force=force)
+        print(f"demo: added {count} speech clips to {cfg.database.path}")
+        if demo.install_demo_model(cfg.model.path):
+            print(f"demo: installed Whisper tiny.en (the demo model) at {cfg.model.path}; "
+                  "for real use point [model].path at distil-small.en")
     except demo.DemoError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
     finally:
         conn.close()
-    print(f"demo: added {count} speech clips to {cfg.database.path}")
     return 0
 
 

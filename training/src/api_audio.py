@@ -25,7 +25,7 @@ def _undecodable(item_id: int, exc: audio.AudioError) -> ApiError:
                     f"The audio of item {item_id} cannot be played: {exc}. The transcript can still be edited.")
 
 
-@bp.get("/<int(signed=True):item_id>/audio")
+@bp.get("/<item:item_id>/audio")
 def audio_file(item_id: int):
     try:
         data, mime = audio.playable(_blob(item_id), current_app.config["S2S"].audio)
@@ -40,7 +40,7 @@ def audio_file(item_id: int):
     return response
 
 
-@bp.get("/<int(signed=True):item_id>/peaks")
+@bp.get("/<item:item_id>/peaks")
 def peaks(item_id: int):
     """Per-bucket peak amplitudes for the editor's waveform; `buckets` sets the resolution."""
     buckets = params.int_arg("buckets", 800, 1, 10_000)

@@ -82,7 +82,7 @@ def next_unreviewed():
     return jsonify({"id": database.next_unreviewed(get_db(), after)})
 
 
-@bp.get("/data/<int(signed=True):item_id>")
+@bp.get("/data/<item:item_id>")
 def get_item(item_id: int):
     """The item, its neighbours and its audio (base64); `?audio=0` leaves the audio out."""
     item = _item_or_404(item_id)
@@ -95,7 +95,7 @@ def get_item(item_id: int):
     return _with_etag(item)
 
 
-@bp.put("/data/<int(signed=True):item_id>")
+@bp.put("/data/<item:item_id>")
 def update_item(item_id: int):
     body = params.json_object()
     transcript = params.transcript_field(body)

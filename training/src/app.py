@@ -8,14 +8,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
-from training.src import api_audio, api_data, api_train, db, errors, pages, security
+from training.src import api_audio, api_data, api_train, db, errors, openapi, pages, security
 from utils.config import Config, load_config
 
 WWW = Path(__file__).resolve().parent.parent / "www"
 # Room for a 10,000-character transcript in any encoding plus JSON framing;
 # larger bodies are refused with 413 before they are read.
 MAX_BODY_BYTES = 256 * 1024
+
+
+class ItemIdConverter(IntegerConverter):
+    """`<item:id>`: any signed integer; one SQLite cannot hold is a 404 rather than an overflow error.
+
+    Raising NotFound here, instead of failing the match, keeps Werkzeug from
+    answering 405 because some other route's shape matched the path.
+    """
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, signed=True)
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if not -(2**63) <= number < 2**63:
+            raise NotFound(f"No item with id {value}.")
+        return number
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -25,9 +44,10 @@ def create_app(config: Config | None = None) -> Flask:
     app.config["S2S"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
+    app.url_map.converters["item"] = ItemIdConverter
     errors.register(app)
     security.init_app(app)
     db.init_app(app)
-    for blueprint in (api_data.bp, api_audio.bp, api_train.bp, pages.bp):
+    for blueprint in (api_data.bp, api_audio.bp, api_train.bp, openapi.bp, pages.bp):
         app.register_blueprint(blueprint)
     return app

@@ -31,7 +31,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         name = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, name, exc.description or exc.name)
+        response, status = error_response(exc.code or 500, name, exc.description or exc.name)
+        # Keep the exception's own headers (Allow on 405, Content-Range on 416), not its HTML content type.
+        for header, value in exc.get_headers():
+            if header.lower() != "content-type":
+                response.headers[header] = value
+        return response, status
 
     @app.errorhandler(sqlite3.OperationalError)
     def _db_busy(exc: sqlite3.OperationalError):

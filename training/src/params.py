@@ -17,7 +17,7 @@ BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 def bool_arg(name: str) -> bool | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     if raw.lower() in TRUE:
         return True
@@ -28,7 +28,7 @@ def bool_arg(name: str) -> bool | None:
 
 def int_arg(name: str, default: int | None, minimum: int, maximum: int) -> int | None:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -40,7 +40,7 @@ def int_arg(name: str, default: int | None, minimum: int, maximum: int) -> int |
 
 
 def choice_arg(name: str, default: str, choices: set[str]) -> str:
-    raw = request.args.get(name) or default
+    raw = request.args.get(name, default)
     if raw not in choices:
         raise ApiError(400, "invalid_parameter", f"'{name}' must be one of {', '.join(sorted(choices))}", parameter=name)
     return raw

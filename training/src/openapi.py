@@ -1,0 +1,129 @@
+"""The API contract as OpenAPI 3.0, served at /api/openapi.json.
+
+Kept beside the routes as data rather than generated: a test checks that every
+/api route is described here and nothing else, and a schemathesis run checks
+the live app's answers against it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+bp = Blueprint("openapi", __name__, url_prefix="/api")
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): _json(_ref("Error"), "Error") for c in codes}
+
+
+def _id_param(name: str = "item_id") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}}
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+FLAG = {"type": "string", "enum": ["true", "false", "1", "0"]}
+NULLABLE_NUMBER = {"type": "number", "nullable": True}
+NULLABLE_STRING = {"type": "string", "nullable": True}
+NULLABLE_INT = {"type": "integer", "nullable": True}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error", "message"],
+              "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+    "Health": {"type": "object", "required": ["status", "database", "model"], "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "database": {"type": "object", "required": ["path", "ok"]},
+        "model": {"type": "object", "required": ["path", "present"]}}},
+    "Stats": {"type": "object", "required": ["total", "reviewed", "trained", "pending_training"], "properties": {
+        k: {"type": "integer", "minimum": 0}
+        for k in ("total", "reviewed", "trained", "pending_training", "heldout", "unreviewed")}},
+    "ItemSummary": {"type": "object", "required": ["id", "transcript", "is_reviewed", "is_trained", "timestamp"],
+                    "properties": {
+                        "id": {"type": "integer"}, "transcript": NULLABLE_STRING,
+                        "is_reviewed": {"type": "integer", "enum": [0, 1]},
+                        "is_trained": {"type": "integer", "enum": [0, 1]},
+                        "timestamp": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER}},
+    "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version"],
+                                              "properties": {"version": {"type": "string"}}}]},
+    "ItemDetail": {"allOf": [_ref("Item"), {"type": "object", "properties": {
+        "audio": {"type": "string", "format": "byte"}, "audio_mime": NULLABLE_STRING,
+        "sample_rate": NULLABLE_INT, "audio_error": NULLABLE_STRING,
+        "prev_id": NULLABLE_INT, "next_id": NULLABLE_INT,
+        "prev_unreviewed_id": NULLABLE_INT, "next_unreviewed_id": NULLABLE_INT}}]},
+    "ItemUpdate": {"type": "object", "anyOf": [{"required": ["transcript"]}, {"required": ["is_reviewed"]}],
+                   "properties": {
+        "transcript": {"type": "string", "maxLength": 10000,
+                       "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"},
+        "is_reviewed": {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}}},
+    "Peaks": {"type": "object", "required": ["peaks", "duration_s", "sample_rate"], "properties": {
+        "peaks": {"type": "array", "items": {"type": "number", "minimum": 0}},
+        "duration_s": {"type": "number"}, "sample_rate": {"type": "integer"}}},
+    "Conflict": {"type": "object", "required": ["error", "message", "current"], "properties": {
+        "error": {"type": "string"}, "message": {"type": "string"}, "current": _ref("Item")}},
+}
+
+PATHS: dict[str, Any] = {
+    "/api/health": {"get": {"summary": "Health check", "responses": {
+        "200": _json(_ref("Health")), "503": _json(_ref("Health"), "Database unreadable")}}},
+    "/api/data/stats": {"get": {"summary": "Counts of items", "responses": {"200": _json(_ref("Stats"))}}},
+    "/api/data": {"get": {
+        "summary": "List items (never audio); total in X-Total-Count",
+        "parameters": [_query("reviewed", FLAG), _query("trained", FLAG), _query("q", {"type": "string"}),
+                       _query("sort", {"type": "string", "enum": ["id", "timestamp", "transcript"]}),
+                       _query("order", {"type": "string", "enum": ["asc", "desc"]}),
+                       _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                       _query("offset", {"type": "integer", "minimum": 0, "maximum": 10**12})],
+        "responses": {"200": _json({"type": "array", "items": _ref("ItemSummary")}), **_errors(400)}}},
+    "/api/data/next": {"get": {
+        "summary": "Oldest unreviewed item after `after`, wrapping",
+        "parameters": [_query("after", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})],
+        "responses": {"200": _json({"type": "object", "required": ["id"], "properties": {"id": NULLABLE_INT}}),
+                      **_errors(400)}}},
+    "/api/data/{item_id}": {
+        "get": {"summary": "One item with its audio (base64) and neighbours",
+                "parameters": [_id_param(), _query("audio", FLAG)],
+                "responses": {"200": _json(_ref("ItemDetail")), **_errors(400, 404)}},
+        "put": {"summary": "Edit transcript and/or review flag; If-Match protects against lost updates",
+                "parameters": [_id_param(), {"name": "If-Match", "in": "header", "required": False,
+                                             "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ItemUpdate")}}},
+                "responses": {"200": _json(_ref("Item")), "412": _json(_ref("Conflict"), "Stale version"),
+                              **_errors(400, 404, 413)}}},
+    "/api/data/{item_id}/audio": {"get": {
+        "summary": "Playable audio file; supports Range", "parameters": [_id_param()],
+        "responses": {"200": {"description": "Audio", "content": {"audio/*": {}}},
+                      "206": {"description": "Partial audio", "content": {"audio/*": {}}},
+                      **_errors(404, 416, 422)}}},
+    "/api/data/{item_id}/peaks": {"get": {
+        "summary": "Waveform peaks", "parameters": [_id_param(), _query("buckets", {"type": "integer", "minimum": 1,
+                                                                                   "maximum": 10000})],
+        "responses": {"200": _json(_ref("Peaks")), **_errors(400, 404, 422)}}},
+    "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
+}
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "S2S Training API", "version": "1.0.0",
+                 "description": "Review speech transcripts and fine-tune the local Whisper model. See docs/api.md."},
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(spec())

@@ -1,0 +1,98 @@
+"""The shared database misbehaving: held locks, rows with NULLs the assistant wrote, a missing table or file."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+from training.src.app import create_app
+from utils import database
+from utils.config import load_config
+
+
+def _app(tmp_path, busy_ms: int):
+    cfg = load_config(environ={}, overrides={"database": {"path": str(tmp_path / "db.db"), "busy_timeout_ms": busy_ms}})
+    return create_app(cfg), cfg
+
+
+def _hold_write_lock(path, seconds: float) -> threading.Thread:
+    ready = threading.Event()
+
+    def hold():
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        ready.set()
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    ready.wait()
+    return thread
+
+
+def test_a_short_lock_by_the_assistant_is_waited_out(tmp_path, speech):
+    app, cfg = _app(tmp_path, busy_ms=5000)
+    conn = database.connect(cfg.database.path)
+    item = database.insert_item(conn, "before", speech["hello"])
+    holder = _hold_write_lock(cfg.database.path, 0.8)
+    client = app.test_client()
+    assert client.get("/api/data/stats").status_code == 200  # WAL: readers are never blocked
+    response = client.put(f"/api/data/{item}", json={"transcript": "after"})
+    holder.join()
+    assert response.status_code == 200
+    assert database.get_item(conn, item)["transcript"] == "after"
+
+
+def test_a_lock_longer_than_the_timeout_is_a_clear_503_and_nothing_changes(tmp_path, speech):
+    app, cfg = _app(tmp_path, busy_ms=200)
+    conn = database.connect(cfg.database.path)
+    item = database.insert_item(conn, "before", speech["hello"])
+    holder = _hold_write_lock(cfg.database.path, 1.5)
+    response = app.test_client().put(f"/api/data/{item}", json={"transcript": "after"})
+    holder.join()
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "database_unavailable" and "locked" in body["message"]
+    assert database.get_item(conn, item)["transcript"] == "before"
+
+
+def test_rows_with_nulls_from_the_assistant(client, conn):
+    conn.execute("INSERT INTO s2s_training_data(transcript, audio_blob, is_reviewed, is_trained, timestamp) "
+                 "VALUES (NULL, NULL, NULL, NULL, NULL)")
+    items = client.get("/api/data").get_json()
+    assert items == [{"id": 1, "transcript": None, "is_reviewed": 0, "is_trained": 0, "timestamp": None,
+                      "duration_s": None}]
+    assert [i["id"] for i in client.get("/api/data?reviewed=false").get_json()] == [1]
+    assert client.get("/api/data/next").get_json() == {"id": 1}
+    body = client.get("/api/data/1").get_json()
+    assert body["audio"] == "" and body["audio_error"]
+    assert client.get("/api/data/1/audio").status_code == 422
+    assert client.put("/api/data/1", json={"transcript": "typed by hand", "is_reviewed": True}).status_code == 200
+    assert client.get("/api/data/stats").get_json()["reviewed"] == 1
+
+
+def test_missing_file_is_created_with_the_seed_schema(tmp_path):
+    app, cfg = _app(tmp_path / "new" / "folder", busy_ms=1000)
+    assert cfg.database.path.is_file()
+    columns = [r[1] for r in database.connect(cfg.database.path).execute("PRAGMA table_info(s2s_training_data)")]
+    assert columns == ["id", "transcript", "audio_blob", "is_reviewed", "is_trained", "timestamp"]
+
+
+def test_an_existing_file_without_the_table_gets_it_and_keeps_its_other_tables(tmp_path):
+    path = tmp_path / "db.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE assistant_settings(k TEXT, v TEXT)")
+    other.execute("INSERT INTO assistant_settings VALUES ('voice', 'en')")
+    other.commit()
+    other.close()
+    app, cfg = _app(tmp_path, busy_ms=1000)
+    assert app.test_client().get("/api/data/stats").get_json()["total"] == 0
+    assert sqlite3.connect(path).execute("SELECT v FROM assistant_settings").fetchone() == ("en",)
+
+
+def test_table_dropped_under_the_running_app_is_a_503_not_a_500(client, conn):
+    conn.execute("DROP TABLE s2s_training_data")
+    for response in (client.get("/api/data"), client.get("/api/data/stats"), client.get("/api/health")):
+        assert response.status_code == 503 and response.is_json

@@ -1,0 +1,1 @@
+"""Speech-to-text model handling: detecting, importing and exporting Whisper model folders."""

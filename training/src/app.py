@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
-from training.src import api_audio, api_data, api_train, db, errors, openapi, pages, security
+from training.src import api_audio, api_data, api_suggest, api_train, db, errors, openapi, pages, security
 from utils.config import Config, load_config
 
 WWW = Path(__file__).resolve().parent.parent / "www"
@@ -48,6 +48,6 @@ def create_app(config: Config | None = None) -> Flask:
     errors.register(app)
     security.init_app(app)
     db.init_app(app)
-    for blueprint in (api_data.bp, api_audio.bp, api_train.bp, openapi.bp, pages.bp):
+    for blueprint in (api_data.bp, api_audio.bp, api_suggest.bp, api_train.bp, openapi.bp, pages.bp):
         app.register_blueprint(blueprint)
     return app

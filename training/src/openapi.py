@@ -72,6 +72,15 @@ SCHEMAS: dict[str, Any] = {
         "duration_s": {"type": "number"}, "sample_rate": {"type": "integer"}}},
     "Conflict": {"type": "object", "required": ["error", "message", "current"], "properties": {
         "error": {"type": "string"}, "message": {"type": "string"}, "current": _ref("Item")}},
+    "Suggestion": {"type": "object",
+                   "required": ["item_id", "text", "avg_logprob", "wer", "model_fingerprint", "cached"],
+                   "properties": {"item_id": {"type": "integer"}, "text": {"type": "string"},
+                                  "avg_logprob": {"type": "number", "maximum": 0}, "wer": {"type": "number", "minimum": 0},
+                                  "model_fingerprint": {"type": "string"}, "cached": {"type": "boolean"}}},
+    "ScoreProgress": {"type": "object", "required": ["state", "done", "total", "message"], "properties": {
+        "state": {"type": "string", "enum": ["idle", "running", "done", "failed", "cancelled"]},
+        "done": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0},
+        "message": {"type": "string"}}},
 }
 
 PATHS: dict[str, Any] = {
@@ -110,6 +119,17 @@ PATHS: dict[str, Any] = {
         "summary": "Waveform peaks", "parameters": [_id_param(), _query("buckets", {"type": "integer", "minimum": 1,
                                                                                    "maximum": 10000})],
         "responses": {"200": _json(_ref("Peaks")), **_errors(400, 404, 422)}}},
+    "/api/data/{item_id}/transcribe": {"post": {
+        "summary": "What the deployed model hears in the item's audio, cached per model, with its WER against the "
+                   "stored transcript", "parameters": [_id_param()],
+        "responses": {"200": _json(_ref("Suggestion")), **_errors(404, 409, 422)}}},
+    "/api/suggestions/score": {
+        "get": {"summary": "Progress of the score-all job", "responses": {"200": _json(_ref("ScoreProgress"))}},
+        "post": {"summary": "Transcribe all unreviewed items not yet heard by the deployed model, in the background",
+                 "responses": {"202": _json(_ref("ScoreProgress"), "Started"), **_errors(409)}}},
+    "/api/suggestions/score/cancel": {"post": {
+        "summary": "Stop the score-all job after the current clip",
+        "responses": {"202": _json(_ref("ScoreProgress"), "Cancelling"), **_errors(409)}}},
     "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
 }
 

@@ -1,0 +1,222 @@
+"""What the deployed model hears in each clip, kept beside the stored transcript.
+
+A suggestion is stored per (item, model fingerprint): a clip is transcribed once
+per model, and a new or rolled-back model gets its own rows. `wer` measures how
+far the stored transcript is from the model's text; when the reviewer edits the
+transcript only `wer` is recomputed, never the (slow) transcription.
+
+The "score all" job transcribes every unreviewed item in a background thread of
+the web process, so the list can be sorted by disagreement (`wer`) or by the
+model's uncertainty (`avg_logprob`) before anyone listens to a clip.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jiwer
+
+from stt.transcriber import Transcriber, check_model, get_transcriber
+from utils import audio, database
+from utils.config import Config
+
+log = logging.getLogger(__name__)
+
+TABLE = "s2s_app_suggestions"
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    item_id INTEGER NOT NULL,
+    model_fingerprint TEXT NOT NULL,
+    transcript_version TEXT,
+    text TEXT,
+    avg_logprob REAL,
+    wer REAL,
+    created_at TEXT,
+    PRIMARY KEY (item_id, model_fingerprint)
+)
+"""
+# For the list's sort=disagreement|uncertainty: join on alias `s`, one parameter (the fingerprint).
+DISAGREEMENT_JOIN = f"LEFT JOIN {TABLE} s ON s.item_id = d.id AND s.model_fingerprint = ?"
+# Unscored items sort last in both orders (`IS NULL` is 0 for scored rows, so they come first).
+SORT_KEYS = {"disagreement": "s.wer IS NULL, s.wer DESC", "uncertainty": "s.avg_logprob IS NULL, s.avg_logprob ASC"}
+
+# Lowercase and drop punctuation, so "Turn on the lamp." and "turn on the lamp" agree.
+_NORMALIZE = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
+                            jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
+
+
+def init_tables(conn: sqlite3.Connection) -> None:
+    conn.execute(SCHEMA)
+
+
+def disagreement_join(fingerprint: str) -> tuple[str, list[str]]:
+    """The JOIN clause and its parameters that bring the current model's suggestion in as `s`."""
+    return DISAGREEMENT_JOIN, [fingerprint]
+
+
+def word_error_rate(reference: str | None, hypothesis: str) -> float:
+    """WER of the model's text against the stored transcript, after normalising both.
+
+    An empty stored transcript has no WER of its own: it counts as full
+    disagreement (1.0) when the model heard words, and as agreement when it did not.
+    """
+    ref_words = " ".join(_NORMALIZE(reference or "")[0]) if (reference or "").strip() else ""
+    hyp_words = " ".join(_NORMALIZE(hypothesis)[0]) if hypothesis.strip() else ""
+    if not ref_words:
+        return 1.0 if hyp_words else 0.0
+    if not hyp_words:
+        return 1.0
+    return float(jiwer.wer(ref_words, hyp_words))
+
+
+def _transcript_version(transcript: str | None) -> str:
+    return hashlib.sha1(repr(transcript).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _row(item_id: int, fingerprint: str, text: str, avg_logprob: float, wer: float, cached: bool) -> dict[str, Any]:
+    return {"item_id": item_id, "text": text, "avg_logprob": avg_logprob, "wer": wer,
+            "model_fingerprint": fingerprint, "cached": cached}
+
+
+def _transcribe_and_store(cfg: Config, conn: sqlite3.Connection, model: Transcriber, item: dict[str, Any]
+                          ) -> dict[str, Any]:
+    """Decode, transcribe, store; AudioError propagates for the caller to report."""
+    samples = audio.load_for_whisper(database.get_audio(conn, item["id"]), cfg.audio)
+    result = model.transcribe(samples)
+    wer = word_error_rate(item["transcript"], result.text)
+    conn.execute(
+        f"INSERT OR REPLACE INTO {TABLE}(item_id, model_fingerprint, transcript_version, text, avg_logprob, wer, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (item["id"], model.fingerprint, _transcript_version(item["transcript"]), result.text,
+         result.avg_logprob, wer, _now()),
+    )
+    return _row(item["id"], model.fingerprint, result.text, result.avg_logprob, wer, cached=False)
+
+
+def suggest(cfg: Config, conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
+    """The current model's transcript of one item, from the table when this model already heard it.
+
+    Raises database.NotFound, audio.AudioError, ModelFormatError or ModelLoadError.
+    """
+    item = database.get_item(conn, item_id)
+    _format, fingerprint = check_model(cfg.model.path)
+    row = conn.execute(
+        f"SELECT transcript_version, text, avg_logprob, wer FROM {TABLE} WHERE item_id = ? AND model_fingerprint = ?",
+        (item_id, fingerprint),
+    ).fetchone()
+    if row is not None:
+        version = _transcript_version(item["transcript"])
+        wer = row["wer"]
+        if row["transcript_version"] != version:
+            wer = word_error_rate(item["transcript"], row["text"])
+            conn.execute(f"UPDATE {TABLE} SET transcript_version = ?, wer = ? WHERE item_id = ? AND model_fingerprint = ?",
+                         (version, wer, item_id, fingerprint))
+        return _row(item_id, fingerprint, row["text"], row["avg_logprob"], wer, cached=True)
+    return _transcribe_and_store(cfg, conn, get_transcriber(cfg.model.path), item)
+
+
+def unscored_ids(conn: sqlite3.Connection, fingerprint: str) -> list[int]:
+    """Unreviewed items the model with `fingerprint` has not transcribed yet, oldest first."""
+    join, params = disagreement_join(fingerprint)
+    rows = conn.execute(
+        f"SELECT d.id FROM {database.TABLE} d {join} WHERE d.is_reviewed IS NOT 1 AND s.item_id IS NULL ORDER BY d.id",
+        params,
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+class ScoreJob:
+    """Transcribe every unscored, unreviewed item in one daemon thread; one run at a time.
+
+    A thread rather than a process: the model is already loaded in this process
+    for single-item suggestions and is shared with them. Progress is read by
+    the API; cancelling takes effect between two clips.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._progress: dict[str, Any] = {"state": "idle", "done": 0, "total": 0, "message": ""}
+
+    def progress(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._progress)
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            self._progress.update(changes)
+
+    def running(self) -> bool:
+        # The state, not the thread's liveness: a client that saw "done" may start again at once.
+        with self._lock:
+            return self._progress["state"] == "running"
+
+    def start(self, cfg: Config) -> bool:
+        """Start a run; False when one is already running."""
+        with self._lock:
+            if self._progress["state"] == "running":
+                return False
+            self._cancel.clear()
+            self._progress = {"state": "running", "done": 0, "total": 0, "message": "Loading the model."}
+            self._thread = threading.Thread(target=self._run, args=(cfg,), name="s2s-score-all", daemon=True)
+            self._thread.start()
+            return True
+
+    def cancel(self) -> bool:
+        """Ask the running job to stop after the current clip; False when none runs."""
+        if not self.running():
+            return False
+        self._cancel.set()
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self, cfg: Config) -> None:
+        conn = None
+        try:
+            conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
+            model = get_transcriber(cfg.model.path)
+            ids = unscored_ids(conn, model.fingerprint)
+            self._update(total=len(ids), message=f"Transcribing {len(ids)} unreviewed items.")
+            undecodable = 0
+            for done, item_id in enumerate(ids, start=1):
+                if self._cancel.is_set():
+                    self._update(state="cancelled", message=f"Cancelled after {done - 1} of {len(ids)} items.")
+                    return
+                try:
+                    _transcribe_and_store(cfg, conn, model, database.get_item(conn, item_id))
+                except database.NotFound:
+                    pass  # deleted by the assistant meanwhile
+                except audio.AudioError:
+                    undecodable += 1
+                self._update(done=done)
+            skipped = f"; {undecodable} could not be decoded" if undecodable else ""
+            self._update(state="done", message=f"Transcribed {len(ids) - undecodable} items{skipped}.")
+        except Exception as exc:  # the thread must always end in a reported state
+            log.exception("score-all job failed")
+            self._update(state="failed", message=str(exc))
+        finally:
+            if conn is not None:
+                conn.close()
+
+
+def ensure_tables(database_path: Path, busy_timeout_ms: int) -> None:
+    """Create this module's table in the shared database (at app start)."""
+    conn = database.connect(database_path, busy_timeout_ms)
+    try:
+        init_tables(conn)
+    finally:
+        conn.close()

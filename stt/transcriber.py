@@ -1,0 +1,171 @@
+"""Transcribe one clip with the deployed Whisper model, for model-assisted review.
+
+The reviewer sees what the current model hears beside what the assistant
+stored; where they disagree is where review pays off. Loading a model takes
+seconds, so one loaded `Transcriber` is kept per process and swapped only when
+the folder at the model path changes (a newly trained model, or a rollback).
+
+torch, transformers and faster_whisper are imported inside the functions that
+need them: the web app must start in well under a second, and most requests
+never transcribe anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stt.model_format import CTRANSLATE2, detect_format
+
+SAMPLE_RATE = 16000
+# Whisper sees 30-second windows; longer clips are cut into windows of this many samples.
+WINDOW = 30 * SAMPLE_RATE
+# Measured in bench/transcribe_bench.py on tiny.en: int8 is a little faster than float32 on
+# CPU with no worse WER (41.5% vs 44.2% on the espeak set); on larger models such as
+# distil-small.en int8's speed-up on CPU is larger still.
+CT2_COMPUTE_TYPE = "int8"
+# Greedy decoding can loop ("and, and, and, ...") until Whisper's 448-token limit, which
+# costs ~10 s on CPU for a 3 s clip (seen in the benchmark). Nobody says more than ~5 tokens
+# a second, so the output is capped at twice that, plus room for short clips.
+_TOKENS_PER_SECOND, _MIN_TOKENS = 10, 16
+# Multilingual Whisper vocabularies hold 51865 tokens or more, English-only ones 51864.
+_MULTILINGUAL_MIN_VOCAB = 51865
+
+
+class ModelLoadError(RuntimeError):
+    """The folder looked like a model but could not be loaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class Transcription:
+    text: str
+    # Mean log-probability per generated token (end-of-text included): near 0 the model
+    # is sure, below about -1 it is guessing. Comparable only between runs of one model.
+    avg_logprob: float
+
+
+def model_fingerprint(path: Path) -> str:
+    """A short hash of the model folder's file names, sizes and modification times.
+
+    Cheap enough for every request (a few stat calls), and it changes whenever a
+    training run deploys a new model or a rollback puts an older one back, so
+    cached transcripts are never served for a model other than the current one.
+    """
+    path = Path(path)
+    digest = hashlib.sha1()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        try:
+            stat = file.stat()
+        except OSError:
+            continue  # removed mid-deploy; the next request sees the finished folder
+        digest.update(f"{file.relative_to(path).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def check_model(path: Path) -> tuple[str, str]:
+    """The format and fingerprint of the model at `path`; ModelFormatError when there is none usable."""
+    return detect_format(path), model_fingerprint(path)
+
+
+def _max_tokens(samples: int) -> int:
+    return min(_MIN_TOKENS + int(_TOKENS_PER_SECOND * samples / SAMPLE_RATE), 440)
+
+
+class Transcriber:
+    """One loaded model. `transcribe` is serialised by a lock: on a CPU box one
+    decode already uses every core, and the Hugging Face model is not safe to
+    share between threads."""
+
+    def __init__(self, path: Path, compute_type: str = CT2_COMPUTE_TYPE) -> None:
+        self.path = Path(path)
+        self.format, self.fingerprint = check_model(self.path)
+        self._lock = threading.Lock()
+        try:
+            if self.format == CTRANSLATE2:
+                self._load_ct2(compute_type)
+            else:
+                self._load_hf()
+        except Exception as exc:  # any failure to load is a property of the folder, reported as such
+            raise ModelLoadError(f"the {self.format} model at {self.path} cannot be loaded: {exc}") from exc
+
+    def _load_ct2(self, compute_type: str) -> None:
+        from faster_whisper import WhisperModel
+
+        self._model: Any = WhisperModel(str(self.path), device="cpu", compute_type=compute_type)
+        self.english_only = not self._model.model.is_multilingual
+
+    def _load_hf(self) -> None:
+        import torch
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        self._processor = WhisperProcessor.from_pretrained(str(self.path))
+        self._model = WhisperForConditionalGeneration.from_pretrained(str(self.path), dtype=torch.float32).eval()
+        self.english_only = self._model.config.vocab_size < _MULTILINGUAL_MIN_VOCAB
+
+    def transcribe(self, audio: np.ndarray) -> Transcription:
+        """Greedy, timestamp-free decoding of mono float32 16 kHz samples, in English."""
+        with self._lock:
+            if self.format == CTRANSLATE2:
+                return self._transcribe_ct2(audio)
+            return self._transcribe_hf(audio)
+
+    def _transcribe_ct2(self, audio: np.ndarray) -> Transcription:
+        # Temperature 0 only: the fallback re-decodes at higher temperatures, which makes
+        # the time unpredictable and the answer random, so a cached suggestion would not repeat.
+        segments, _info = self._model.transcribe(
+            audio, language="en" if self.english_only else None, beam_size=1, temperature=0.0,
+            without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
+            max_new_tokens=_max_tokens(min(len(audio), WINDOW)))
+        texts, logprob_sum, tokens = [], 0.0, 0
+        for segment in segments:
+            texts.append(segment.text.strip())
+            # avg_logprob averages over the segment's tokens plus end-of-text; weight it back.
+            logprob_sum += segment.avg_logprob * (len(segment.tokens) + 1)
+            tokens += len(segment.tokens) + 1
+        return Transcription(" ".join(t for t in texts if t), logprob_sum / tokens if tokens else 0.0)
+
+    def _transcribe_hf(self, audio: np.ndarray) -> Transcription:
+        import torch
+
+        texts, scores = [], []
+        # Cut into 30 s windows ourselves: the assistant's clips are short, and this keeps
+        # per-token scores simple where transformers' long-form mode would need timestamps.
+        for start in range(0, max(len(audio), 1), WINDOW):
+            window = audio[start:start + WINDOW]
+            features = self._processor.feature_extractor(
+                window, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+            options: dict[str, Any] = {} if self.english_only else {"language": "en", "task": "transcribe"}
+            with torch.inference_mode():
+                out = self._model.generate(features, num_beams=1, do_sample=False, return_dict_in_generate=True,
+                                           output_scores=True, max_new_tokens=_max_tokens(len(window)), **options)
+                # normalize_logits: log-softmax of the processed logits, i.e. the log-probability
+                # of each chosen token, the same quantity faster-whisper averages.
+                step_scores = self._model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+            texts.append(self._processor.batch_decode(out.sequences, skip_special_tokens=True)[0].strip())
+            scores.extend(float(s) for s in step_scores[0] if torch.isfinite(s))
+        return Transcription(" ".join(t for t in texts if t), sum(scores) / len(scores) if scores else 0.0)
+
+
+_cache_lock = threading.Lock()
+_cached: Transcriber | None = None
+
+
+def get_transcriber(path: Path) -> Transcriber:
+    """The process's loaded model for `path`, reloaded when the folder's fingerprint changed.
+
+    Loading happens under the lock, so concurrent first requests wait for one
+    load instead of each loading a copy of the model.
+    """
+    global _cached
+    path = Path(path)
+    _format, fingerprint = check_model(path)
+    with _cache_lock:
+        if _cached is not None and _cached.path == path and _cached.fingerprint == fingerprint:
+            return _cached
+        _cached = None  # let the old model be freed before the new one takes the memory
+        _cached = Transcriber(path)
+        return _cached

@@ -1,0 +1,76 @@
+"""Model-assisted review: what the deployed model hears in a clip, for one item or all unreviewed ones."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from flask.blueprints import BlueprintSetupState
+
+from stt import suggestions
+from stt.model_format import ModelFormatError
+from stt.transcriber import ModelLoadError, check_model
+from training.src.db import get_db
+from training.src.errors import ApiError
+from utils import database
+from utils.audio import AudioError
+
+bp = Blueprint("suggest", __name__, url_prefix="/api")
+JOB_KEY = "s2s_score_job"
+
+
+@bp.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    # One job per app (a web process serves one), so tests' apps do not share progress.
+    cfg = state.app.config["S2S"]
+    suggestions.ensure_tables(cfg.database.path, cfg.database.busy_timeout_ms)
+    state.app.extensions[JOB_KEY] = suggestions.ScoreJob()
+
+
+def _job() -> suggestions.ScoreJob:
+    return current_app.extensions[JOB_KEY]
+
+
+def _model_error(exc: Exception) -> ApiError:
+    """409: the request is fine, but the model folder the server points at is not usable."""
+    path = current_app.config["S2S"].model.path
+    if isinstance(exc, ModelFormatError) and (not path.is_dir() or not any(path.iterdir())):
+        return ApiError(409, "no_model", f"No model is deployed: {exc}")
+    code = "model_load_failed" if isinstance(exc, ModelLoadError) else "unknown_model_format"
+    return ApiError(409, code, str(exc))
+
+
+@bp.post("/data/<item:item_id>/transcribe")
+def transcribe(item_id: int):
+    """The current model's transcript of the item (cached per model) and its disagreement with the stored one."""
+    try:
+        return jsonify(suggestions.suggest(current_app.config["S2S"], get_db(), item_id))
+    except database.NotFound:
+        raise ApiError(404, "not_found", f"No item with id {item_id}.") from None
+    except AudioError as exc:
+        raise ApiError(422, "undecodable_audio", f"The audio of item {item_id} cannot be decoded: {exc}") from None
+    except (ModelFormatError, ModelLoadError) as exc:
+        raise _model_error(exc) from None
+
+
+@bp.post("/suggestions/score")
+def start_scoring():
+    """Transcribe every unreviewed item the current model has not heard yet, in the background."""
+    cfg = current_app.config["S2S"]
+    try:
+        check_model(cfg.model.path)  # refuse now rather than fail in the thread
+    except ModelFormatError as exc:
+        raise _model_error(exc) from None
+    if not _job().start(cfg):
+        raise ApiError(409, "job_running", "Scoring is already running; watch GET /api/suggestions/score.",
+                       progress=_job().progress())
+    return jsonify(_job().progress()), 202
+
+
+@bp.get("/suggestions/score")
+def scoring_progress():
+    return jsonify(_job().progress())
+
+
+@bp.post("/suggestions/score/cancel")
+def cancel_scoring():
+    if not _job().cancel():
+        raise ApiError(409, "not_running", "No scoring job is running.", progress=_job().progress())
+    return jsonify(_job().progress()), 202

@@ -135,3 +135,22 @@ def test_wer_normalises_case_and_punctuation():
     assert word_error_rate("turn on the lamp", "Turn off the lamp!") == 0.25
     assert word_error_rate(None, "hello") == 1.0 and word_error_rate("", " ") == 0.0
     assert word_error_rate("hello", "...") == 1.0
+
+
+def test_list_and_queue_sort_by_disagreement(client, conn, cfg, seeded):
+    """Scores stored for the current model order the list and the review queue, unscored items last."""
+    from stt.transcriber import model_fingerprint
+
+    cfg.model.path.mkdir(parents=True, exist_ok=True)
+    (cfg.model.path / "model.bin").write_bytes(b"x")
+    fp = model_fingerprint(cfg.model.path)
+    scores = {seeded["pcm"]: (0.9, -1.5), seeded["corrupt"]: (0.1, -0.2), seeded["wav"]: (0.5, -0.9)}
+    for item_id, (wer, logprob) in scores.items():
+        conn.execute("INSERT INTO s2s_app_suggestions(item_id, model_fingerprint, text, avg_logprob, wer) "
+                     "VALUES (?, ?, 'x', ?, ?)", (item_id, fp, logprob, wer))
+    ids = [i["id"] for i in client.get("/api/data?reviewed=false&sort=disagreement").get_json()]
+    assert ids == [seeded["pcm"], seeded["wav"], seeded["corrupt"], seeded["empty"]]
+    ids = [i["id"] for i in client.get("/api/data?reviewed=false&sort=uncertainty&limit=2").get_json()]
+    assert ids == [seeded["pcm"], seeded["wav"]]
+    assert client.get("/api/data/next?sort=disagreement").get_json() == {"id": seeded["pcm"]}
+    assert client.get(f"/api/data/next?sort=disagreement&after={seeded['pcm']}").get_json() == {"id": seeded["wav"]}

@@ -169,8 +169,13 @@ def list_items_json(
     descending: bool = False,
     limit: int | None = None,
     offset: int = 0,
+    ranking: tuple[str, str, list[Any]] | None = None,
 ) -> tuple[str, int]:
     """A filtered, ordered page of items without audio as a JSON array, and the count of all that match.
+
+    `ranking` orders by a score kept in another table instead of `sort`: a JOIN
+    clause, the ORDER BY expression (with its own direction) and the JOIN's
+    parameters, e.g. the model's disagreement with each transcript.
 
     SQLite builds the JSON itself (json_group_array): for the unpaged list of
     100,000 items that is several times faster than making Python dicts and
@@ -190,6 +195,10 @@ def list_items_json(
     total = conn.execute(f"SELECT count(*) FROM {BY_LIST} {clause}", params).fetchone()[0]
     direction = "DESC" if descending else "ASC"
     order = f"{SORTABLE[sort]} {direction}, d.id {direction}"
+    join, join_params = "", []
+    if ranking is not None:
+        join, ranked_order, join_params = ranking
+        order = f"{ranked_order}, d.id ASC"
     page = "LIMIT ? OFFSET ?" if limit is not None else ""
     page_params = [limit, offset] if limit is not None else []
     text = conn.execute(
@@ -198,8 +207,8 @@ def list_items_json(
         "'duration_s', duration_s)), '[]') FROM ("
         f"SELECT d.id, d.transcript, coalesce(d.is_reviewed, 0) AS is_reviewed, "
         f"coalesce(d.is_trained, 0) AS is_trained, d.timestamp, m.duration_s FROM {BY_LIST} "
-        f"LEFT JOIN s2s_app_audio_meta m ON m.item_id = d.id {clause} ORDER BY {order} {page})",
-        params + page_params,
+        f"LEFT JOIN s2s_app_audio_meta m ON m.item_id = d.id {join} {clause} ORDER BY {order} {page})",
+        join_params + params + page_params,
     ).fetchone()[0]
     return text, total
 
@@ -286,6 +295,16 @@ def next_unreviewed(conn: sqlite3.Connection, after_id: int = 0) -> int | None:
         if row[0] is not None:
             return row[0]
     return None
+
+
+def next_unreviewed_ranked(conn: sqlite3.Connection, ranking: tuple[str, str, list[Any]], skip_id: int = 0) -> int | None:
+    """The unreviewed item that ranks first by a score (see list_items_json), other than the one just shown."""
+    join, order, join_params = ranking
+    row = conn.execute(
+        f"SELECT d.id FROM {BY_LIST} {join} WHERE d.is_reviewed IS NOT 1 AND d.id != ? ORDER BY {order}, d.id LIMIT 1",
+        join_params + [skip_id],
+    ).fetchone()
+    return row[0] if row else None
 
 
 def cached_audio_meta(conn: sqlite3.Connection, item_id: int, blob_length: int) -> sqlite3.Row | None:

@@ -6,6 +6,8 @@ import json
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from stt import suggestions
+from stt.transcriber import model_fingerprint
 from training.src import audio_meta
 from training.src.db import get_db
 from training.src.errors import ApiError
@@ -53,19 +55,29 @@ def stats():
     return jsonify(database.stats(get_db(), t.heldout_fraction, t.heldout_min))
 
 
+def _ranking(sort: str) -> tuple[str, str, list] | None:
+    """For sort=disagreement|uncertainty: the deployed model's scores, most worth reviewing first, unscored last."""
+    if sort not in suggestions.SORT_KEYS:
+        return None
+    join, join_params = suggestions.disagreement_join(model_fingerprint(current_app.config["S2S"].model.path))
+    return join, suggestions.SORT_KEYS[sort], join_params
+
+
 @bp.get("/data")
 def list_items():
     """Every matching item without audio; paged when `limit` is given, total in `X-Total-Count`."""
     limit = params.int_arg("limit", None, 1, 1000)
+    sort = params.choice_arg("sort", "id", set(database.SORTABLE) | set(suggestions.SORT_KEYS))
     text, total = database.list_items_json(
         get_db(),
         reviewed=params.bool_arg("reviewed"),
         trained=params.bool_arg("trained"),
         q=(request.args.get("q") or "").strip() or None,
-        sort=params.choice_arg("sort", "id", set(database.SORTABLE)),
+        sort=sort if sort in database.SORTABLE else "id",
         descending=params.choice_arg("order", "asc", {"asc", "desc"}) == "desc",
         limit=limit,
         offset=params.int_arg("offset", 0, 0, 10**12) or 0,
+        ranking=_ranking(sort),
     )
     if limit is not None:
         # Durations of the shown page are measured off the request path; the
@@ -77,8 +89,15 @@ def list_items():
 
 @bp.get("/data/next")
 def next_unreviewed():
-    """The oldest unreviewed item after `after` (wrapping), `{id: null}` when the queue is empty."""
+    """The next unreviewed item, `{id: null}` when the queue is empty.
+
+    By default the oldest after `after` (wrapping); with sort=disagreement or
+    uncertainty the one the model scores most worth reviewing, other than `after`.
+    """
     after = params.int_arg("after", 0, 0, 2**63 - 1)
+    ranking = _ranking(params.choice_arg("sort", "id", {"id"} | set(suggestions.SORT_KEYS)))
+    if ranking is not None:
+        return jsonify({"id": database.next_unreviewed_ranked(get_db(), ranking, after)})
     return jsonify({"id": database.next_unreviewed(get_db(), after)})
 
 

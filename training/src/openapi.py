@@ -90,14 +90,16 @@ PATHS: dict[str, Any] = {
     "/api/data": {"get": {
         "summary": "List items (never audio); total in X-Total-Count",
         "parameters": [_query("reviewed", FLAG), _query("trained", FLAG), _query("q", {"type": "string"}),
-                       _query("sort", {"type": "string", "enum": ["id", "timestamp", "transcript"]}),
+                       _query("sort", {"type": "string", "enum": ["id", "timestamp", "transcript", "disagreement",
+                                                                 "uncertainty"]}),
                        _query("order", {"type": "string", "enum": ["asc", "desc"]}),
                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
                        _query("offset", {"type": "integer", "minimum": 0, "maximum": 10**12})],
         "responses": {"200": _json({"type": "array", "items": _ref("ItemSummary")}), **_errors(400)}}},
     "/api/data/next": {"get": {
         "summary": "Oldest unreviewed item after `after`, wrapping",
-        "parameters": [_query("after", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1})],
+        "parameters": [_query("after", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}),
+                       _query("sort", {"type": "string", "enum": ["id", "disagreement", "uncertainty"]})],
         "responses": {"200": _json({"type": "object", "required": ["id"], "properties": {"id": NULLABLE_INT}}),
                       **_errors(400)}}},
     "/api/data/{item_id}": {

@@ -62,6 +62,14 @@ class TrainingConfig:
     heldout_min: int = 3
     wer_tolerance: float = 0.0
     versions_kept: int = 3
+    # Rank of the LoRA adapters (mode "lora" only).
+    lora_r: int = 32
+    # Gradients are clipped to this global norm: a few odd clips cannot throw the model off.
+    max_grad_norm: float = 1.0
+    # Threads for training; 0 means every core.
+    num_threads: int = 0
+    # A folder of ordinary speech (<name>.wav + <name>.txt) whose WER must not rise for a model to deploy.
+    regression_dir: str = ""
 
 
 @dataclass
@@ -94,6 +102,9 @@ _RULES: dict[str, tuple[Any, str]] = {
     "training.heldout_min": (lambda v: v >= 0, "a non-negative count"),
     "training.wer_tolerance": (lambda v: 0 <= v <= 1, "an absolute WER tolerance 0-1"),
     "training.versions_kept": (lambda v: v >= 1, "a count of at least 1"),
+    "training.lora_r": (lambda v: 1 <= v <= 1024, "a LoRA rank 1-1024"),
+    "training.max_grad_norm": (lambda v: v > 0, "a positive gradient norm"),
+    "training.num_threads": (lambda v: 0 <= v <= 1024, "a thread count 0-1024 (0: every core)"),
 }
 
 

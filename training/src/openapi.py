@@ -30,6 +30,10 @@ def _id_param(name: str = "item_id") -> dict[str, Any]:
             "schema": {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}}
 
 
+def _job_param() -> dict[str, Any]:
+    return {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
@@ -70,6 +74,24 @@ SCHEMAS: dict[str, Any] = {
     "Peaks": {"type": "object", "required": ["peaks", "duration_s", "sample_rate"], "properties": {
         "peaks": {"type": "array", "items": {"type": "number", "minimum": 0}},
         "duration_s": {"type": "number"}, "sample_rate": {"type": "integer"}}},
+    "TrainStarted": {"type": "object", "required": ["success", "trained_count", "message", "job_id"], "properties": {
+        "success": {"type": "boolean"}, "trained_count": {"type": "integer"}, "heldout_count": {"type": "integer"},
+        "message": {"type": "string"}, "job_id": {"type": "string"}}},
+    "Idle": {"type": "object", "required": ["state"], "properties": {"state": {"type": "string", "enum": ["idle"]}}},
+    "Run": {"type": "object", "required": ["job_id", "state", "step", "total", "percent"], "properties": {
+        "job_id": {"type": "string"},
+        "state": {"type": "string", "enum": ["queued", "preparing", "training", "evaluating", "saving", "done",
+                                             "failed", "cancelled"]},
+        "phase": NULLABLE_STRING, "step": {"type": "integer"}, "total": {"type": "integer"},
+        "percent": {"type": "number"}, "eta_s": NULLABLE_NUMBER, "loss": NULLABLE_NUMBER, "mode": NULLABLE_STRING,
+        "items": {"type": "integer"}, "heldout_items": {"type": "integer"}, "started_at": {"type": "string"},
+        "finished_at": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER, "message": NULLABLE_STRING,
+        "deployed": {"type": "boolean"}, "version": NULLABLE_STRING, "wer_before": NULLABLE_NUMBER,
+        "wer_after": NULLABLE_NUMBER, "regression_wer_before": NULLABLE_NUMBER,
+        "regression_wer_after": NULLABLE_NUMBER, "result": {"type": "object"}}},
+    "ModelInfo": {"type": "object", "required": ["path", "format", "present", "version", "versions"], "properties": {
+        "path": {"type": "string"}, "format": NULLABLE_STRING, "present": {"type": "boolean"},
+        "version": NULLABLE_STRING, "versions": {"type": "array", "items": {"type": "object"}}}},
     "Conflict": {"type": "object", "required": ["error", "message", "current"], "properties": {
         "error": {"type": "string"}, "message": {"type": "string"}, "current": _ref("Item")}},
     "Suggestion": {"type": "object",
@@ -132,6 +154,26 @@ PATHS: dict[str, Any] = {
     "/api/suggestions/score/cancel": {"post": {
         "summary": "Stop the score-all job after the current clip",
         "responses": {"202": _json(_ref("ScoreProgress"), "Cancelling"), **_errors(409)}}},
+    "/api/train": {"post": {
+        "summary": "Start fine-tuning on pending items in a background process",
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"mode": {"type": "string", "enum": ["auto", "decoder", "full", "lora"]}}}}}},
+        "responses": {"202": _json(_ref("TrainStarted"), "Started"), **_errors(400, 409)}}},
+    "/api/train/status": {"get": {"summary": "The latest run, or {state: idle}",
+                                  "responses": {"200": _json({"oneOf": [_ref("Run"), _ref("Idle")]})}}},
+    "/api/train/runs": {"get": {"summary": "All runs, newest first",
+                                "responses": {"200": _json({"type": "array", "items": _ref("Run")})}}},
+    "/api/train/{job_id}": {"get": {"summary": "One run", "parameters": [_job_param()],
+                                    "responses": {"200": _json(_ref("Run")), **_errors(404)}}},
+    "/api/train/{job_id}/cancel": {"post": {"summary": "Stop a run after its current step", "parameters": [_job_param()],
+                                            "responses": {"202": _json({"type": "object"}), **_errors(404, 409)}}},
+    "/api/model": {"get": {"summary": "The deployed model and kept versions",
+                           "responses": {"200": _json(_ref("ModelInfo"))}}},
+    "/api/model/rollback": {"post": {
+        "summary": "Deploy a kept version again",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}}}},
+        "responses": {"200": _json({"type": "object"}), **_errors(400, 404, 409)}}},
     "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
 }
 

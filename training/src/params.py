@@ -8,7 +8,7 @@ from flask import request
 
 from training.src.errors import ApiError
 
-TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+TRUE, FALSE = {"true", "1"}, {"false", "0"}
 MAX_TRANSCRIPT_CHARS = 10_000
 # C0 controls other than tab/newline/carriage return, DEL, and lone surrogates (from
 # invalid UTF-8 escapes) have no place in a transcript and break tokenizers.
@@ -19,9 +19,9 @@ def bool_arg(name: str) -> bool | None:
     raw = request.args.get(name)
     if raw is None:
         return None
-    if raw.lower() in TRUE:
+    if raw in TRUE:
         return True
-    if raw.lower() in FALSE:
+    if raw in FALSE:
         return False
     raise ApiError(400, "invalid_parameter", f"'{name}' must be true/false or 1/0, got {raw!r}", parameter=name)
 

@@ -1,0 +1,269 @@
+"""Training jobs: started from the web app in their own process, run by `python -m stt.jobs`.
+
+A separate process keeps the web app responsive and out of harm's way (a
+crash or an out-of-memory kill in training cannot take the server down), and
+it works the same on Windows (no fork, no signals): the worker is a fresh
+Python, cancellation is a flag in the database it polls between steps, and
+its heartbeat tells the app it is alive.
+
+The order of a run's last steps is what keeps a crash harmless: the new model
+is kept as a version, then swapped in atomically (stt.store), and only then are
+its items marked trained, in the same transaction that records the run as done.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from stt import runs, store
+from stt.model_format import CTRANSLATE2, ModelFormatError, detect_format
+from utils import audio, database
+from utils.config import Config, load_config
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+HEARTBEAT_S = 5
+# Processes this web app started, so their exit is noticed at once rather than after the heartbeat timeout.
+_children: dict[str, subprocess.Popen] = {}
+
+
+class JobError(Exception):
+    """Why a run cannot start; `status` is the HTTP status the API answers with."""
+
+    def __init__(self, status: int, error: str, message: str, **extra: Any):
+        super().__init__(message)
+        self.status, self.error, self.message, self.extra = status, error, message, extra
+
+
+def connect(cfg: Config):
+    """A connection to the shared database with the run tables in place."""
+    conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
+    runs.init_tables(conn)
+    return conn
+
+
+def plan(conn, cfg: Config) -> tuple[list[int], list[int]]:
+    """The items a run would train on and the held-out ones it evaluates on."""
+    heldout = database.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
+    pending = [r[0] for r in conn.execute(
+        f"SELECT d.id FROM {database.BY_LIST} WHERE d.is_reviewed = 1 AND d.is_trained IS NOT 1 ORDER BY d.id")]
+    held = set(heldout)
+    return [i for i in pending if i not in held], heldout
+
+
+def reap(conn) -> None:
+    exited = {job: proc.returncode for job, proc in list(_children.items()) if proc.poll() is not None}
+    runs.reap(conn, exited)
+    for job in exited:
+        _children.pop(job, None)
+
+
+def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:
+    """Check that a run can start, record it and launch its worker; returns what POST /api/train answers."""
+    conn = connect(cfg)
+    try:
+        reap(conn)
+        running = runs.active(conn)
+        if running:
+            raise JobError(409, "job_running", "A training run is already in progress.", job_id=running["job_id"])
+        try:
+            detect_format(cfg.model.path)
+        except ModelFormatError as exc:
+            raise JobError(400, "model_missing", f"No trainable model: {exc}") from None
+        train_ids, heldout_ids = plan(conn, cfg)
+        if not train_ids:
+            raise JobError(400, "nothing_pending",
+                           "Nothing to train on: review some items first (held-out items are only used to measure).")
+        mode = mode or cfg.training.mode
+        job_id = runs.create(conn, mode, len(train_ids), len(heldout_ids))
+    finally:
+        conn.close()
+    _children[job_id] = subprocess.Popen(
+        [sys.executable, "-m", "stt.jobs", "--job", job_id, "--config-json", _config_json(cfg, mode)],
+        cwd=str(PROJECT_ROOT),
+    )
+    return {"success": True, "trained_count": len(train_ids), "heldout_count": len(heldout_ids), "job_id": job_id,
+            "message": f"Training started on {len(train_ids)} items ({len(heldout_ids)} held out to measure)."}
+
+
+def cancel(cfg: Config, job_id: str) -> dict[str, Any]:
+    conn = connect(cfg)
+    try:
+        run = runs.get(conn, job_id)
+        if run is None:
+            raise JobError(404, "not_found", f"No training run {job_id}.")
+        if run["state"] not in runs.ACTIVE:
+            raise JobError(409, "not_running", f"The run has already ended ({run['state']}).")
+        conn.execute("UPDATE s2s_app_train_runs SET cancel_requested = 1 WHERE job_id = ?", (job_id,))
+        return {"job_id": job_id, "state": run["state"], "message": "Cancelling after the current step."}
+    finally:
+        conn.close()
+
+
+def _config_json(cfg: Config, mode: str) -> str:
+    data = dataclasses.asdict(cfg)
+    data.pop("root")
+    data["training"]["mode"] = mode
+    return json.dumps(data, default=str)
+
+
+# ---- the worker ---------------------------------------------------------------------------------
+
+
+def _load_samples(conn, cfg: Config, ids: list[int], role: str, job_id: str, skipped: list[int]):
+    from stt.engine import Sample
+
+    samples, records = [], []
+    for item_id in ids:
+        row = conn.execute(f"SELECT transcript, audio_blob FROM {database.TABLE} WHERE id = ?", (item_id,)).fetchone()
+        if row is None or not (row[0] or "").strip():
+            skipped.append(item_id)
+            continue
+        try:
+            samples.append(Sample(item_id, row[0], audio.load_for_whisper(bytes(row[1] or b""), cfg.audio)))
+        except audio.AudioError:
+            skipped.append(item_id)
+            continue
+        records.append((item_id, role, row[0]))
+    runs.record_items(conn, job_id, records)
+    return samples
+
+
+def load_regression(cfg: Config) -> list:
+    """Clips of ordinary speech whose WER must not rise: `<name>.wav` + `<name>.txt` pairs in regression_dir."""
+    from stt.engine import Sample
+
+    if not cfg.training.regression_dir:
+        return []
+    folder = Path(cfg.training.regression_dir)
+    folder = folder if folder.is_absolute() else cfg.root / folder
+    samples = []
+    for i, wav in enumerate(sorted(folder.glob("*.wav"))):
+        text = wav.with_suffix(".txt")
+        if text.is_file():
+            samples.append(Sample(-(i + 1), text.read_text(encoding="utf-8").strip(),
+                                  audio.load_for_whisper(wav.read_bytes(), cfg.audio)))
+    return samples
+
+
+def verdict(result: Any, tolerance: float) -> tuple[bool, str]:
+    """Deploy only if neither held-out nor regression WER got worse by more than the tolerance."""
+    checks = [("held-out", result.wer_before, result.wer_after),
+              ("regression", result.regression_wer_before, result.regression_wer_after)]
+    for name, before, after in checks:
+        if before is not None and after is not None and after > before + tolerance:
+            return False, (f"Not deployed: {name} WER got worse ({before:.1%} → {after:.1%}); "
+                           "the new model is kept as a rejected version.")
+    if result.wer_before is None:
+        return True, "Deployed (no held-out items to measure WER on)."
+    return True, f"Deployed: held-out WER {result.wer_before:.1%} → {result.wer_after:.1%}."
+
+
+def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = None) -> dict[str, Any] | None:
+    """Run one training job to its end, recording every phase; returns the finished run."""
+    from stt.engine import Cancelled, Progress, fine_tune
+
+    store.repair(cfg.model.path)
+    conn = connect(cfg)
+    work = cfg.model.path.with_name(cfg.model.path.name + f".work-{job_id}")
+    stop = threading.Event()
+
+    def beat() -> None:  # a silent worker is a dead worker to the reaper, even during a long step
+        beat_conn = connect(cfg)
+        while not stop.wait(HEARTBEAT_S):
+            runs.update(beat_conn, job_id)
+        beat_conn.close()
+
+    threading.Thread(target=beat, daemon=True).start()
+    last_write = [0.0]
+
+    def progress(p: Progress) -> None:
+        if on_progress:
+            on_progress(p)
+        if time.monotonic() - last_write[0] > 0.5 or p.step == p.total:
+            last_write[0] = time.monotonic()
+            runs.update(conn, job_id, state=p.phase, phase=p.phase, step=p.step, total=p.total, loss=p.loss)
+
+    try:
+        runs.update(conn, job_id, state="preparing", phase="preparing", pid=os.getpid(), message="Preparing data.")
+        train_ids, heldout_ids = plan(conn, cfg)
+        skipped: list[int] = []
+        train = _load_samples(conn, cfg, train_ids, "train", job_id, skipped)
+        heldout = _load_samples(conn, cfg, heldout_ids, "heldout", job_id, skipped)
+        regression = load_regression(cfg)
+        if not train:
+            raise RuntimeError("none of the pending items has decodable audio and a transcript")
+        runs.update(conn, job_id, items=len(train), heldout_items=len(heldout))
+        fmt = detect_format(cfg.model.path)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        base = cfg.model.path
+        if fmt == CTRANSLATE2:
+            from stt.ct2_import import ct2_to_hf
+
+            base = work / "base"
+            ct2_to_hf(cfg.model.path, base)
+        trained = work / "trained"
+        result = fine_tune(base, trained, train, heldout, regression, cfg.training, progress=progress,
+                           should_stop=lambda: runs.cancel_requested(conn, job_id))
+        runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message="Saving the model.")
+        candidate = trained
+        if fmt == CTRANSLATE2:
+            from stt.ct2_export import ct2_quantization, export_ct2
+
+            candidate = work / "export"
+            export_ct2(trained, candidate, ct2_quantization(cfg.model.path))
+        accepted, message = verdict(result, cfg.training.wer_tolerance)
+        metrics = {**dataclasses.asdict(result), "skipped_items": skipped, "format": fmt}
+        version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics})
+        if accepted:
+            store.deploy(cfg.model.path, version)
+        conn.execute("BEGIN IMMEDIATE")
+        marked = runs.mark_trained(conn, job_id) if accepted else 0
+        if accepted and marked < len(train):
+            message += f" {len(train) - marked} item(s) changed during training and stay pending."
+        runs.finish(conn, job_id, "done", message, deployed=int(accepted), version=version, step=1, total=1,
+                    result_json=json.dumps({**metrics, "marked_trained": marked}))
+        conn.execute("COMMIT")
+        store.prune(cfg.model.path, cfg.training.versions_kept)
+    except Cancelled:
+        _rollback(conn)
+        runs.finish(conn, job_id, "cancelled", "Cancelled; the deployed model was not changed.")
+    except Exception as exc:  # the run's record must say why, whatever went wrong
+        _rollback(conn)
+        runs.finish(conn, job_id, "failed", f"Training failed: {exc}. The deployed model was not changed.")
+    finally:
+        stop.set()
+        shutil.rmtree(work, ignore_errors=True)
+    finished = runs.get(conn, job_id)
+    conn.close()
+    return finished
+
+
+def _rollback(conn) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Run one training job (started by the web app).")
+    ap.add_argument("--job", required=True)
+    ap.add_argument("--config-json", required=True)
+    args = ap.parse_args(argv)
+    data = json.loads(args.config_json)
+    cfg = load_config(environ={}, overrides={k: {kk: vv for kk, vv in v.items() if vv not in (None, "")}
+                                             for k, v in data.items()})
+    finished = run(args.job, cfg)
+    return 0 if finished and finished["state"] == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Model versions beside the deployed folder, and the atomic swap that deploys one.
+
+Layout, for a configured model path `.models/stt/distil-small.en`:
+
+    .models/stt/distil-small.en/               the deployed model (what the assistant loads)
+    .models/stt/distil-small.en.versions/      every kept version, each a complete model folder
+        v0-original/                           the model as it was before the first training run
+        v1-20261124-153000/  s2s_version.json  a trained model and its metrics
+
+Deploying copies a version to `<path>.incoming`, then swaps by two renames
+(deployed -> `<path>.previous`, incoming -> deployed). A crash between the two
+renames leaves `.previous` and no deployed folder; `repair()` (run by the app
+and by every worker at start) puts `.previous` back, so the assistant always
+finds a complete, loadable model.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+META = "s2s_version.json"
+ORIGINAL = "v0-original"
+
+
+class StoreError(RuntimeError):
+    """A version is missing or the swap could not be done; the message says which."""
+
+
+def versions_dir(model_path: Path) -> Path:
+    return model_path.with_name(model_path.name + ".versions")
+
+
+def _sibling(model_path: Path, suffix: str) -> Path:
+    return model_path.with_name(model_path.name + suffix)
+
+
+def _rename(src: Path, dst: Path) -> None:
+    """Rename with retries: on Windows a folder the assistant has open can refuse for a moment."""
+    for attempt in range(10):
+        try:
+            src.rename(dst)
+            return
+        except PermissionError:
+            if attempt == 9:
+                raise StoreError(f"could not rename {src} to {dst}: it is in use (close the program using the model "
+                                 "and try again)") from None
+            time.sleep(0.5)
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def repair(model_path: Path) -> None:
+    """Finish or undo a swap a crash interrupted, and drop half-copied folders."""
+    previous, incoming = _sibling(model_path, ".previous"), _sibling(model_path, ".incoming")
+    if not model_path.exists() and previous.exists():
+        _rename(previous, model_path)
+    shutil.rmtree(previous, ignore_errors=True)
+    shutil.rmtree(incoming, ignore_errors=True)
+    vdir = versions_dir(model_path)
+    if vdir.is_dir():
+        for partial in vdir.glob("*.partial"):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _copy_into(src: Path, dst: Path) -> None:
+    """Copy a folder so it appears at `dst` complete or not at all."""
+    partial = dst.with_name(dst.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(src, partial)
+    _rename(partial, dst)
+
+
+def deployed_version(model_path: Path) -> str | None:
+    return read_meta(model_path).get("version") if model_path.is_dir() else None
+
+
+def _number(name: str) -> int:
+    """The n of a version name `v<n>-...` (-1 for anything else)."""
+    head = name[1:].split("-")[0]
+    return int(head) if name.startswith("v") and head.isdigit() else -1
+
+
+def _next_name(model_path: Path) -> str:
+    numbers = [_number(p.name) for p in versions_dir(model_path).glob("v*-*")]
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"v{max(numbers, default=0) + 1}-{stamp}"
+
+
+def add_version(model_path: Path, candidate: Path, meta: dict[str, Any]) -> str:
+    """Keep a trained model as a new version (deployed or not); returns its name."""
+    vdir = versions_dir(model_path)
+    vdir.mkdir(parents=True, exist_ok=True)
+    if model_path.is_dir() and not (vdir / ORIGINAL).exists() and deployed_version(model_path) is None:
+        # The first run keeps the user's own model, so it can always be restored.
+        _copy_into(model_path, vdir / ORIGINAL)
+        (vdir / ORIGINAL / META).write_text(json.dumps({"version": ORIGINAL, "created_at": _now(),
+                                                        "note": "the model before any training"}), encoding="utf-8")
+    name = _next_name(model_path)
+    (candidate / META).write_text(json.dumps({**meta, "version": name, "created_at": _now()}), encoding="utf-8")
+    _copy_into(candidate, vdir / name)
+    return name
+
+
+def deploy(model_path: Path, version: str) -> None:
+    """Make a kept version the deployed model by an atomic swap of folders."""
+    source = versions_dir(model_path) / version
+    if not (source / META).is_file():
+        raise StoreError(f"there is no kept model version {version!r}")
+    repair(model_path)
+    incoming, previous = _sibling(model_path, ".incoming"), _sibling(model_path, ".previous")
+    shutil.copytree(source, incoming)
+    if model_path.exists():
+        _rename(model_path, previous)
+    _rename(incoming, model_path)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def list_versions(model_path: Path) -> list[dict[str, Any]]:
+    current = deployed_version(model_path)
+    vdir = versions_dir(model_path)
+    found = []
+    for folder in sorted(vdir.glob("v*"), key=lambda p: _number(p.name), reverse=True):
+        if folder.name.endswith(".partial") or not folder.is_dir():
+            continue
+        meta = read_meta(folder)
+        is_deployed = current == folder.name or (current is None and folder.name == ORIGINAL)
+        found.append({"version": folder.name, "created_at": meta.get("created_at"), "job_id": meta.get("job_id"),
+                      "wer_before": meta.get("wer_before"), "wer_after": meta.get("wer_after"),
+                      "accepted": meta.get("accepted", folder.name == ORIGINAL), "deployed": is_deployed})
+    return found
+
+
+def prune(model_path: Path, keep: int) -> None:
+    """Keep the original, the deployed one and the `keep` newest others."""
+    current = deployed_version(model_path)
+    others = [v["version"] for v in list_versions(model_path) if v["version"] not in (ORIGINAL, current)]
+    for name in others[keep:]:
+        shutil.rmtree(versions_dir(model_path) / name, ignore_errors=True)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

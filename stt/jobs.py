@@ -66,8 +66,8 @@ def reap(conn) -> None:
         _children.pop(job, None)
 
 
-def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:
-    """Check that a run can start, record it and launch its worker; returns what POST /api/train answers."""
+def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
+    """Check that a run can start and record it as queued; raises JobError saying why not."""
     conn = connect(cfg)
     try:
         reap(conn)
@@ -82,16 +82,22 @@ def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:
         if not train_ids:
             raise JobError(400, "nothing_pending",
                            "Nothing to train on: review some items first (held-out items are only used to measure).")
-        mode = mode or cfg.training.mode
-        job_id = runs.create(conn, mode, len(train_ids), len(heldout_ids))
+        job_id = runs.create(conn, mode or cfg.training.mode, len(train_ids), len(heldout_ids))
     finally:
         conn.close()
-    _children[job_id] = subprocess.Popen(
-        [sys.executable, "-m", "stt.jobs", "--job", job_id, "--config-json", _config_json(cfg, mode)],
-        cwd=str(PROJECT_ROOT),
-    )
     return {"success": True, "trained_count": len(train_ids), "heldout_count": len(heldout_ids), "job_id": job_id,
             "message": f"Training started on {len(train_ids)} items ({len(heldout_ids)} held out to measure)."}
+
+
+def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:
+    """Record a run and launch its worker process; returns what POST /api/train answers."""
+    started = start_record(cfg, mode)
+    job_id = started["job_id"]
+    _children[job_id] = subprocess.Popen(
+        [sys.executable, "-m", "stt.jobs", "--job", job_id, "--config-json", _config_json(cfg, mode or cfg.training.mode)],
+        cwd=str(PROJECT_ROOT),
+    )
+    return started
 
 
 def cancel(cfg: Config, job_id: str) -> dict[str, Any]:
@@ -118,22 +124,20 @@ def _config_json(cfg: Config, mode: str) -> str:
 # ---- the worker ---------------------------------------------------------------------------------
 
 
-def _load_samples(conn, cfg: Config, ids: list[int], role: str, job_id: str, skipped: list[int]):
+def load_samples(conn, cfg: Config, ids: list[int], skipped: list[int] | None = None) -> list:
+    """Decoded 16 kHz samples of items; those without audio or transcript go to `skipped`."""
     from stt.engine import Sample
 
-    samples, records = [], []
+    samples = []
     for item_id in ids:
         row = conn.execute(f"SELECT transcript, audio_blob FROM {database.TABLE} WHERE id = ?", (item_id,)).fetchone()
-        if row is None or not (row[0] or "").strip():
-            skipped.append(item_id)
-            continue
         try:
+            if row is None or not (row[0] or "").strip():
+                raise audio.AudioError("no transcript")
             samples.append(Sample(item_id, row[0], audio.load_for_whisper(bytes(row[1] or b""), cfg.audio)))
         except audio.AudioError:
-            skipped.append(item_id)
-            continue
-        records.append((item_id, role, row[0]))
-    runs.record_items(conn, job_id, records)
+            if skipped is not None:
+                skipped.append(item_id)
     return samples
 
 
@@ -196,8 +200,11 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
         runs.update(conn, job_id, state="preparing", phase="preparing", pid=os.getpid(), message="Preparing data.")
         train_ids, heldout_ids = plan(conn, cfg)
         skipped: list[int] = []
-        train = _load_samples(conn, cfg, train_ids, "train", job_id, skipped)
-        heldout = _load_samples(conn, cfg, heldout_ids, "heldout", job_id, skipped)
+        train = load_samples(conn, cfg, train_ids, skipped)
+        heldout = load_samples(conn, cfg, heldout_ids, skipped)
+        # What each item said when the run read it: only items still saying it are marked trained.
+        runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in (("train", train), ("heldout", heldout))
+                                         for x in group])
         regression = load_regression(cfg)
         if not train:
             raise RuntimeError("none of the pending items has decodable audio and a transcript")

@@ -206,3 +206,22 @@ def test_store_keeps_versions_and_prunes(tmp_path: Path):
     assert (model / "weights").read_text() == "trained 3"
     store.deploy(model, store.ORIGINAL)
     assert (model / "weights").read_text() == "original"
+
+
+def test_command_line_train_list_evaluate_and_rollback(cfg, conn, trainable, capsys, monkeypatch):
+    from main import main
+
+    args = ["--db", str(cfg.database.path), "--model", str(cfg.model.path)]
+    monkeypatch.setenv("S2S_TRAINING_EPOCHS", "1")  # environment overrides reach the command line too
+    code = main(["train", *args])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Training started on 5 items" in out and "training" in out and ("Deployed" in out or "Not deployed" in out)
+    assert main(["model", "list", *args]) == 0
+    listing = capsys.readouterr().out
+    assert store.ORIGINAL in listing and "format: huggingface" in listing
+    assert main(["evaluate", *args]) == 0
+    assert "held-out WER" in capsys.readouterr().out
+    assert main(["model", "rollback", store.ORIGINAL, *args]) == 0
+    assert store.deployed_version(cfg.model.path) == store.ORIGINAL
+    assert main(["model", "rollback", "v42-missing", *args]) == 1

@@ -1,0 +1,114 @@
+"""The terminal side of training: `main.py train`, `evaluate` and `model list|rollback`.
+
+`train` runs the very same job as the web app's Train button (stt.jobs.run),
+in the foreground, recorded in the same run history, with a progress bar.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from stt import jobs, runs, store
+from stt.model_format import CTRANSLATE2, ModelFormatError, detect_format
+from utils import database
+from utils.config import Config
+
+BAR = 30
+
+
+def _bar(phase: str, step: int, total: int, loss: float | None, started: float) -> str:
+    done = int(BAR * step / total) if total else 0
+    rate = step / max(time.monotonic() - started, 1e-6)
+    eta = f" eta {int((total - step) / rate)}s" if step and total else ""
+    loss_text = f" loss {loss:.3f}" if loss is not None else ""
+    return f"\r{phase:<10} [{'#' * done}{'.' * (BAR - done)}] {step}/{total}{loss_text}{eta}   "
+
+
+def train_foreground(cfg: Config) -> int:
+    try:
+        started = jobs.start_record(cfg)
+    except jobs.JobError as exc:
+        print(f"train: {exc.message}", file=sys.stderr)
+        return 1
+    print(started["message"])
+    phase_start = {"phase": None, "t": time.monotonic()}
+
+    def show(p: Any) -> None:
+        if p.phase != phase_start["phase"]:
+            if phase_start["phase"] is not None:
+                print()
+            phase_start.update(phase=p.phase, t=time.monotonic())
+        print(_bar(p.phase, p.step, p.total, p.loss, phase_start["t"]), end="", flush=True)
+
+    finished = jobs.run(started["job_id"], cfg, on_progress=show)
+    print()
+    print(finished["message"] if finished else "train: the run left no record")
+    return 0 if finished and finished["state"] == "done" else 1
+
+
+def evaluate_current(cfg: Config) -> int:
+    """WER of the deployed model on the held-out items, as a training run measures it."""
+    try:
+        fmt = detect_format(cfg.model.path)
+    except ModelFormatError as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 1
+    import tempfile
+    from pathlib import Path
+
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    from stt.engine import evaluate, pick_device
+
+    conn = jobs.connect(cfg)
+    _, heldout_ids = jobs.plan(conn, cfg)
+    samples = jobs.load_samples(conn, cfg, heldout_ids)
+    conn.close()
+    if not samples:
+        print("evaluate: no held-out items yet: review some items first", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = cfg.model.path
+        if fmt == CTRANSLATE2:
+            from stt.ct2_import import ct2_to_hf
+
+            model_dir = Path(tmp) / "hf"
+            ct2_to_hf(cfg.model.path, model_dir)
+        device = pick_device()
+        model = WhisperForConditionalGeneration.from_pretrained(str(model_dir)).to(device)
+        processor = WhisperProcessor.from_pretrained(str(model_dir))
+        wer = evaluate(model, processor, samples, device)
+    print(f"held-out WER of {cfg.model.path} ({store.deployed_version(cfg.model.path) or 'original'}): "
+          f"{wer:.1%} on {len(samples)} items")
+    return 0
+
+
+def model_list(cfg: Config) -> int:
+    try:
+        fmt = detect_format(cfg.model.path)
+    except ModelFormatError as exc:
+        fmt = f"none ({exc})"
+    print(f"deployed: {cfg.model.path}  format: {fmt}  version: {store.deployed_version(cfg.model.path) or 'original'}")
+    for v in store.list_versions(cfg.model.path):
+        wer = f"WER {v['wer_before']:.1%} -> {v['wer_after']:.1%}" if v.get("wer_after") is not None else ""
+        flag = "deployed" if v["deployed"] else ("" if v["accepted"] else "rejected")
+        print(f"  {v['version']:<28} {v['created_at'] or '':<26} {wer:<24} {flag}")
+    return 0
+
+
+def model_rollback(cfg: Config, version: str) -> int:
+    conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
+    runs.init_tables(conn)
+    busy = runs.active(conn)
+    conn.close()
+    if busy:
+        print("rollback: wait for the training run to finish first", file=sys.stderr)
+        return 1
+    try:
+        store.deploy(cfg.model.path, version)
+    except store.StoreError as exc:
+        print(f"rollback: {exc}", file=sys.stderr)
+        return 1
+    print(f"deployed version {version} at {cfg.model.path}")
+    return 0

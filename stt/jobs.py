@@ -83,6 +83,9 @@ def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
             raise JobError(400, "nothing_pending",
                            "Nothing to train on: review some items first (held-out items are only used to measure).")
         job_id = runs.create(conn, mode or cfg.training.mode, len(train_ids), len(heldout_ids))
+        # The run uses exactly these items, however many more get reviewed before its worker starts.
+        runs.record_items(conn, job_id, [(i, "train", None) for i in train_ids] +
+                          [(i, "heldout", None) for i in heldout_ids])
     finally:
         conn.close()
     return {"success": True, "trained_count": len(train_ids), "heldout_count": len(heldout_ids), "job_id": job_id,
@@ -130,7 +133,8 @@ def load_samples(conn, cfg: Config, ids: list[int], skipped: list[int] | None = 
 
     samples = []
     for item_id in ids:
-        row = conn.execute(f"SELECT transcript, audio_blob FROM {database.TABLE} WHERE id = ?", (item_id,)).fetchone()
+        row = conn.execute(f"SELECT transcript, audio_blob FROM {database.TABLE} WHERE id = ? AND is_reviewed = 1",
+                           (item_id,)).fetchone()
         try:
             if row is None or not (row[0] or "").strip():
                 raise audio.AudioError("no transcript")
@@ -198,13 +202,13 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
 
     try:
         runs.update(conn, job_id, state="preparing", phase="preparing", pid=os.getpid(), message="Preparing data.")
-        train_ids, heldout_ids = plan(conn, cfg)
+        train_ids, heldout_ids = runs.planned_items(conn, job_id)
         skipped: list[int] = []
         train = load_samples(conn, cfg, train_ids, skipped)
         heldout = load_samples(conn, cfg, heldout_ids, skipped)
         # What each item said when the run read it: only items still saying it are marked trained.
         runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in (("train", train), ("heldout", heldout))
-                                         for x in group])
+                                         for x in group] + [(i, "skipped", None) for i in skipped])
         regression = load_regression(cfg)
         if not train:
             raise RuntimeError("none of the pending items has decodable audio and a transcript")

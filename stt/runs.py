@@ -89,6 +89,15 @@ def record_items(conn: sqlite3.Connection, job_id: str, rows: Iterable[tuple[int
                      [(job_id, item_id, role, text) for item_id, role, text in rows])
 
 
+def planned_items(conn: sqlite3.Connection, job_id: str) -> tuple[list[int], list[int]]:
+    """The training and held-out item ids recorded when the run was started."""
+    rows = conn.execute("SELECT item_id, role FROM s2s_app_train_items WHERE job_id = ? ORDER BY item_id", (job_id,))
+    planned: dict[str, list[int]] = {"train": [], "heldout": []}
+    for item_id, role in rows:
+        planned.setdefault(role, []).append(item_id)
+    return planned["train"], planned["heldout"]
+
+
 def mark_trained(conn: sqlite3.Connection, job_id: str) -> int:
     """Set is_trained on the run's training items still exactly as the run saw them; returns how many."""
     cur = conn.execute(

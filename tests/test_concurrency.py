@@ -5,9 +5,11 @@ import json
 from typing import Any
 import multiprocessing
 import threading
+import time
 import urllib.error
 import urllib.request
 
+from tests import tiny_whisper
 from tests.writer import insert_rows
 from utils import database
 
@@ -26,8 +28,13 @@ def call(method: str, url: str, body: dict | None = None, headers: dict | None =
         return err.code, json.loads(err.read() or b"null"), err.headers
 
 
-def test_reviewers_and_the_assistant_write_at_once(live_server, cfg, conn, speech):
+def test_reviewers_the_assistant_and_training_at_once(live_server, cfg, conn, speech):
     own = [database.insert_item(conn, f"item {i}", speech["hello"]) for i in range(REVIEWERS * EDITS_EACH)]
+    trainable = [database.insert_item(conn, f"reviewed {i}", speech["weather"], is_reviewed=1) for i in range(8)]
+    tiny_whisper.build(cfg.model.path)
+    cfg.training.epochs = 3
+    status, started, _ = call("POST", f"{live_server}/api/train")
+    assert status == 202, started
     ctx = multiprocessing.get_context("spawn")  # as on Windows: no fork
     with ctx.Pool(1) as pool:
         writer = pool.apply_async(insert_rows, (str(cfg.database.path), INSERTS, speech["pcm"][:8000], 0.003))
@@ -59,12 +66,19 @@ def test_reviewers_and_the_assistant_write_at_once(live_server, cfg, conn, speec
         assert writer.get(timeout=120) == INSERTS
 
     assert failures == []  # in particular no 503 "database is locked"
+    deadline = time.monotonic() + 240
+    while (run := call("GET", f"{live_server}/api/train/{started['job_id']}")[1])["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, run
+        time.sleep(0.5)
+    assert run["state"] == "done", run["message"]
+    trained = {r[0] for r in conn.execute("SELECT id FROM s2s_training_data WHERE is_trained = 1")}
+    assert trained <= set(trainable)
     rows = conn.execute("SELECT count(*) FROM s2s_training_data WHERE transcript LIKE 'assistant insert %'").fetchone()[0]
     assert rows == INSERTS
     for item_id in own:
         item = database.get_item(conn, item_id)
         assert item["transcript"] == f"corrected {item_id}" and item["is_reviewed"] == 1
     stats = call("GET", f"{live_server}/api/data/stats")[1]
-    assert stats["total"] == len(own) + INSERTS
-    assert stats["reviewed"] == len(own)
+    assert stats["total"] == len(own) + len(trainable) + INSERTS
+    assert stats["reviewed"] == len(own) + len(trainable)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

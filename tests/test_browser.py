@@ -154,3 +154,24 @@ def test_all_caught_up(page, conn, seeded):
     page.goto("/editor")
     expect(page.locator("#done-panel")).to_be_visible()
     expect(page.locator("#done-panel")).to_contain_text("All caught up")
+
+
+def test_train_from_the_dashboard_with_live_progress_and_history(page, conn, cfg, speech):
+    from tests import tiny_whisper
+
+    tiny_whisper.build(cfg.model.path)
+    cfg.training.epochs = 2
+    for i in range(7):
+        database.insert_item(conn, f"reviewed sentence {i}", speech["weather"], is_reviewed=1)
+    page.goto("/")
+    expect(page.locator("#stat-pending")).to_have_text("4")
+    expect(page.locator("#stat-heldout")).to_contain_text("3 held out")
+    expect(page.locator("#train-btn")).to_be_enabled()
+    page.click("#train-btn")
+    expect(page.locator("#train-progress")).to_be_visible()
+    expect(page.locator("#train-btn")).to_be_disabled()
+    expect(page.locator("#train-result")).to_be_visible(timeout=240_000)
+    expect(page.locator("#train-result")).to_contain_text(re.compile("Deployed|Not deployed"))
+    expect(page.locator("#runs-body tr")).to_have_count(1)
+    expect(page.locator("#versions li")).to_have_count(2)  # the original and the new version
+    expect(page.locator("#wer-chart svg")).to_be_visible()

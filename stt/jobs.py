@@ -177,8 +177,13 @@ def verdict(result: Any, tolerance: float) -> tuple[bool, str]:
 
 def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = None) -> dict[str, Any] | None:
     """Run one training job to its end, recording every phase; returns the finished run."""
+    from transformers.utils import logging as hf_logging
+
     from stt.engine import Cancelled, Progress, fine_tune
 
+    # The run reports its own progress; library progress bars and deprecation chatter only bury it.
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     store.repair(cfg.model.path)
     conn = connect(cfg)
     work = cfg.model.path.with_name(cfg.model.path.name + f".work-{job_id}")

@@ -1,0 +1,218 @@
+"""The training engine on a tiny random Whisper (seconds per test): labels, batching, modes,
+reproducibility, cancellation and progress. tests/test_real_model.py checks that it learns."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import WhisperForConditionalGeneration, WhisperProcessor
+from transformers.models.whisper import modeling_whisper
+
+from stt.data import IGNORE_INDEX, SpeechCollator, configure_tokenizer, make_labels
+from stt.engine import Cancelled, Progress, Sample, fine_tune, resolve_mode
+from stt.metrics import corpus_wer, text_normalizer
+from tests import tiny_whisper
+from tests.tiny_whisper import EOT, NO_TIMESTAMPS, SOT
+from utils.config import TrainingConfig
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random English-only Whisper, 2+2 layers of width 64, with the real vocabulary."""
+    return tiny_whisper.build(tmp_path_factory.mktemp("tiny-whisper"))
+
+
+def _clip(seed: int, seconds: float = 1.0) -> np.ndarray:
+    """A tone plus noise: distinct inputs the random model can learn to tell apart."""
+    t = np.arange(int(16000 * seconds)) / 16000
+    rng = np.random.default_rng(seed)
+    return (0.3 * np.sin(2 * np.pi * (200 + 150 * seed) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+TEXTS = ["Turn on the Kwintara lamp.", "Ask Zorblax to vacuum.", "Dim the Velmora heater.",
+         "Play music on the Orvane speaker.", "Lock the door."]
+
+
+@pytest.fixture
+def samples() -> tuple[list[Sample], list[Sample], list[Sample]]:
+    train = [Sample(i + 1, TEXTS[i % len(TEXTS)], _clip(i)) for i in range(5)]
+    heldout = [Sample(10, "Turn on the lamp.", _clip(10))]
+    regression = [Sample(-1, "Hello there.", _clip(11))]
+    return train, heldout, regression
+
+
+def _cfg(**changes) -> TrainingConfig:
+    # A learning rate far above the real default: the random model has to move visibly in a few steps.
+    base = TrainingConfig(mode="decoder", learning_rate=3e-3, epochs=2, batch_size=2, warmup_ratio=0.0)
+    return dataclasses.replace(base, **changes)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_labels_carry_whisper_prefix_and_end(tiny_model: Path) -> None:
+    tokenizer = WhisperProcessor.from_pretrained(str(tiny_model)).tokenizer
+    configure_tokenizer(tokenizer, multilingual=False)
+    ids = make_labels(tokenizer, "Turn on the lamp.", max_length=448)
+    assert ids[:2] == [SOT, NO_TIMESTAMPS] and ids[-1] == EOT
+    # The first word carries the leading space Whisper always writes.
+    assert tokenizer.convert_ids_to_tokens(ids[2]) == "ĠTurn"
+    assert len(make_labels(tokenizer, "word " * 600, max_length=448)) == 448
+
+
+def test_multilingual_prefix_names_english_and_transcribe(tiny_model: Path) -> None:
+    tokenizer = WhisperProcessor.from_pretrained(str(tiny_model)).tokenizer
+    configure_tokenizer(tokenizer, multilingual=True)
+    ids = make_labels(tokenizer, "Hello.", max_length=448)
+    assert tokenizer.convert_ids_to_tokens(ids[:4]) == [
+        "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"]
+
+
+def test_collator_pads_with_ignore_index_and_strips_decoder_start() -> None:
+    collate = SpeechCollator(decoder_start_token_id=SOT)
+    items = [{"inputs": torch.zeros(3, 4), "labels": [SOT, NO_TIMESTAMPS, 11, 12, EOT]},
+             {"inputs": torch.ones(3, 4), "labels": [SOT, NO_TIMESTAMPS, 13, EOT]}]
+    batch = collate(items)
+    assert batch["inputs"].shape == (2, 3, 4)
+    assert batch["labels"].tolist() == [[NO_TIMESTAMPS, 11, 12, EOT], [NO_TIMESTAMPS, 13, EOT, IGNORE_INDEX]]
+    # Labels that do not all start with it are left whole.
+    assert collate(items[:1] + [{"inputs": torch.ones(3, 4), "labels": [7, EOT]}])["labels"][1].tolist() == [
+        7, EOT, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX]
+
+
+def test_resolve_mode() -> None:
+    assert resolve_mode("auto", "cpu") == "decoder"
+    assert resolve_mode("auto", "cuda") == "full"
+    assert resolve_mode("lora", "cpu") == "lora"
+    with pytest.raises(ValueError):
+        resolve_mode("everything", "cpu")
+
+
+def test_wer_uses_whisper_normalizer(tiny_model: Path) -> None:
+    normalize = text_normalizer(WhisperProcessor.from_pretrained(str(tiny_model)).tokenizer)
+    assert corpus_wer(["Turn on the Kwintara lamp, please!"], ["turn on the kwintara lamp please"], normalize) == 0
+    assert corpus_wer(["the cat sat down"], ["the hat sat"], normalize) == 0.5
+    # Spelled-out numbers and digits are the same words.
+    assert corpus_wer(["set it to twenty one"], ["Set it to 21."], normalize) == 0
+    # An empty reference counts its hypothesis words as insertions instead of crashing jiwer.
+    assert corpus_wer(["a b", ""], ["a b", "um extra"], normalize) == 0.5
+
+
+def test_decoder_mode_freezes_encoder_and_encodes_each_clip_once(tiny_model, samples, tmp_path, monkeypatch):
+    phase = ["none"]
+    calls: list[tuple[str, int]] = []
+    forward = modeling_whisper.WhisperEncoder.forward
+
+    def counting(self, input_features, *args, **kwargs):
+        calls.append((phase[0], int(input_features.shape[0])))
+        return forward(self, input_features, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_whisper.WhisperEncoder, "forward", counting)
+    train, heldout, regression = samples
+    cfg = _cfg(epochs=3)
+    result = fine_tune(tiny_model, tmp_path / "out", train, heldout, regression, cfg,
+                       progress=lambda p: phase.__setitem__(0, p.phase))
+    clips = len(train) + len(heldout) + len(regression)
+    # One batched pass over every clip, before training; never again (not even to evaluate).
+    assert [p for p, _ in calls] == ["preparing"] * math.ceil(clips / cfg.batch_size)
+    assert sum(n for _, n in calls) == clips
+    assert result.mode == "decoder" and result.steps == 3 * math.ceil(len(train) / cfg.batch_size)
+
+    before, after = _weights(tiny_model), _weights(tmp_path / "out")
+    encoder = [k for k in before if ".encoder." in k]
+    decoder = [k for k in before if ".decoder.layers." in k]
+    assert encoder and all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)
+
+
+def test_loss_decreases_over_epochs(tiny_model, samples, tmp_path):
+    train, _, _ = samples
+    losses: list[list[float]] = []
+    per_epoch = math.ceil(len(train) / 2)
+
+    def record(p: Progress) -> None:
+        if p.phase == "training":
+            if (p.step - 1) % per_epoch == 0:
+                losses.append([])
+            losses[-1].append(p.loss)
+
+    result = fine_tune(tiny_model, tmp_path / "out", train, [], [], _cfg(epochs=6), progress=record)
+    means = [sum(e) / len(e) for e in losses]
+    assert len(means) == 6 and all(later < earlier for earlier, later in zip(means, means[1:]))
+    assert means[-1] < 0.85 * means[0]
+    assert result.train_loss == pytest.approx(means[-1])
+
+
+def test_same_seed_same_weights(tiny_model, samples, tmp_path):
+    train, _, _ = samples
+    fine_tune(tiny_model, tmp_path / "a", train, [], [], _cfg(epochs=1))
+    fine_tune(tiny_model, tmp_path / "b", train, [], [], _cfg(epochs=1))
+    fine_tune(tiny_model, tmp_path / "c", train, [], [], _cfg(epochs=1, seed=7))
+    a, b, c = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "c")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_lora_saves_a_plain_merged_whisper(tiny_model, samples, tmp_path):
+    train, heldout, _ = samples
+    result = fine_tune(tiny_model, tmp_path / "out", train, heldout, [], _cfg(mode="lora", lora_r=4))
+    assert result.mode == "lora"
+    before, after = _weights(tiny_model), _weights(tmp_path / "out")
+    assert set(after) == set(before)  # no lora_A / lora_B / base_layer names left
+    assert any(not torch.equal(before[k], after[k]) for k in before if "q_proj" in k)
+    model = WhisperForConditionalGeneration.from_pretrained(str(tmp_path / "out"))
+    assert type(model) is WhisperForConditionalGeneration
+
+
+def test_full_mode_trains_the_encoder_too(tiny_model, samples, tmp_path):
+    train, heldout, regression = samples
+    result = fine_tune(tiny_model, tmp_path / "out", train, heldout, regression, _cfg(mode="full", epochs=1))
+    assert result.mode == "full" and result.wer_after is not None
+    before, after = _weights(tiny_model), _weights(tmp_path / "out")
+    assert any(not torch.equal(before[k], after[k]) for k in before if ".encoder.layers." in k)
+
+
+def test_progress_reports_every_phase_and_result(tiny_model, samples, tmp_path):
+    train, heldout, regression = samples
+    seen: list[Progress] = []
+    result = fine_tune(tiny_model, tmp_path / "out", train, heldout, regression, _cfg(), progress=seen.append)
+    assert [p.phase for p in seen][0] == "preparing" and seen[-1] == Progress("saving", 1, 1)
+    phases = list(dict.fromkeys(p.phase for p in seen))
+    assert phases == ["preparing", "evaluating", "training", "saving"]
+    training = [p for p in seen if p.phase == "training"]
+    assert [p.step for p in training] == list(range(1, result.steps + 1))
+    assert all(p.total == result.steps and p.loss is not None for p in training)
+    assert result.train_items == len(train) and result.epochs == 2 and result.train_seconds > 0
+    for wer in (result.wer_before, result.wer_after, result.regression_wer_before, result.regression_wer_after):
+        assert wer is not None and wer >= 0
+    for name in ("model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
+                 "preprocessor_config.json"):
+        assert (tmp_path / "out" / name).is_file()
+
+
+def test_empty_evaluation_sets_give_none(tiny_model, samples, tmp_path):
+    train, _, _ = samples
+    result = fine_tune(tiny_model, tmp_path / "out", train, [], [], _cfg(epochs=1))
+    assert (result.wer_before, result.wer_after, result.regression_wer_before, result.regression_wer_after) == (
+        None, None, None, None)
+
+
+def test_no_training_samples_is_an_error(tiny_model, tmp_path):
+    with pytest.raises(ValueError):
+        fine_tune(tiny_model, tmp_path / "out", [], [], [], _cfg())
+
+
+@pytest.mark.parametrize("stop_in", ["preparing", "evaluating", "training"])
+def test_should_stop_cancels_without_saving(tiny_model, samples, tmp_path, stop_in):
+    train, heldout, regression = samples
+    phase = [""]
+    with pytest.raises(Cancelled):
+        fine_tune(tiny_model, tmp_path / "out", train, heldout, regression, _cfg(),
+                  progress=lambda p: phase.__setitem__(0, p.phase), should_stop=lambda: phase[0] == stop_in)
+    assert not (tmp_path / "out").exists()

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -31,6 +32,9 @@ from utils.config import Config, load_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HEARTBEAT_S = 5
+# How long a worker may take to notice a cancel (it polls between steps, but importing a
+# CTranslate2 model or one long step can take a while) before it is ended by force.
+CANCEL_GRACE_S = 120
 # Processes this web app started, so their exit is noticed at once rather than after the heartbeat timeout.
 _children: dict[str, subprocess.Popen] = {}
 
@@ -43,14 +47,14 @@ class JobError(Exception):
         self.status, self.error, self.message, self.extra = status, error, message, extra
 
 
-def connect(cfg: Config):
+def connect(cfg: Config) -> sqlite3.Connection:
     """A connection to the shared database with the run tables in place."""
     conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
     runs.init_tables(conn)
     return conn
 
 
-def plan(conn, cfg: Config) -> tuple[list[int], list[int]]:
+def plan(conn: sqlite3.Connection, cfg: Config) -> tuple[list[int], list[int]]:
     """The items a run would train on and the held-out ones it evaluates on."""
     heldout = database.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
     pending = [r[0] for r in conn.execute(
@@ -59,18 +63,68 @@ def plan(conn, cfg: Config) -> tuple[list[int], list[int]]:
     return [i for i in pending if i not in held], heldout
 
 
-def reap(conn) -> None:
+def work_dir(cfg: Config, job_id: str) -> Path:
+    """Scratch space of one run beside the model: same disk, so finished files move by rename."""
+    return cfg.model.path.with_name(f"{cfg.model.path.name}.work-{job_id}")
+
+
+def reap(conn: sqlite3.Connection, cfg: Config) -> None:
+    """Settle runs whose worker is gone, and end workers that ignore a cancel; cheap enough for every status read.
+
+    Workers this process started are watched through their handles (an exit is
+    seen at once, and `terminate()` is the last resort for an overdue cancel);
+    any other run is judged by its heartbeat alone.
+    """
+    if runs.active(conn) is None:  # the usual case: one lookup per status read
+        for job_id in [job for job, proc in _children.items() if proc.poll() is not None]:
+            del _children[job_id]
+        return
+    for job_id in runs.cancel_overdue(conn, CANCEL_GRACE_S):
+        proc = _children.get(job_id)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()  # TerminateProcess on Windows; the run's last steps are crash-safe
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                continue  # still going: the next look tries again
+            _children.pop(job_id)
+            runs.finish(conn, job_id, "cancelled", f"Cancelled: the training process did not stop within "
+                        f"{CANCEL_GRACE_S} s and was ended. The deployed model was not changed.")
+            shutil.rmtree(work_dir(cfg, job_id), ignore_errors=True)
     exited = {job: proc.returncode for job, proc in list(_children.items()) if proc.poll() is not None}
-    runs.reap(conn, exited)
-    for job in exited:
-        _children.pop(job, None)
+    alive = [job for job in _children if job not in exited]
+    reaped = runs.reap(conn, exited, store.deployed_version(cfg.model.path), alive)
+    for job_id in exited:
+        _children.pop(job_id, None)
+    for job_id in reaped:
+        shutil.rmtree(work_dir(cfg, job_id), ignore_errors=True)
+
+
+def recover(cfg: Config) -> None:
+    """At app start: fail runs that died while the app was down, then undo a half-done swap and drop leftovers.
+
+    The repair is skipped while a worker is alive, since that worker may be in
+    the middle of its own swap.
+    """
+    conn = connect(cfg)
+    try:
+        reap(conn, cfg)
+        if runs.active(conn) is None:
+            store.repair(cfg.model.path)
+            for leftover in cfg.model.path.parent.glob(f"{cfg.model.path.name}.work-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+    finally:
+        conn.close()
 
 
 def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
     """Check that a run can start and record it as queued; raises JobError saying why not."""
     conn = connect(cfg)
     try:
-        reap(conn)
+        reap(conn, cfg)
+        # Check and record in one write transaction: two Train clicks (or the web app and
+        # `main.py train`) cannot both see "nothing running".
+        conn.execute("BEGIN IMMEDIATE")
         running = runs.active(conn)
         if running:
             raise JobError(409, "job_running", "A training run is already in progress.", job_id=running["job_id"])
@@ -86,7 +140,9 @@ def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
         # The run uses exactly these items, however many more get reviewed before its worker starts.
         runs.record_items(conn, job_id, [(i, "train", None) for i in train_ids] +
                           [(i, "heldout", None) for i in heldout_ids])
+        conn.execute("COMMIT")
     finally:
+        _rollback(conn)
         conn.close()
     return {"success": True, "trained_count": len(train_ids), "heldout_count": len(heldout_ids), "job_id": job_id,
             "message": f"Training started on {len(train_ids)} items ({len(heldout_ids)} held out to measure)."}
@@ -96,14 +152,22 @@ def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:
     """Record a run and launch its worker process; returns what POST /api/train answers."""
     started = start_record(cfg, mode)
     job_id = started["job_id"]
-    _children[job_id] = subprocess.Popen(
-        [sys.executable, "-m", "stt.jobs", "--job", job_id, "--config-json", _config_json(cfg, mode or cfg.training.mode)],
-        cwd=str(PROJECT_ROOT),
-    )
+    try:
+        _children[job_id] = subprocess.Popen(
+            [sys.executable, "-m", "stt.jobs", "--job", job_id,
+             "--config-json", _config_json(cfg, mode or cfg.training.mode)],
+            cwd=str(PROJECT_ROOT),
+        )
+    except OSError as exc:
+        conn = connect(cfg)
+        runs.finish(conn, job_id, "failed", f"The training process could not be started: {exc}.")
+        conn.close()
+        raise JobError(503, "worker_failed", f"The training process could not be started: {exc}.") from None
     return started
 
 
 def cancel(cfg: Config, job_id: str) -> dict[str, Any]:
+    """Ask a run to stop; the worker notices between steps and leaves everything as it was."""
     conn = connect(cfg)
     try:
         run = runs.get(conn, job_id)
@@ -111,15 +175,54 @@ def cancel(cfg: Config, job_id: str) -> dict[str, Any]:
             raise JobError(404, "not_found", f"No training run {job_id}.")
         if run["state"] not in runs.ACTIVE:
             raise JobError(409, "not_running", f"The run has already ended ({run['state']}).")
-        conn.execute("UPDATE s2s_app_train_runs SET cancel_requested = 1 WHERE job_id = ?", (job_id,))
+        runs.request_cancel(conn, job_id)
         return {"job_id": job_id, "state": run["state"], "message": "Cancelling after the current step."}
     finally:
         conn.close()
 
 
+def rollback(cfg: Config, version: str) -> dict[str, Any]:
+    """Deploy a kept version, and make is_trained agree with what that model has learned.
+
+    Flags the two models disagree on are cleared before the swap and set after
+    it, so a crash in between leaves items pending, never wrongly marked.
+    """
+    conn = connect(cfg)
+    try:
+        reap(conn, cfg)
+        if runs.active(conn):
+            raise JobError(409, "job_running", "Wait for the training run to finish before rolling back.")
+        if version not in {v["version"] for v in store.list_versions(cfg.model.path)}:
+            raise JobError(404, "not_found", f"There is no kept model version {version!r}.")
+        old, new = store.lineage(cfg.model.path), store.lineage(cfg.model.path, version)
+        _sync(conn, [v for v in old if v in new])
+        try:
+            store.deploy(cfg.model.path, version)
+        except (store.StoreError, OSError) as exc:
+            _sync(conn, old)
+            raise JobError(409, "rollback_failed", f"Could not deploy version {version}: {exc}. "
+                           "The model that was deployed is still in place.") from None
+        _sync(conn, new)
+    finally:
+        conn.close()
+    return {"success": True, "version": version, "message": f"Version {version} is deployed."}
+
+
+def _sync(conn: sqlite3.Connection, lineage: list[str]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    runs.sync_trained(conn, lineage)
+    conn.execute("COMMIT")
+
+
 def _config_json(cfg: Config, mode: str) -> str:
+    """The worker's whole configuration, so it trains exactly as this process is configured.
+
+    The server section is left out: the worker does not need the access token,
+    and a command line is visible to every user of the computer.
+    """
     data = dataclasses.asdict(cfg)
     data.pop("root")
+    data.pop("server")
     data["training"]["mode"] = mode
     return json.dumps(data, default=str)
 
@@ -127,7 +230,7 @@ def _config_json(cfg: Config, mode: str) -> str:
 # ---- the worker ---------------------------------------------------------------------------------
 
 
-def load_samples(conn, cfg: Config, ids: list[int], skipped: list[int] | None = None) -> list:
+def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped: list[int] | None = None) -> list:
     """Decoded 16 kHz samples of items; those without audio or transcript go to `skipped`."""
     from stt.engine import Sample
 
@@ -153,6 +256,8 @@ def load_regression(cfg: Config) -> list:
         return []
     folder = Path(cfg.training.regression_dir)
     folder = folder if folder.is_absolute() else cfg.root / folder
+    if not folder.is_dir():  # a typo must not silently switch the check off
+        raise RuntimeError(f"the regression folder {folder} (training.regression_dir) does not exist")
     samples = []
     for i, wav in enumerate(sorted(folder.glob("*.wav"))):
         text = wav.with_suffix(".txt")
@@ -177,6 +282,22 @@ def verdict(result: Any, tolerance: float) -> tuple[bool, str]:
 
 def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = None) -> dict[str, Any] | None:
     """Run one training job to its end, recording every phase; returns the finished run."""
+    conn = connect(cfg)
+    # The heart beats before torch is imported: that alone can take half a minute on a busy machine.
+    runs.update(conn, job_id, pid=os.getpid())
+    work = work_dir(cfg, job_id)
+    stop = threading.Event()
+
+    def beat() -> None:  # a silent worker is a dead worker to the reaper, even during a long step
+        beat_conn = connect(cfg)
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                runs.update(beat_conn, job_id)
+            except sqlite3.Error:
+                pass  # the assistant held the lock past the timeout: the next beat will do
+        beat_conn.close()
+
+    threading.Thread(target=beat, daemon=True).start()
     from transformers.utils import logging as hf_logging
 
     from stt.engine import Cancelled, Progress, fine_tune
@@ -185,17 +306,6 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     store.repair(cfg.model.path)
-    conn = connect(cfg)
-    work = cfg.model.path.with_name(cfg.model.path.name + f".work-{job_id}")
-    stop = threading.Event()
-
-    def beat() -> None:  # a silent worker is a dead worker to the reaper, even during a long step
-        beat_conn = connect(cfg)
-        while not stop.wait(HEARTBEAT_S):
-            runs.update(beat_conn, job_id)
-        beat_conn.close()
-
-    threading.Thread(target=beat, daemon=True).start()
     last_write = [0.0]
 
     def progress(p: Progress) -> None:
@@ -206,7 +316,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
             runs.update(conn, job_id, state=p.phase, phase=p.phase, step=p.step, total=p.total, loss=p.loss)
 
     try:
-        runs.update(conn, job_id, state="preparing", phase="preparing", pid=os.getpid(), message="Preparing data.")
+        runs.update(conn, job_id, state="preparing", phase="preparing", message="Preparing data.")
         train_ids, heldout_ids = runs.planned_items(conn, job_id)
         skipped: list[int] = []
         train = load_samples(conn, cfg, train_ids, skipped)
@@ -237,10 +347,14 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
 
             candidate = work / "export"
             export_ct2(trained, candidate, ct2_quantization(cfg.model.path))
+        if runs.cancel_requested(conn, job_id):  # asked during the export: still nothing has changed
+            raise Cancelled("cancelled before saving")
         accepted, message = verdict(result, cfg.training.wer_tolerance)
         metrics = {**dataclasses.asdict(result), "skipped_items": skipped, "format": fmt}
         version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics})
         if accepted:
+            # Recorded before the swap, so a crash right after it is reported as "deployed, items pending".
+            runs.update(conn, job_id, version=version)
             store.deploy(cfg.model.path, version)
         conn.execute("BEGIN IMMEDIATE")
         marked = runs.mark_trained(conn, job_id) if accepted else 0
@@ -264,19 +378,18 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     return finished
 
 
-def _rollback(conn) -> None:
+def _rollback(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The worker process: `python -m stt.jobs --job ID --config-json JSON`, started by `start()`."""
     ap = argparse.ArgumentParser(description="Run one training job (started by the web app).")
     ap.add_argument("--job", required=True)
     ap.add_argument("--config-json", required=True)
     args = ap.parse_args(argv)
-    data = json.loads(args.config_json)
-    cfg = load_config(environ={}, overrides={k: {kk: vv for kk, vv in v.items() if vv not in (None, "")}
-                                             for k, v in data.items()})
+    cfg = load_config(environ={}, overrides=json.loads(args.config_json))
     finished = run(args.job, cfg)
     return 0 if finished and finished["state"] == "done" else 1
 

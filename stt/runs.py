@@ -1,8 +1,10 @@
 """Training runs as rows of the app's own tables, so every process (web app, worker, CLI) sees one truth.
 
 `s2s_app_train_runs` holds a run's state and progress (the worker writes,
-the web app reads); `s2s_app_train_items` records which items a run used and
-the transcript it saw, so only unchanged items are marked trained.
+the web app reads); `s2s_app_train_items` records which items a run used
+(role train, heldout or skipped; `trained` once marked) and the transcript it
+saw, so only unchanged items are marked trained, and a rollback can tell which
+items the model it deploys has learned.
 A run that stops writing its heartbeat while still "active" has died: the
 reaper marks it failed, with the reason, the next time anyone looks.
 """
@@ -16,7 +18,9 @@ from typing import Any, Iterable
 
 ACTIVE = ("queued", "preparing", "training", "evaluating", "saving")
 FINISHED = ("done", "failed", "cancelled")
-# The worker beats every few seconds; this much silence means it is gone.
+# The worker beats every 5 s from a thread of its own; nine missed beats mean it is gone. Generous,
+# because a loaded machine can starve a beat, and it only delays reporting a worker the app did not
+# start itself (one it started is watched through its process handle instead).
 STALE_AFTER_S = 45
 
 SCHEMA = """
@@ -31,6 +35,7 @@ CREATE TABLE IF NOT EXISTS s2s_app_train_runs (
     items INTEGER DEFAULT 0,
     heldout_items INTEGER DEFAULT 0,
     pid INTEGER,
+    -- 0, or the Unix time a cancel was asked for (so a worker that ignores it can be ended later)
     cancel_requested INTEGER DEFAULT 0,
     started_at TEXT NOT NULL,
     phase_started_at TEXT,
@@ -52,14 +57,17 @@ CREATE TABLE IF NOT EXISTS s2s_app_train_items (
 
 
 def now() -> str:
+    """UTC timestamps as ISO text: they sort as strings, so SQL can compare them."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def init_tables(conn: sqlite3.Connection) -> None:
+    """Create the run tables if missing; called lazily, since the assistant owns the database file."""
     conn.executescript(SCHEMA)
 
 
 def create(conn: sqlite3.Connection, mode: str, items: int, heldout: int) -> str:
+    """Record a new queued run; its fresh heartbeat gives the worker time to start before the reaper looks."""
     job_id = uuid.uuid4().hex[:12]
     conn.execute(
         "INSERT INTO s2s_app_train_runs(job_id, state, mode, items, heldout_items, started_at, phase_started_at, "
@@ -81,10 +89,12 @@ def update(conn: sqlite3.Connection, job_id: str, **fields: Any) -> None:
 
 
 def finish(conn: sqlite3.Connection, job_id: str, state: str, message: str, **fields: Any) -> None:
+    """Put a run in a final state with the sentence the user sees."""
     update(conn, job_id, state=state, message=message, finished_at=now(), **fields)
 
 
 def record_items(conn: sqlite3.Connection, job_id: str, rows: Iterable[tuple[int, str, str | None]]) -> None:
+    """Remember which items a run uses, in which role, and the transcript it saw (None until read)."""
     conn.executemany("INSERT OR REPLACE INTO s2s_app_train_items(job_id, item_id, role, transcript) VALUES (?, ?, ?, ?)",
                      [(job_id, item_id, role, text) for item_id, role, text in rows])
 
@@ -94,24 +104,63 @@ def planned_items(conn: sqlite3.Connection, job_id: str) -> tuple[list[int], lis
     rows = conn.execute("SELECT item_id, role FROM s2s_app_train_items WHERE job_id = ? ORDER BY item_id", (job_id,))
     planned: dict[str, list[int]] = {"train": [], "heldout": []}
     for item_id, role in rows:
-        planned.setdefault(role, []).append(item_id)
+        planned.setdefault("train" if role == "trained" else role, []).append(item_id)
     return planned["train"], planned["heldout"]
 
 
 def mark_trained(conn: sqlite3.Connection, job_id: str) -> int:
-    """Set is_trained on the run's training items still exactly as the run saw them; returns how many."""
-    cur = conn.execute(
-        "UPDATE s2s_training_data SET is_trained = 1 WHERE id IN ("
-        " SELECT i.item_id FROM s2s_app_train_items i JOIN s2s_training_data d ON d.id = i.item_id"
-        " WHERE i.job_id = ? AND i.role = 'train' AND d.transcript IS i.transcript AND d.is_reviewed = 1)",
-        (job_id,),
-    )
-    return cur.rowcount
+    """Set is_trained on the run's training items still exactly as the run saw them; returns how many.
+
+    Call inside the transaction that records the run as done. The items get
+    role `trained`, which is what sync_trained() later relies on.
+    """
+    ids = [r[0] for r in conn.execute(
+        "SELECT i.item_id FROM s2s_app_train_items i JOIN s2s_training_data d ON d.id = i.item_id"
+        " WHERE i.job_id = ? AND i.role = 'train' AND d.transcript IS i.transcript AND d.is_reviewed = 1",
+        (job_id,))]
+    conn.executemany("UPDATE s2s_training_data SET is_trained = 1 WHERE id = ?", [(i,) for i in ids])
+    conn.executemany("UPDATE s2s_app_train_items SET role = 'trained' WHERE job_id = ? AND item_id = ?",
+                     [(job_id, i) for i in ids])
+    return len(ids)
+
+
+def sync_trained(conn: sqlite3.Connection, lineage: list[str]) -> None:
+    """Make is_trained say what the model made of versions `lineage` has learned, after a rollback.
+
+    An item some run marked counts as trained only if a run in the lineage
+    learned its current transcript; rolling back to an older model puts the
+    others back to pending. Items no run marked (trained by other means) are
+    left alone. Call inside a transaction.
+    """
+    marks = ",".join("?" * len(lineage)) or "NULL"
+    conn.execute(
+        "UPDATE s2s_training_data SET is_trained = (is_reviewed = 1 AND EXISTS ("
+        " SELECT 1 FROM s2s_app_train_items i JOIN s2s_app_train_runs r ON r.job_id = i.job_id"
+        f" WHERE i.item_id = s2s_training_data.id AND i.role = 'trained' AND r.version IN ({marks})"
+        " AND i.transcript IS s2s_training_data.transcript))"
+        " WHERE id IN (SELECT item_id FROM s2s_app_train_items WHERE role = 'trained')", lineage)
+
+
+def request_cancel(conn: sqlite3.Connection, job_id: str) -> None:
+    """Raise the flag the worker polls; the time is kept so an unresponsive worker can be ended later."""
+    conn.execute("UPDATE s2s_app_train_runs SET cancel_requested = CAST(strftime('%s', 'now') AS INTEGER), "
+                 "message = 'Cancelling after the current step.' WHERE job_id = ? AND cancel_requested = 0",
+                 (job_id,))
 
 
 def cancel_requested(conn: sqlite3.Connection, job_id: str) -> bool:
+    """Polled by the worker between steps: cancelling is cooperative, so nothing is left half-written."""
     row = conn.execute("SELECT cancel_requested FROM s2s_app_train_runs WHERE job_id = ?", (job_id,)).fetchone()
     return bool(row and row[0])
+
+
+def cancel_overdue(conn: sqlite3.Connection, grace_s: float) -> list[str]:
+    """Active runs whose cancel was asked for more than `grace_s` seconds ago."""
+    marks = ",".join("?" * len(ACTIVE))
+    rows = conn.execute(
+        f"SELECT job_id FROM s2s_app_train_runs WHERE state IN ({marks}) AND cancel_requested > 0 "
+        "AND cancel_requested <= CAST(strftime('%s', 'now') AS INTEGER) - ?", (*ACTIVE, grace_s))
+    return [r[0] for r in rows]
 
 
 def _public(row: sqlite3.Row) -> dict[str, Any]:
@@ -143,41 +192,57 @@ def _eta(run: dict[str, Any]) -> float | None:
 
 
 def get(conn: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:
+    """One run as the API shows it, or None."""
     row = conn.execute("SELECT * FROM s2s_app_train_runs WHERE job_id = ?", (job_id,)).fetchone()
     return _public(row) if row else None
 
 
 def latest(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The newest run (what GET /api/train/status shows), or None."""
     row = conn.execute("SELECT * FROM s2s_app_train_runs ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
     return _public(row) if row else None
 
 
 def history(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """Runs, newest first."""
     rows = conn.execute("SELECT * FROM s2s_app_train_runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
     return [_public(r) for r in rows]
 
 
 def active(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The run not yet in a final state, if any: there is at most one at a time."""
     marks = ",".join("?" * len(ACTIVE))
     row = conn.execute(f"SELECT * FROM s2s_app_train_runs WHERE state IN ({marks}) LIMIT 1", ACTIVE).fetchone()
     return _public(row) if row else None
 
 
-def reap(conn: sqlite3.Connection, exited: dict[str, int | None] | None = None) -> list[str]:
-    """Mark failed every active run whose process is known to have exited or whose heartbeat went silent."""
-    exited = exited or {}
+def reap(conn: sqlite3.Connection, exited: dict[str, int | None] | None = None,
+         deployed_version: str | None = None, alive: Iterable[str] = ()) -> list[str]:
+    """Mark failed every active run whose process is known to have exited or whose heartbeat went silent.
+
+    Runs in `alive` have a process known to be running, so their heartbeat is not judged.
+
+    `deployed_version` is the version now at the model path: a run that died
+    after swapping its model in (its `version` is recorded just before the swap)
+    says so, rather than claiming the model was not changed.
+    """
+    exited, alive = exited or {}, set(alive)
     stale = (datetime.now(timezone.utc) - timedelta(seconds=STALE_AFTER_S)).isoformat(timespec="seconds")
     marks = ",".join("?" * len(ACTIVE))
     reaped = []
-    for row in conn.execute(f"SELECT job_id, heartbeat_at FROM s2s_app_train_runs WHERE state IN ({marks})",
-                            ACTIVE).fetchall():
-        job_id, beat = row
+    for job_id, beat, version in conn.execute(
+            f"SELECT job_id, heartbeat_at, version FROM s2s_app_train_runs WHERE state IN ({marks})", ACTIVE).fetchall():
         if job_id in exited:
             reason = f"The training process stopped unexpectedly (exit code {exited[job_id]})."
-        elif beat is None or beat < stale:
+        elif job_id not in alive and (beat is None or beat < stale):
             reason = "The training process stopped responding (killed, crashed or the computer restarted)."
         else:
             continue
-        finish(conn, job_id, "failed", reason + " The deployed model was not changed.")
+        if version is not None and version == deployed_version:
+            reason += (f" Its new model (version {version}) had already been deployed; its items were not marked "
+                       "trained and stay pending.")
+        else:
+            reason += " The deployed model was not changed."
+        finish(conn, job_id, "failed", reason)
         reaped.append(job_id)
     return reaped

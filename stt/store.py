@@ -31,6 +31,7 @@ class StoreError(RuntimeError):
 
 
 def versions_dir(model_path: Path) -> Path:
+    """Beside the deployed folder, on the same disk, so a version can be swapped in by rename."""
     return model_path.with_name(model_path.name + ".versions")
 
 
@@ -52,6 +53,7 @@ def _rename(src: Path, dst: Path) -> None:
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
+    """A version's metrics and origin; {} for a folder the store did not write (the user's own model)."""
     try:
         return json.loads((folder / META).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -79,7 +81,20 @@ def _copy_into(src: Path, dst: Path) -> None:
     _rename(partial, dst)
 
 
+def lineage(model_path: Path, version: str | None = None) -> list[str]:
+    """The versions whose training a model contains, oldest first, itself last.
+
+    `version` None means the deployed folder. Each version stores the lineage
+    of the model it was trained from, so this survives pruning of old versions.
+    """
+    meta = read_meta(model_path if version is None else versions_dir(model_path) / version)
+    if not meta.get("version"):
+        return [ORIGINAL]
+    return [*meta.get("lineage", []), meta["version"]]
+
+
 def deployed_version(model_path: Path) -> str | None:
+    """The version at the model path; None for the user's own model, which carries no metadata."""
     return read_meta(model_path).get("version") if model_path.is_dir() else None
 
 
@@ -105,7 +120,9 @@ def add_version(model_path: Path, candidate: Path, meta: dict[str, Any]) -> str:
         (vdir / ORIGINAL / META).write_text(json.dumps({"version": ORIGINAL, "created_at": _now(),
                                                         "note": "the model before any training"}), encoding="utf-8")
     name = _next_name(model_path)
-    (candidate / META).write_text(json.dumps({**meta, "version": name, "created_at": _now()}), encoding="utf-8")
+    # Trained from whatever is deployed now: runs and rollbacks never overlap.
+    record = {**meta, "version": name, "created_at": _now(), "lineage": lineage(model_path)}
+    (candidate / META).write_text(json.dumps(record), encoding="utf-8")
     _copy_into(candidate, vdir / name)
     return name
 
@@ -120,11 +137,18 @@ def deploy(model_path: Path, version: str) -> None:
     shutil.copytree(source, incoming)
     if model_path.exists():
         _rename(model_path, previous)
-    _rename(incoming, model_path)
+    try:
+        _rename(incoming, model_path)
+    except (StoreError, OSError):
+        if previous.exists() and not model_path.exists():
+            _rename(previous, model_path)  # never leave the assistant without a model
+        shutil.rmtree(incoming, ignore_errors=True)
+        raise
     shutil.rmtree(previous, ignore_errors=True)
 
 
 def list_versions(model_path: Path) -> list[dict[str, Any]]:
+    """Kept versions, newest first, with their WER and whether each is the deployed one."""
     current = deployed_version(model_path)
     vdir = versions_dir(model_path)
     found = []

@@ -5,6 +5,9 @@ read and write the run records, so they stay fast and never import torch.
 """
 from __future__ import annotations
 
+import sqlite3
+import threading
+
 from flask import Blueprint, current_app, jsonify, request
 
 from stt import jobs, runs, store
@@ -14,27 +17,25 @@ from training.src.db import get_db
 from training.src.errors import ApiError
 
 bp = Blueprint("train", __name__, url_prefix="/api")
+# Starting a run and rolling back both change what sits at the model path (a new worker
+# repairs the store as it starts): one at a time within this server.
+_model_lock = threading.Lock()
 
 
 @bp.record_once
 def _setup(state) -> None:
-    cfg = state.app.config["S2S"]
-    conn = jobs.connect(cfg)
-    try:
-        store.repair(cfg.model.path)
-        jobs.reap(conn)  # runs that died while the app was down show as failed
-    finally:
-        conn.close()
+    # Runs that died while the app was down show as failed; a half-done swap is undone.
+    jobs.recover(state.app.config["S2S"])
 
 
 def _cfg():
     return current_app.config["S2S"]
 
 
-def _conn():
+def _conn() -> sqlite3.Connection:
     conn = get_db()
     runs.init_tables(conn)
-    jobs.reap(conn)
+    jobs.reap(conn, _cfg())
     return conn
 
 
@@ -52,7 +53,8 @@ def start_training():
         if mode is not None and mode not in ("decoder", "full", "lora", "auto"):
             raise ApiError(400, "invalid_field", "'mode' must be one of decoder, full, lora, auto.", field="mode")
     try:
-        started = jobs.start(_cfg(), mode)
+        with _model_lock:
+            started = jobs.start(_cfg(), mode)
     except jobs.JobError as exc:
         _raise(exc)
     return jsonify(started), 202
@@ -102,12 +104,8 @@ def rollback():
     version = body.get("version")
     if not isinstance(version, str) or not version:
         raise ApiError(400, "invalid_field", "'version' must name a kept version (see GET /api/model).", field="version")
-    if runs.active(_conn()):
-        raise ApiError(409, "job_running", "Wait for the training run to finish before rolling back.")
-    if version not in {v["version"] for v in store.list_versions(_cfg().model.path)}:
-        raise ApiError(404, "not_found", f"There is no kept model version {version!r}.")
     try:
-        store.deploy(_cfg().model.path, version)
-    except store.StoreError as exc:
-        raise ApiError(409, "rollback_failed", str(exc)) from None
-    return jsonify({"success": True, "version": version, "message": f"Version {version} is deployed."})
+        with _model_lock:
+            return jsonify(jobs.rollback(_cfg(), version))
+    except jobs.JobError as exc:
+        _raise(exc)

@@ -158,7 +158,7 @@ PATHS: dict[str, Any] = {
         "summary": "Start fine-tuning on pending items in a background process",
         "requestBody": {"required": False, "content": {"application/json": {"schema": {
             "type": "object", "properties": {"mode": {"type": "string", "enum": ["auto", "decoder", "full", "lora"]}}}}}},
-        "responses": {"202": _json(_ref("TrainStarted"), "Started"), **_errors(400, 409)}}},
+        "responses": {"202": _json(_ref("TrainStarted"), "Started"), **_errors(400, 409, 503)}}},
     "/api/train/status": {"get": {"summary": "The latest run, or {state: idle}",
                                   "responses": {"200": _json({"oneOf": [_ref("Run"), _ref("Idle")]})}}},
     "/api/train/runs": {"get": {"summary": "All runs, newest first",

@@ -1,10 +1,14 @@
-"""The pages in a real browser: Debian's Chromium, headless, driven by Playwright against waitress."""
+"""The pages in a real browser: Debian's Chromium, headless, driven by Playwright against waitress.
+
+Every test fails on a JavaScript error or a Content-Security-Policy violation on the page.
+"""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, Route, expect, sync_playwright
 
 from utils import database
 
@@ -27,59 +31,200 @@ def page(browser, live_server) -> Page:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text else None)
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
+def audio_js(expr: str) -> str:
+    return f"() => {{ const a = document.getElementById('audio'); return {expr}; }}"
+
+
+# ---- dashboard ---------------------------------------------------------------------------------
+
 def test_dashboard_counts_filters_and_search(page, seeded):
+    stats = page.request.get("/api/data/stats").json()
     page.goto("/")
     expect(page.locator("#stat-total")).to_have_text("6")
     expect(page.locator("#stat-reviewed")).to_have_text("2")
     expect(page.locator("#stat-trained")).to_have_text("1")
-    expect(page.locator("#stat-pending")).to_have_text("0")
+    expect(page.locator("#stat-pending")).to_have_text(str(stats["pending_training"]))
+    if stats["heldout"]:
+        expect(page.locator("#stat-heldout")).to_contain_text(f"{stats['heldout']} more held out for evaluation")
+    expect(page.locator("#review-link")).to_have_text("Start reviewing (4)")
     expect(page.locator("#items-body tr")).to_have_count(6)
-    # Nothing pending: the Train button says why it is disabled.
+    # Nothing pending: the Train button is disabled and says why.
     expect(page.locator("#train-btn")).to_be_disabled()
-    expect(page.locator("#train-reason")).to_contain_text("review some items")
+    expect(page.locator("#train-reason")).to_contain_text("Review more recordings")
 
     page.select_option("#f-reviewed", "true")
     expect(page.locator("#items-body tr")).to_have_count(2)
+    for row in page.locator("#items-body tr").all():
+        expect(row.locator(".badge").first).to_have_text("Reviewed")
+    page.select_option("#f-reviewed", "false")
+    expect(page.locator("#items-body tr")).to_have_count(4)
     page.select_option("#f-reviewed", "")
-    page.select_option("#f-trained", "false")
-    expect(page.locator("#items-body tr")).to_have_count(5)
+    page.select_option("#f-trained", "true")
+    expect(page.locator("#items-body tr")).to_have_count(1)
+    expect(page.locator("#items-body tr")).to_contain_text("already trained")
     page.select_option("#f-trained", "")
-    page.fill("#f-q", "kitchen")
+    page.fill("#f-q", "KITCHEN")  # case-insensitive, debounced
     expect(page.locator("#items-body tr")).to_have_count(1)
     expect(page.locator("#items-body tr")).to_contain_text("turn on the kitchen light")
     expect(page.locator("#page-info")).to_have_text("1–1 of 1")
+    page.fill("#f-q", "no such words")
+    expect(page.locator("#items-empty")).to_be_visible()
+    expect(page.locator("#page-info")).to_have_text("0–0 of 0")
 
 
-def test_dashboard_sorts_and_opens_a_row_in_the_editor(page, seeded):
+def test_dashboard_sorts_pages_state_and_opens_a_row(page, seeded):
     page.goto("/")
     expect(page.locator("#items-body tr").first).to_have_attribute("data-id", str(seeded["trained"]))
-    page.click("th[data-sort=id]")  # toggles to ascending
+    page.click("th[data-sort=id] button")  # toggles to ascending
+    expect(page.locator("th[data-sort=id]")).to_have_attribute("aria-sort", "ascending")
     expect(page.locator("#items-body tr").first).to_have_attribute("data-id", str(seeded["wav"]))
-    page.locator("#items-body tr").nth(2).click()
-    expect(page).to_have_url(re.compile(rf"/editor\?id={seeded['pcm']}$"))
-    expect(page.locator("#transcript")).to_have_value("turn on the kitchen light")
+    page.click("th[data-sort=transcript] button")  # text sorts A→Z first
+    expect(page.locator("#items-body tr").first).to_have_attribute("data-id", str(seeded["empty"]))  # NULL first
+    page.select_option("#f-reviewed", "false")
+    # The view lives in the address bar: a reload (or coming back from the editor) keeps it.
+    expect(page).to_have_url(re.compile(r"reviewed=false"))
+    page.reload()
+    expect(page.locator("#f-reviewed")).to_have_value("false")
+    expect(page.locator("th[data-sort=transcript]")).to_have_attribute("aria-sort", "ascending")
+    expect(page.locator("#items-body tr")).to_have_count(4)
+    # Keyboard: / focuses search, ↓ walks the rows, Enter opens the item.
+    page.keyboard.press("/")
+    expect(page.locator("#f-q")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    second = page.locator("#items-body tr").nth(1)
+    expect(second).to_be_focused()
+    second_id = second.get_attribute("data-id")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/editor\?id={second_id}$"))
+    expect(page.locator("#d-id")).to_have_text(second_id)
 
+
+def test_dashboard_durations_fill_in(page, seeded):
+    page.goto("/")
+    row = page.locator(f"#items-body tr[data-id='{seeded['wav']}'] td.col-dur")
+    expect(row).to_have_text(re.compile(r"^\d+\.\d s$"))  # measured in the background, fetched again
+
+
+def test_dashboard_without_training_endpoints(page, seeded):
+    """While the training API is missing (404), the page still works and says so."""
+    def not_found(route: Route):
+        route.fulfill(status=404, content_type="application/json",
+                      body=json.dumps({"error": "not_found", "message": "Not here."}))
+    page.route(re.compile(r".*/api/(train|model|suggestions)(/.*)?$"), not_found)
+    page.goto("/")
+    expect(page.locator("#stat-total")).to_have_text("6")
+    expect(page.locator("#runs-empty")).to_be_visible()
+    expect(page.locator("#versions-empty")).to_be_visible()
+    expect(page.locator("#train-btn")).to_be_disabled()
+    expect(page.locator("#train-reason")).to_contain_text("not available")
+
+
+def test_training_progress_is_shown_live(page, seeded):
+    """The progress UI against a scripted job: phase, percent, step, loss, ETA, cancel, the result."""
+    calls = {"status": 0, "cancel": 0}
+    running = {"job_id": "j1", "state": "training", "phase": "epoch 1", "step": 3, "total": 12, "percent": 25.0,
+               "eta_s": 42, "loss": 1.2346, "message": "Training on 4 items."}
+    done = {"job_id": "j1", "state": "done", "deployed": True, "wer_before": 0.25, "wer_after": 0.125,
+            "message": "Deployed: held-out WER 25.0% → 12.5%.", "percent": 100, "step": 1, "total": 1}
+    runs = [{"job_id": "j1", "state": "done", "mode": "decoder", "started_at": "2025-01-02T10:00:00+00:00",
+             "finished_at": "2025-01-02T10:03:00+00:00", "duration_s": 180, "items": 4, "heldout_items": 3,
+             "wer_before": 0.25, "wer_after": 0.125, "deployed": True, "version": "v2",
+             "message": "Deployed: held-out WER 25.0% → 12.5%."},
+            {"job_id": "j0", "state": "done", "mode": "decoder", "started_at": "2025-01-01T10:00:00+00:00",
+             "finished_at": "2025-01-01T10:02:00+00:00", "duration_s": 120, "items": 2, "heldout_items": 3,
+             "wer_before": 0.3, "wer_after": 0.35, "deployed": False, "version": "v1", "message": "Not deployed."}]
+    model = {"path": "/m", "format": "hf", "present": True, "version": "v2", "versions": [
+        {"version": "v2", "created_at": "2025-01-02T10:03:00+00:00", "wer_before": 0.25, "wer_after": 0.125, "deployed": True},
+        {"version": "v0", "created_at": None, "wer_before": None, "wer_after": None, "deployed": False}]}
+    stats = {"total": 9, "reviewed": 7, "trained": 0, "pending_training": 4, "heldout": 3, "unreviewed": 2}
+
+    def reply(route: Route, body, status=200):
+        route.fulfill(status=status, content_type="application/json", body=json.dumps(body))
+
+    def status(route: Route):
+        calls["status"] += 1
+        if calls["status"] == 1:
+            reply(route, {"state": "idle"})
+        elif calls["cancel"] == 0 and calls["status"] < 40:
+            reply(route, running)
+        else:
+            reply(route, done)
+
+    def cancel(route: Route):
+        calls["cancel"] += 1
+        reply(route, {"job_id": "j1", "state": "training", "message": "Cancelling after the current step."}, 202)
+
+    page.route("**/api/data/stats", lambda r: reply(r, stats))
+    page.route("**/api/train/status", status)
+    page.route("**/api/train", lambda r: reply(r, {"success": True, "job_id": "j1", "trained_count": 4,
+                                                 "heldout_count": 3, "message": "Training started on 4 items."}, 202))
+    page.route("**/api/train/j1/cancel", cancel)
+    page.route("**/api/train/runs", lambda r: reply(r, runs if calls["cancel"] else []))
+    page.route("**/api/model", lambda r: reply(r, model))
+
+    page.goto("/")
+    expect(page.locator("#stat-heldout")).to_contain_text("3 more held out for evaluation")
+    expect(page.locator("#train-btn")).to_be_enabled()
+    page.click("#train-btn")
+    expect(page.locator("#train-progress")).to_be_visible()
+    expect(page.locator("#train-btn")).to_be_disabled()
+    expect(page.locator("#train-percent")).to_have_text("25%")
+    expect(page.locator("#train-step")).to_contain_text("step 3 of 12")
+    expect(page.locator("#train-loss")).to_have_text("loss 1.235")
+    expect(page.locator("#train-eta")).to_have_text("about 42 s left")
+    expect(page.locator("#train-progressbar")).to_have_attribute("aria-valuenow", "25")
+    page.once("dialog", lambda d: d.accept())
+    page.click("#train-cancel")
+    expect(page.locator("#train-result")).to_be_visible()
+    expect(page.locator("#train-result")).to_contain_text("New model deployed")
+    expect(page.locator("#train-result")).to_contain_text("25.0% → 12.5%")
+    expect(page.locator("#train-progress")).to_be_hidden()
+    expect(page.locator("#runs-body tr")).to_have_count(2)
+    expect(page.locator("#runs-body tr").first).to_contain_text("Deployed")
+    expect(page.locator("#runs-body tr").nth(1)).to_contain_text("Rejected")
+    expect(page.locator("#wer-chart svg circle.chart-dot")).to_have_count(2)
+    expect(page.locator("#versions li")).to_have_count(2)
+    expect(page.locator("#versions li").nth(1).get_by_role("button", name="Roll back")).to_be_visible()
+    assert calls["cancel"] == 1
+
+
+# ---- editor --------------------------------------------------------------------------------------
 
 def test_review_with_the_keyboard(page, seeded, conn):
     page.goto("/editor")
-    # The oldest unreviewed item loads first, with its audio and details.
+    # The oldest unreviewed item loads first, with its audio and details, and the box already ticked.
     expect(page.locator("#d-id")).to_have_text(str(seeded["wav"]))
+    expect(page).to_have_url(re.compile(rf"/editor\?id={seeded['wav']}$"))
     expect(page.locator("#transcript")).to_have_value("hello there how are you to day")
+    expect(page.locator("#transcript")).to_be_focused()
     expect(page.locator("#d-format")).to_have_text("audio/wav")
+    expect(page.locator("#d-rate")).to_contain_text("16")
     expect(page.locator("#reviewed")).to_be_checked()
+    expect(page.locator("#reviewed-hint")).to_have_text("Saving marks it reviewed")
+    expect(page.locator("#left-count")).to_have_text("4")
 
-    textarea = page.locator("#transcript")
-    textarea.focus()
     page.keyboard.press("Control+Space")  # play while the cursor stays in the text
-    page.wait_for_function("() => !document.getElementById('audio').paused && document.getElementById('audio').currentTime > 0")
+    page.wait_for_function(audio_js("!a.paused && a.currentTime > 0"))
     page.keyboard.press("Control+Space")
     expect(page.locator("#play-btn")).to_have_text(re.compile("Play"))
+    assert page.evaluate(audio_js("a.paused"))
+    page.keyboard.press("Alt+p")  # the other play shortcut
+    page.wait_for_function(audio_js("!a.paused"))
+    page.keyboard.press("Alt+p")
+    page.wait_for_function(audio_js("a.paused"))
 
+    textarea = page.locator("#transcript")
+    textarea.press("End")
+    textarea.press("Space")  # plain Space still types
+    expect(textarea).to_have_value("hello there how are you to day ")
     textarea.fill("Hello there, how are you today?")
     expect(page.locator("#save-state")).to_have_text("Unsaved changes")
     page.keyboard.press("Control+Enter")  # save & next
@@ -87,17 +232,47 @@ def test_review_with_the_keyboard(page, seeded, conn):
     expect(page).to_have_url(re.compile(rf"/editor\?id={seeded['pcm']}$"))
     row = database.get_item(conn, seeded["wav"])
     assert row["transcript"] == "Hello there, how are you today?" and row["is_reviewed"] == 1
+    expect(page.locator("#left-count")).to_have_text("3")
+    expect(page.locator("#session-line")).to_contain_text("1 item this session")
+
+    # Alt+M unticks: saving then keeps the item unreviewed.
+    page.keyboard.press("Alt+m")
+    expect(page.locator("#reviewed")).not_to_be_checked()
+    expect(page.locator("#reviewed-hint")).to_have_text("Saving keeps it unreviewed")
+    page.keyboard.press("Control+s")
+    expect(page.locator("#save-state")).to_have_text("Saved ✓")
+    assert database.get_item(conn, seeded["pcm"])["is_reviewed"] == 0
+    # Reload stays on the item.
+    page.reload()
+    expect(page.locator("#d-id")).to_have_text(str(seeded["pcm"]))
+
+
+def test_previous_next_and_history(page, seeded):
+    page.goto(f"/editor?id={seeded['pcm']}")
+    expect(page.locator("#d-id")).to_have_text(str(seeded["pcm"]))
+    page.keyboard.press("Alt+ArrowUp")
+    expect(page.locator("#d-id")).to_have_text(str(seeded["reviewed"]))
+    expect(page.locator("#reviewed-hint")).to_have_text("Already reviewed")
+    page.click("#next-btn")
+    expect(page.locator("#d-id")).to_have_text(str(seeded["pcm"]))
+    page.go_back()
+    expect(page.locator("#d-id")).to_have_text(str(seeded["reviewed"]))
 
 
 def test_waveform_click_seeks_and_speed_changes(page, seeded):
     page.goto(f"/editor?id={seeded['wav']}")
-    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    page.wait_for_function(audio_js("a.duration > 0"))
     box = page.locator("#wave").bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
-    position = page.evaluate("() => document.getElementById('audio').currentTime / document.getElementById('audio').duration")
+    position = page.evaluate(audio_js("a.currentTime / a.duration"))
     assert 0.4 < position < 0.6
+    expect(page.locator("#time")).not_to_have_text(re.compile(r"^0:00\.0 /"))
+    page.keyboard.press("Alt+j")  # back 2 s
+    assert page.evaluate(audio_js("a.currentTime")) < 0.01 + max(0.0, position * page.evaluate(audio_js("a.duration")) - 2)
     page.select_option("#speed", "1.5")
-    assert page.evaluate("() => document.getElementById('audio').playbackRate") == 1.5
+    assert page.evaluate(audio_js("a.playbackRate")) == 1.5
+    page.reload()  # the speed is remembered
+    expect(page.locator("#speed")).to_have_value("1.5")
 
 
 def test_transcript_html_renders_as_text_on_both_pages(page, conn, seeded):
@@ -105,12 +280,19 @@ def test_transcript_html_renders_as_text_on_both_pages(page, conn, seeded):
     page.goto("/")
     expect(page.locator(f"#items-body tr[data-id='{seeded['wav']}'] td.preview")).to_have_text(XSS)
     assert page.evaluate("() => window.__xss") is None
+    assert page.locator("#items-body b").count() == 0
     page.goto(f"/editor?id={seeded['wav']}")
     expect(page.locator("#transcript")).to_have_value(XSS)
-    page.click("#save-btn")  # the conflict panel and save path also render it as text
+    # The conflict panel shows transcripts too: make one with HTML on both sides.
+    database.update_item(conn, seeded["wav"], transcript=XSS + " theirs")
+    page.locator("#transcript").fill(XSS + " mine")
+    page.click("#save-btn")
+    expect(page.locator("#conflict-text")).to_have_text(XSS + " theirs")
+    expect(page.locator("#conflict-mine-text")).to_have_text(XSS + " mine")
+    page.click("#conflict-mine")
     expect(page.locator("#save-state")).to_have_text("Saved ✓")
     assert page.evaluate("() => window.__xss") is None
-    assert page.locator("b", has_text="bold").count() == 0
+    assert page.locator("main b, main img").count() == 0
 
 
 def test_stale_version_shows_the_conflict_and_keeps_theirs(page, conn, seeded):
@@ -121,20 +303,48 @@ def test_stale_version_shows_the_conflict_and_keeps_theirs(page, conn, seeded):
     page.keyboard.press("Control+s")
     expect(page.locator("#conflict")).to_be_visible()
     expect(page.locator("#conflict-text")).to_have_text("their correction")
+    expect(page.locator("#conflict-mine-text")).to_have_text("my correction")
+    expect(page.locator("#save-state")).to_contain_text("Not saved")
+    assert database.get_item(conn, seeded["pcm"])["transcript"] == "their correction"
+    # Saving again without choosing still does not overwrite.
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#conflict")).to_be_visible()
+    expect(page.locator("#d-id")).to_have_text(str(seeded["pcm"]))
     assert database.get_item(conn, seeded["pcm"])["transcript"] == "their correction"
     page.click("#conflict-mine")  # a deliberate overwrite after seeing theirs
     expect(page.locator("#save-state")).to_have_text("Saved ✓")
+    expect(page.locator("#conflict")).to_be_hidden()
     assert database.get_item(conn, seeded["pcm"])["transcript"] == "my correction"
+
+
+def test_conflict_use_theirs(page, conn, seeded):
+    page.goto(f"/editor?id={seeded['wav']}")
+    expect(page.locator("#transcript")).to_have_value("hello there how are you to day")
+    database.update_item(conn, seeded["wav"], transcript="hello there how are you today")
+    page.fill("#transcript", "mine")
+    page.click("#save-btn")
+    expect(page.locator("#conflict")).to_be_visible()
+    page.click("#conflict-theirs")
+    expect(page.locator("#conflict")).to_be_hidden()
+    expect(page.locator("#transcript")).to_have_value("hello there how are you today")
+    page.keyboard.press("Control+s")  # their version is now the base: saving (reviewed) works
+    expect(page.locator("#save-state")).to_have_text("Saved ✓")
+    row = database.get_item(conn, seeded["wav"])
+    assert row["transcript"] == "hello there how are you today" and row["is_reviewed"] == 1
 
 
 def test_corrupt_audio_shows_why_and_the_transcript_still_saves(page, conn, seeded):
     page.goto(f"/editor?id={seeded['corrupt']}")
     expect(page.locator("#audio-error")).to_be_visible()
     expect(page.locator("#audio-error")).to_contain_text("cannot be played")
+    expect(page.locator("#wave")).to_be_hidden()
+    expect(page.locator("#play-btn")).to_be_disabled()
+    page.keyboard.press("Control+Space")  # nothing to play: no error either
     page.fill("#transcript", "fixed by hand")
     page.keyboard.press("Control+s")
     expect(page.locator("#save-state")).to_have_text("Saved ✓")
-    assert database.get_item(conn, seeded["corrupt"])["transcript"] == "fixed by hand"
+    row = database.get_item(conn, seeded["corrupt"])
+    assert row["transcript"] == "fixed by hand" and row["is_reviewed"] == 1
 
 
 def test_unsaved_edits_ask_before_leaving(page, seeded):
@@ -143,10 +353,19 @@ def test_unsaved_edits_ask_before_leaving(page, seeded):
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.keyboard.press("Alt+ArrowDown")
-    page.wait_for_timeout(300)
+    expect(page.locator("#transcript")).to_have_value("half typed")
+    page.wait_for_timeout(200)
     assert dialogs and "unsaved" in dialogs[0].lower()
     expect(page.locator("#d-id")).to_have_text(str(seeded["wav"]))  # stayed
-    expect(page.locator("#transcript")).to_have_value("half typed")
+    expect(page.locator("#save-state")).to_have_text("Unsaved changes")
+
+
+def test_unknown_item_offers_the_queue(page, seeded):
+    page.goto("/editor?id=987654")
+    expect(page.locator("#error-panel")).to_be_visible()
+    expect(page.locator("#error-text")).to_contain_text("987654")
+    page.click("#error-next")
+    expect(page.locator("#d-id")).to_have_text(str(seeded["wav"]))
 
 
 def test_all_caught_up(page, conn, seeded):
@@ -154,7 +373,11 @@ def test_all_caught_up(page, conn, seeded):
     page.goto("/editor")
     expect(page.locator("#done-panel")).to_be_visible()
     expect(page.locator("#done-panel")).to_contain_text("All caught up")
+    page.click("#done-panel a.btn-primary")
+    expect(page).to_have_url(re.compile(r"/$"))
 
+
+# ---- real training (slow: fine-tunes a tiny Whisper) -----------------------------------------
 
 def test_train_from_the_dashboard_with_live_progress_and_history(page, conn, cfg, speech):
     from tests import tiny_whisper
@@ -165,7 +388,7 @@ def test_train_from_the_dashboard_with_live_progress_and_history(page, conn, cfg
         database.insert_item(conn, f"reviewed sentence {i}", speech["weather"], is_reviewed=1)
     page.goto("/")
     expect(page.locator("#stat-pending")).to_have_text("4")
-    expect(page.locator("#stat-heldout")).to_contain_text("3 held out")
+    expect(page.locator("#stat-heldout")).to_contain_text("3 more held out")
     expect(page.locator("#train-btn")).to_be_enabled()
     page.click("#train-btn")
     expect(page.locator("#train-progress")).to_be_visible()
@@ -175,3 +398,4 @@ def test_train_from_the_dashboard_with_live_progress_and_history(page, conn, cfg
     expect(page.locator("#runs-body tr")).to_have_count(1)
     expect(page.locator("#versions li")).to_have_count(2)  # the original and the new version
     expect(page.locator("#wer-chart svg")).to_be_visible()
+    expect(page.locator("#stat-pending")).to_have_text(re.compile(r"^[0-4]$"))

@@ -1,17 +1,18 @@
-// Shared by both pages: JSON calls with readable errors, safe DOM building, formatting.
+// Shared by both pages: JSON calls with readable errors, safe DOM building, formatting, toasts.
+// Server text is only ever inserted as text nodes (textContent / value), never as HTML.
 "use strict";
 
 class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.message) || `Request failed (${status})`);
+    super((body && body.message) || `The server answered ${status}.`);
     this.status = status;
     this.body = body || {};
   }
 }
 
-// fetch() wrapper: JSON in, JSON out; a non-2xx answer throws ApiError with the server's message.
+// fetch() wrapper: JSON in, JSON out; a non-2xx answer throws ApiError carrying the server's message.
 async function api(method, url, body, headers) {
-  const init = { method, headers: Object.assign({}, headers || {}) };
+  const init = { method, headers: Object.assign({ Accept: "application/json" }, headers || {}) };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -24,7 +25,16 @@ async function api(method, url, body, headers) {
   }
   const text = await response.text();
   let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch (err) { data = { message: text.slice(0, 200) }; }
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch (err) {
+    data = { message: `The server answered ${response.status} ${response.statusText}.` };
+  }
+  if (response.status === 401) {
+    // The access token expired or was never given: the login page brings the reviewer back here.
+    const next = window.location.pathname + window.location.search;
+    window.location.href = `/login?next=${encodeURIComponent(next)}`;
+  }
   if (!response.ok) throw new ApiError(response.status, data);
   return { data, headers: response.headers, status: response.status };
 }
@@ -32,38 +42,116 @@ async function api(method, url, body, headers) {
 // el("td", {class: "x"}, "text", child): every string becomes a text node, never HTML.
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
+  setAttrs(node, attrs);
+  appendAll(node, children);
+  return node;
+}
+
+// The same for SVG elements (the history chart).
+function svgEl(tag, attrs, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  setAttrs(node, attrs);
+  appendAll(node, children);
+  return node;
+}
+
+function setAttrs(node, attrs) {
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
+    if (key === "class") node.setAttribute("class", value);
     else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
   }
+}
+
+function appendAll(node, children) {
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
-  return node;
 }
 
+// 1.9 → "1.9 s", 75.2 → "1:15"
 function fmtSeconds(s) {
-  if (s === null || s === undefined || Number.isNaN(s)) return "–";
+  if (s === null || s === undefined || !Number.isFinite(s)) return "–";
+  if (s < 60) return `${s.toFixed(1)} s`;
   const m = Math.floor(s / 60);
-  const sec = s - m * 60;
-  return m ? `${m}:${sec.toFixed(1).padStart(4, "0")}` : `${sec.toFixed(1)} s`;
+  return `${m}:${String(Math.floor(s - m * 60)).padStart(2, "0")}`;
+}
+
+// Player clock: 0:01.4
+function fmtClock(s) {
+  if (s === null || s === undefined || !Number.isFinite(s)) return "–:––";
+  const m = Math.floor(s / 60);
+  return `${m}:${(s - m * 60).toFixed(1).padStart(4, "0")}`;
+}
+
+function fmtDuration(s) {
+  if (s === null || s === undefined || !Number.isFinite(s)) return "–";
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
 
 function fmtPercent(x) {
-  return x === null || x === undefined ? "–" : `${(x * 100).toFixed(1)}%`;
+  return x === null || x === undefined || !Number.isFinite(x) ? "–" : `${(x * 100).toFixed(1)}%`;
+}
+
+function parseDate(text) {
+  if (!text) return null;
+  // SQLite's "YYYY-MM-DD HH:MM:SS" is UTC; ISO strings carry their own zone.
+  const iso = text.includes("T") ? text : `${text.replace(" ", "T")}Z`;
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? null : d;
 }
 
 function fmtDate(text) {
-  if (!text) return "–";
-  const d = new Date(text.includes("T") ? text : text.replace(" ", "T") + "Z");
-  return Number.isNaN(d.getTime()) ? text : d.toLocaleString();
+  const d = parseDate(text);
+  if (!d) return text || "–";
+  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+// "3 min ago", "yesterday": how a reviewer thinks about when something was recorded.
+function fmtAgo(text) {
+  const d = parseDate(text);
+  if (!d) return "";
+  const s = (Date.now() - d.getTime()) / 1000;
+  if (s < 45) return "just now";
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  if (s < 172800) return "yesterday";
+  if (s < 30 * 86400) return `${Math.round(s / 86400)} days ago`;
+  return "";  // older than a month: the date itself says more
+}
+
+function plural(n, word, many) {
+  return `${n} ${n === 1 ? word : many || `${word}s`}`;
 }
 
 function debounce(fn, ms) {
   let timer = null;
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
+// A short message at the bottom of the page; errors stay longer and are announced.
+function toast(message, isError) {
+  let box = document.getElementById("toast");
+  if (!box) {
+    box = el("p", { id: "toast", class: "toast", role: "status", "aria-live": "polite" });
+    document.body.append(box);
+  }
+  box.textContent = message;
+  box.className = isError ? "toast error" : "toast";
+  box.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.hidden = true; }, isError ? 9000 : 4500);
+}
+
+// True when a key press happens inside something the user types into.
+function isTyping(target) {
+  if (!target) return false;
+  const tag = target.tagName;
+  return tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable
+    || (tag === "INPUT" && !["checkbox", "radio", "button", "submit"].includes(target.type));
 }

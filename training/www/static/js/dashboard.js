@@ -1,22 +1,54 @@
-// Dashboard: stats, the item table (filters, search, sort, paging), training with live progress, history.
+// Dashboard: stats, the recordings table (filters, search, sort, paging), training with live progress,
+// history with a WER chart, and the kept model versions. Everything refreshes in place.
 "use strict";
 
 const PAGE = 50;
 const ACTIVE = new Set(["queued", "preparing", "training", "evaluating", "saving"]);
-const state = { reviewed: "", trained: "", q: "", rank: "", sort: "id", order: "desc", offset: 0, total: 0 };
+const PHASES = { queued: "Waiting to start", preparing: "Preparing data", training: "Training",
+  evaluating: "Measuring accuracy", saving: "Saving the model", done: "Finished", failed: "Failed", cancelled: "Cancelled" };
 const $ = (id) => document.getElementById(id);
-let stats = null;
-let job = null;
-let pollTimer = null;
 
-function toast(message, isError) {
-  const box = $("toast");
-  box.textContent = message;
-  box.className = isError ? "toast error" : "toast";
-  box.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => { box.hidden = true; }, 6000);
+// Filters live in the address bar too, so coming back from the editor shows the same view.
+const state = { reviewed: "", trained: "", q: "", rank: "", sort: "id", order: "desc", offset: 0, total: 0 };
+let stats = null;
+let job = null;           // the latest training run, null when there never was one
+let trainingApi = true;   // false while the training endpoints are not there (404)
+let pollTimer = null;
+let itemsRequest = 0;     // only the newest list answer is drawn
+let durationRetry = null;
+
+// ---- address bar ----------------------------------------------------------
+
+function readUrl() {
+  const p = new URLSearchParams(window.location.search);
+  const pick = (key, allowed) => (allowed.includes(p.get(key)) ? p.get(key) : state[key]);
+  state.reviewed = pick("reviewed", ["", "true", "false"]);
+  state.trained = pick("trained", ["", "true", "false"]);
+  state.rank = pick("rank", ["", "disagreement", "uncertainty"]);
+  state.sort = pick("sort", ["id", "timestamp", "transcript"]);
+  state.order = pick("order", ["asc", "desc"]);
+  state.q = (p.get("q") || "").slice(0, 200);
+  const page = Number(p.get("page"));
+  state.offset = Number.isInteger(page) && page > 1 ? (page - 1) * PAGE : 0;
+  $("f-reviewed").value = state.reviewed;
+  $("f-trained").value = state.trained;
+  $("f-rank").value = state.rank;
+  $("f-q").value = state.q;
 }
+
+function writeUrl() {
+  const p = new URLSearchParams();
+  if (state.reviewed) p.set("reviewed", state.reviewed);
+  if (state.trained) p.set("trained", state.trained);
+  if (state.q) p.set("q", state.q);
+  if (state.rank) p.set("rank", state.rank);
+  if (state.sort !== "id" || state.order !== "desc") { p.set("sort", state.sort); p.set("order", state.order); }
+  if (state.offset) p.set("page", String(state.offset / PAGE + 1));
+  const query = p.toString();
+  history.replaceState(null, "", query ? `/?${query}` : "/");
+}
+
+// ---- stats ----------------------------------------------------------------
 
 async function loadStats() {
   stats = (await api("GET", "/api/data/stats")).data;
@@ -24,19 +56,39 @@ async function loadStats() {
   $("stat-reviewed").textContent = stats.reviewed;
   $("stat-trained").textContent = stats.trained;
   $("stat-pending").textContent = stats.pending_training;
-  $("stat-heldout").textContent = stats.heldout ? `+ ${stats.heldout} held out to measure accuracy` : "";
-  $("review-link").textContent = stats.unreviewed ? `Review ${stats.unreviewed} new item${stats.unreviewed === 1 ? "" : "s"}` : "Open editor";
+  const unreviewed = stats.unreviewed ?? stats.total - stats.reviewed;
+  $("stat-unreviewed").textContent = unreviewed ? `${unreviewed} waiting for review` : "all reviewed";
+  $("stat-reviewed-bar").style.width = `${stats.total ? (100 * stats.reviewed) / stats.total : 0}%`;
+  $("stat-heldout").textContent = stats.heldout
+    ? `${stats.heldout} more held out for evaluation` : "ready to train on";
+  const link = $("review-link");
+  link.textContent = unreviewed ? `Start reviewing (${unreviewed})` : "Open editor";
+  link.classList.toggle("btn-primary", unreviewed > 0);
+  $("page-sub").textContent = unreviewed
+    ? `${plural(unreviewed, "recording")} to review. Listen, correct, then teach the model.`
+    : "Everything is reviewed. New recordings from the assistant appear here.";
   updateTrainButton();
 }
 
 function updateTrainButton() {
-  const running = job && ACTIVE.has(job.state);
+  const running = Boolean(job && ACTIVE.has(job.state));
   const pending = stats ? stats.pending_training : 0;
-  $("train-btn").disabled = running || pending === 0;
-  $("train-reason").textContent = running ? "A training run is in progress."
-    : pending === 0 ? "Nothing to train on yet: review some items in the editor first."
-    : `Will fine-tune on ${pending} reviewed item${pending === 1 ? "" : "s"}.`;
+  const button = $("train-btn");
+  button.disabled = running || pending === 0 || !trainingApi;
+  let reason;
+  if (!trainingApi) reason = "Training is not available on this server yet.";
+  else if (running) reason = "A training run is in progress.";
+  else if (!stats) reason = "";
+  else if (pending === 0) {
+    reason = stats.reviewed > stats.trained
+      ? "Nothing new to train on: the reviewed items are held out or already trained. Review more recordings first."
+      : "Nothing to train on yet: review some items in the editor first.";
+  } else reason = `Ready: will fine-tune on ${plural(pending, "reviewed item")}${stats.heldout ? ` and measure on ${stats.heldout} held out` : ""}.`;
+  $("train-reason").textContent = reason;
+  $("train-reason").classList.toggle("ready", !button.disabled);
 }
+
+// ---- recordings table -----------------------------------------------------
 
 function itemsUrl() {
   const p = new URLSearchParams({ limit: PAGE, offset: state.offset });
@@ -48,177 +100,286 @@ function itemsUrl() {
   return `/api/data?${p}`;
 }
 
-function badge(text, kind) { return el("span", { class: `badge ${kind}` }, text); }
+function badge(text, kind, title) { return el("span", { class: `badge ${kind}`, title }, text); }
 
-function renderRows(items) {
+function openItem(id) { window.location.href = `/editor?id=${encodeURIComponent(id)}`; }
+
+function renderRows(items, measured) {
   const body = $("items-body");
+  const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.id : null;
   body.replaceChildren(...items.map((item) => {
-    const preview = item.transcript === null ? el("em", { class: "muted" }, "(no transcript)")
-      : item.transcript.length > 120 ? item.transcript.slice(0, 120) + "…" : item.transcript;
-    const row = el("tr", { tabindex: "0", dataset: { id: item.id } },
-      el("td", { class: "num" }, item.id),
+    let preview;
+    if (item.transcript === null || item.transcript === "") preview = el("em", { class: "muted" }, "(no transcript)");
+    else preview = item.transcript.length > 140 ? `${item.transcript.slice(0, 140)}…` : item.transcript;
+    const row = el("tr", { tabindex: "0", dataset: { id: item.id }, title: "Open in the editor" },
+      el("td", { class: "num col-id" }, item.id),
       el("td", { class: "preview" }, preview),
-      el("td", { class: "num" }, fmtSeconds(item.duration_s)),
-      el("td", {}, item.is_reviewed ? badge("reviewed", "ok") : badge("new", "new"),
-        item.is_trained ? badge("trained", "trained") : null),
-      el("td", { class: "muted" }, fmtDate(item.timestamp)));
-    const open = () => { window.location.href = `/editor?id=${item.id}`; };
-    row.addEventListener("click", open);
-    row.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+      el("td", { class: "num col-dur" }, item.duration_s === null ? el("span", { class: "muted", title: measured ? "Length unknown" : "Measuring…" }, measured ? "–" : "…") : fmtSeconds(item.duration_s)),
+      el("td", { class: "col-status" },
+        item.is_reviewed ? badge("Reviewed", "ok") : badge("To review", "new"),
+        item.is_trained ? badge("Trained", "trained") : null),
+      el("td", { class: "col-time" }, el("span", { title: fmtDate(item.timestamp) }, fmtAgo(item.timestamp) || fmtShortDate(item.timestamp))));
+    row.addEventListener("click", () => openItem(item.id));
     return row;
   }));
   $("items-empty").hidden = items.length > 0;
+  if (focusedId) {
+    const again = body.querySelector(`tr[data-id="${CSS.escape(focusedId)}"]`);
+    if (again) again.focus();
+  }
 }
 
-async function loadItems(retryDurations = true) {
+function renderSortHeaders() {
+  document.querySelectorAll("th[data-sort]").forEach((th) => {
+    const active = !state.rank && th.dataset.sort === state.sort;
+    th.setAttribute("aria-sort", active ? (state.order === "asc" ? "ascending" : "descending") : "none");
+  });
+}
+
+async function loadItems(isRetry) {
+  const ticket = ++itemsRequest;
+  writeUrl();
+  renderSortHeaders();
   const { data, headers } = await api("GET", itemsUrl());
-  state.total = Number(headers.get("X-Total-Count") || data.length);
-  renderRows(data);
+  if (ticket !== itemsRequest) return;  // a newer request is on its way
+  state.total = Number(headers.get("X-Total-Count") ?? data.length);
+  if (!data.length && state.offset > 0 && state.total > 0) {  // the page vanished (filters, deletions)
+    state.offset = Math.floor((state.total - 1) / PAGE) * PAGE;
+    return loadItems(isRetry);
+  }
+  renderRows(data, isRetry);
   const first = state.total ? state.offset + 1 : 0;
   $("page-info").textContent = `${first}–${state.offset + data.length} of ${state.total}`;
   $("page-prev").disabled = state.offset === 0;
   $("page-next").disabled = state.offset + PAGE >= state.total;
-  document.querySelectorAll("th.sortable").forEach((th) => {
-    th.classList.toggle("asc", !state.rank && th.dataset.sort === state.sort && state.order === "asc");
-    th.classList.toggle("desc", !state.rank && th.dataset.sort === state.sort && state.order === "desc");
-  });
-  // Durations are measured in the background on first view; ask once more shortly.
-  if (retryDurations && data.some((i) => i.duration_s === null)) setTimeout(() => loadItems(false).catch(() => {}), 1200);
+  // Durations are measured in the background the first time a page is shown: ask once more shortly.
+  clearTimeout(durationRetry);
+  if (!isRetry && data.some((i) => i.duration_s === null)) {
+    durationRetry = setTimeout(() => loadItems(true).catch(() => {}), 1100);
+  }
 }
 
+function reloadFirstPage() {
+  state.offset = 0;
+  loadItems().catch((err) => toast(err.message, true));
+}
+
+function moveRowFocus(delta) {
+  const rows = [...$("items-body").rows];
+  if (!rows.length) return;
+  const index = rows.indexOf(document.activeElement);
+  const next = rows[Math.max(0, Math.min(rows.length - 1, index < 0 ? 0 : index + delta))];
+  next.focus();
+}
+
+// ---- training -------------------------------------------------------------
+
 function showJob(status) {
-  job = status && status.state !== "idle" ? status : null;
-  const running = job && ACTIVE.has(job.state);
+  job = status && status.state && status.state !== "idle" ? status : null;
+  const running = Boolean(job && ACTIVE.has(job.state));
   $("train-progress").hidden = !running;
   if (running) {
-    const pct = job.percent || 0;
+    const pct = Math.max(0, Math.min(100, Number(job.percent) || 0));
     $("train-bar").style.width = `${pct}%`;
-    $("train-phase").textContent = job.state;
-    $("train-step").textContent = job.total ? `${job.phase || ""} ${job.step}/${job.total} (${pct.toFixed(0)}%)` : "";
-    $("train-loss").textContent = job.loss !== null && job.loss !== undefined ? `loss ${job.loss.toFixed(3)}` : "";
-    $("train-eta").textContent = job.eta_s ? `about ${Math.ceil(job.eta_s)} s left` : "";
-  }
-  const result = $("train-result");
-  if (job && !running && job.message) {
-    result.textContent = job.message;
-    result.className = `train-result ${job.state === "done" ? "ok" : "warn"}`;
-    result.hidden = false;
+    $("train-progressbar").setAttribute("aria-valuenow", pct.toFixed(0));
+    $("train-phase").textContent = PHASES[job.state] || job.state;
+    $("train-percent").textContent = `${pct.toFixed(0)}%`;
+    const phase = job.phase && job.phase !== job.state ? `${job.phase} ` : "";
+    $("train-step").textContent = job.total ? `${phase}step ${job.step} of ${job.total}` : "";
+    $("train-loss").textContent = Number.isFinite(job.loss) ? `loss ${job.loss.toFixed(3)}` : "";
+    $("train-eta").textContent = Number.isFinite(job.eta_s) && job.eta_s > 0 ? `about ${fmtDuration(job.eta_s)} left` : "";
+    $("train-message").textContent = job.message || "";
+    $("train-cancel").disabled = false;
   }
   updateTrainButton();
   return running;
 }
 
-async function pollJob() {
+function fmtShortDate(text) {
+  const d = parseDate(text);
+  if (!d) return text || "–";
+  const sameYear = d.getFullYear() === new Date().getFullYear();
+  return d.toLocaleString(undefined, { month: "short", day: "numeric", year: sameYear ? undefined : "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+function showResult(run, fromBefore) {
+  const box = $("train-result");
+  if (!run || ACTIVE.has(run.state)) { box.hidden = true; return; }
+  let title;
+  let kind;
+  if (run.state === "done" && run.deployed) { title = "New model deployed."; kind = "ok"; }
+  else if (run.state === "done") { title = "Model not deployed."; kind = "warn"; }
+  else if (run.state === "cancelled") { title = "Training cancelled."; kind = "neutral"; }
+  else { title = "Training failed."; kind = "error"; }
+  const wer = Number.isFinite(run.wer_before) || Number.isFinite(run.wer_after)
+    ? ` Held-out WER ${fmtPercent(run.wer_before)} → ${fmtPercent(run.wer_after)}.` : "";
+  $("train-result-title").textContent = fromBefore ? `Last run (${fmtAgo(run.finished_at) || fmtShortDate(run.finished_at)}): ${title.charAt(0).toLowerCase()}${title.slice(1)}` : title;
+  const message = run.message || "";
+  $("train-result-text").textContent = message.includes("→") || !wer ? ` ${message}` : ` ${message}${wer}`;
+  box.className = `train-result ${kind}`;
+  box.hidden = false;
+}
+
+async function pollJob(announce) {
   clearTimeout(pollTimer);
   let running = false;
   try {
-    running = showJob((await api("GET", "/api/train/status")).data);
+    const status = (await api("GET", "/api/train/status")).data;
+    trainingApi = true;
+    const wasRunning = Boolean(job && ACTIVE.has(job.state));
+    running = showJob(status);
+    if (!running && (announce || wasRunning)) showResult(job, !wasRunning);
+    if (wasRunning && !running) {
+      // The run ended while we watched: counts, flags and history all changed.
+      await Promise.all([loadStats(), loadItems(), loadHistory()]).catch((err) => toast(err.message, true));
+    }
   } catch (err) {
-    if (err.status !== 404) toast(err.message, true);
+    if (err.status === 404) { trainingApi = false; updateTrainButton(); }
+    else toast(`Training status: ${err.message}`, true);
   }
-  if (running) pollTimer = setTimeout(pollJob, 1000);
-  else if (job) { await Promise.all([loadStats(), loadItems(), loadHistory()]).catch(() => {}); }
+  if (running) pollTimer = setTimeout(() => pollJob(false), 1000);
 }
 
 async function startTraining() {
-  $("train-btn").disabled = true;
+  const button = $("train-btn");
+  button.disabled = true;
+  $("train-result").hidden = true;
   try {
     const { data } = await api("POST", "/api/train", {});
-    toast(data.message);
-    $("train-result").hidden = true;
-    showJob({ state: "queued", job_id: data.job_id, percent: 0, step: 0, total: 0 });
-    pollJob();
+    toast(data.message || "Training started.");
+    showJob({ state: "queued", job_id: data.job_id, percent: 0, step: 0, total: 0, message: data.message });
+    pollTimer = setTimeout(() => pollJob(false), 400);
   } catch (err) {
     toast(err.message, true);
+    if (err.status === 409) pollJob(false);  // someone else started one: watch it
     updateTrainButton();
   }
 }
 
 async function cancelTraining() {
   if (!job) return;
-  try { await api("POST", `/api/train/${encodeURIComponent(job.job_id)}/cancel`); toast("Cancelling…"); }
-  catch (err) { toast(err.message, true); }
-}
-
-function werChart(runs) {
-  const points = runs.filter((r) => r.wer_after !== null && r.wer_after !== undefined).reverse();
-  const box = $("wer-chart");
-  box.replaceChildren();
-  if (points.length < 1) return;
-  const ns = "http://www.w3.org/2000/svg";
-  const w = 560, h = 120, pad = 24;
-  const max = Math.max(...points.map((r) => Math.max(r.wer_after, r.wer_before || 0)), 0.05);
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "Held-out word error rate after each run");
-  const x = (i) => pad + (points.length === 1 ? (w - 2 * pad) / 2 : (i * (w - 2 * pad)) / (points.length - 1));
-  const y = (v) => h - pad - (v / max) * (h - 2 * pad);
-  const line = document.createElementNS(ns, "polyline");
-  line.setAttribute("points", points.map((r, i) => `${x(i)},${y(r.wer_after)}`).join(" "));
-  line.setAttribute("class", "chart-line");
-  svg.append(line);
-  points.forEach((r, i) => {
-    const dot = document.createElementNS(ns, "circle");
-    dot.setAttribute("cx", x(i)); dot.setAttribute("cy", y(r.wer_after)); dot.setAttribute("r", 4);
-    dot.setAttribute("class", r.deployed ? "chart-dot deployed" : "chart-dot rejected");
-    const title = document.createElementNS(ns, "title");
-    title.textContent = `${fmtDate(r.started_at)}: WER ${fmtPercent(r.wer_before)} → ${fmtPercent(r.wer_after)}`;
-    dot.append(title);
-    svg.append(dot);
-  });
-  const label = document.createElementNS(ns, "text");
-  label.setAttribute("x", 4); label.setAttribute("y", 14); label.setAttribute("class", "chart-label");
-  label.textContent = `held-out WER (max ${fmtPercent(max)})`;
-  svg.append(label);
-  box.append(svg);
-}
-
-async function loadHistory() {
-  let runs = [];
-  let model = null;
-  try { runs = (await api("GET", "/api/train/runs")).data || []; } catch (err) { if (err.status !== 404) throw err; }
-  try { model = (await api("GET", "/api/model")).data; } catch (err) { if (err.status !== 404) throw err; }
-  $("runs-body").replaceChildren(...runs.map((r) => el("tr", {},
-    el("td", {}, fmtDate(r.started_at)),
-    el("td", { class: "num" }, r.items ?? "–"),
-    el("td", {}, r.mode || "–"),
-    el("td", {}, `${fmtPercent(r.wer_before)} → ${fmtPercent(r.wer_after)}`),
-    el("td", { class: "num" }, r.duration_s ? `${Math.round(r.duration_s)} s` : "–"),
-    el("td", {}, r.deployed ? badge("deployed", "ok") : badge(r.state === "done" ? "rejected" : r.state, r.state === "done" ? "warn" : "new"),
-      r.message ? el("span", { class: "muted run-message" }, r.message) : null))));
-  $("runs-empty").hidden = runs.length > 0;
-  werChart(runs);
-  if (model) {
-    $("model-line").textContent = model.present
-      ? `${model.format || "model"} at ${model.path}${model.version ? ` · version ${model.version}` : ""}`
-      : `No model at ${model.path}`;
-    $("versions").replaceChildren(...(model.versions || []).map((v) => el("li", {},
-      el("span", {}, `${v.version}`), el("span", { class: "muted" }, fmtDate(v.created_at)),
-      el("span", { class: "muted" }, v.wer_after !== undefined && v.wer_after !== null ? `WER ${fmtPercent(v.wer_after)}` : ""),
-      v.deployed ? badge("deployed", "ok")
-        : el("button", { type: "button", class: "btn btn-small", onclick: () => rollback(v.version) }, "Roll back"))));
+  if (!window.confirm("Stop this training run? The deployed model stays as it is.")) return;
+  $("train-cancel").disabled = true;
+  try {
+    const { data } = await api("POST", `/api/train/${encodeURIComponent(job.job_id)}/cancel`);
+    toast(data.message || "Cancelling…");
+    $("train-message").textContent = data.message || "Cancelling…";
+  } catch (err) {
+    toast(err.message, true);
+    $("train-cancel").disabled = false;
   }
 }
 
+// ---- history and versions -------------------------------------------------
+
+function outcome(run) {
+  if (ACTIVE.has(run.state)) return badge("Running", "new");
+  if (run.state === "done") return run.deployed ? badge("Deployed", "ok") : badge("Rejected", "warn", "Accuracy got worse; the model was kept but not deployed");
+  if (run.state === "cancelled") return badge("Cancelled", "neutral");
+  return badge("Failed", "error");
+}
+
+function werChart(runs) {
+  const points = runs.filter((r) => Number.isFinite(r.wer_after)).slice().reverse();  // oldest first
+  const box = $("wer-chart");
+  box.replaceChildren();
+  if (!points.length) return;
+  const w = 640, h = 150, left = 44, right = 16, top = 14, bottom = 26;
+  const highest = Math.max(0.05, ...points.map((r) => Math.max(r.wer_after, Number.isFinite(r.wer_before) ? r.wer_before : 0)));
+  const max = Math.ceil((highest * 100) / 10) * 10 / 100;  // a round top line: 10%, 20%, …
+  const x = (i) => left + (points.length === 1 ? (w - left - right) / 2 : (i * (w - left - right)) / (points.length - 1));
+  const y = (v) => top + (1 - v / max) * (h - top - bottom);
+  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": "Held-out word error rate after each training run" });
+  for (const frac of [0, 0.5, 1]) {
+    const v = max * frac;
+    svg.append(svgEl("line", { x1: left, x2: w - right, y1: y(v), y2: y(v), class: "chart-grid" }));
+    svg.append(svgEl("text", { x: left - 6, y: y(v) + 4, class: "chart-label", "text-anchor": "end" }, `${(v * 100).toFixed(0)}%`));
+  }
+  if (points.length > 1) {
+    svg.append(svgEl("polyline", { points: points.map((r, i) => `${x(i)},${y(r.wer_after)}`).join(" "), class: "chart-line" }));
+  }
+  points.forEach((r, i) => {
+    if (Number.isFinite(r.wer_before)) {
+      svg.append(svgEl("line", { x1: x(i), x2: x(i), y1: y(r.wer_before), y2: y(r.wer_after), class: "chart-delta" }));
+      svg.append(svgEl("circle", { cx: x(i), cy: y(r.wer_before), r: 3, class: "chart-before" }));
+    }
+    svg.append(svgEl("circle", { cx: x(i), cy: y(r.wer_after), r: 5, class: `chart-dot ${r.deployed ? "deployed" : "rejected"}` },
+      svgEl("title", {}, `${fmtDate(r.started_at)}: WER ${fmtPercent(r.wer_before)} → ${fmtPercent(r.wer_after)} (${r.deployed ? "deployed" : "not deployed"})`)));
+    svg.append(svgEl("text", { x: x(i), y: h - 8, class: "chart-label", "text-anchor": "middle" }, `#${i + 1}`));
+  });
+  const legend = el("p", { class: "chart-legend muted" },
+    el("span", { class: "dot deployed" }), "deployed ", el("span", { class: "dot rejected" }), "not deployed ",
+    el("span", { class: "dot before" }), "WER before the run");
+  box.append(svg, legend);
+}
+
+function renderVersions(model) {
+  const list = $("versions");
+  if (!model) { list.replaceChildren(); $("versions-empty").hidden = false; return; }
+  $("model-line").textContent = model.present
+    ? `${model.format ? `${model.format} model` : "Model"} at ${model.path}${model.version ? ` · version ${model.version} deployed` : ""}`
+    : `No model found at ${model.path}. Put a Whisper model there to train.`;
+  const versions = model.versions || [];
+  const running = Boolean(job && ACTIVE.has(job.state));
+  list.replaceChildren(...versions.map((v) => el("li", { class: v.deployed ? "current" : "" },
+    el("div", { class: "version-main" },
+      el("strong", {}, v.version),
+      v.deployed ? badge("Deployed", "ok") : v.accepted === false ? badge("Rejected", "warn") : null,
+      el("span", { class: "muted small" }, v.created_at ? fmtDate(v.created_at) : "original")),
+    el("span", { class: "muted small version-wer" },
+      Number.isFinite(v.wer_after) ? `WER ${fmtPercent(v.wer_before)} → ${fmtPercent(v.wer_after)}` : ""),
+    v.deployed ? el("span", { class: "small muted" }, "in use")
+      : el("button", { type: "button", class: "btn btn-small", disabled: running, onclick: () => rollback(v.version) }, "Roll back"))));
+  $("versions-empty").hidden = versions.length > 0;
+}
+
+async function optional(url) {
+  try { return (await api("GET", url)).data; }
+  catch (err) { if (err.status === 404) return null; throw err; }
+}
+
+async function loadHistory() {
+  const [runs, model] = await Promise.all([optional("/api/train/runs"), optional("/api/model")]);
+  const list = Array.isArray(runs) ? runs : [];
+  $("runs-body").replaceChildren(...list.map((r) => el("tr", {},
+    el("td", { class: "nowrap" }, el("span", { title: fmtDate(r.started_at) }, fmtShortDate(r.started_at))),
+    el("td", { class: "num" }, r.items ?? "–", r.heldout_items ? el("span", { class: "muted small" }, ` +${r.heldout_items}`) : null),
+    el("td", {}, r.mode || "–"),
+    el("td", { class: "wer" }, Number.isFinite(r.wer_after) || Number.isFinite(r.wer_before)
+      ? `${fmtPercent(r.wer_before)} → ${fmtPercent(r.wer_after)}` : "–"),
+    el("td", { class: "num nowrap" }, fmtDuration(r.duration_s)),
+    el("td", { class: "outcome" }, outcome(r), r.message ? el("span", { class: "muted run-message" }, r.message) : null))));
+  $("runs-empty").hidden = list.length > 0;
+  werChart(list);
+  if (model === null) $("model-line").textContent = "Model information is not available on this server yet.";
+  renderVersions(model);
+}
+
 async function rollback(version) {
-  if (!window.confirm(`Deploy model version ${version} again? The current model stays kept as a version.`)) return;
+  if (!window.confirm(`Deploy model version ${version}? The model in use now stays kept, so you can switch back.`)) return;
   try {
     const { data } = await api("POST", "/api/model/rollback", { version });
-    toast(data.message || `Version ${version} deployed.`);
-    await loadHistory();
-  } catch (err) { toast(err.message, true); }
+    toast(data.message || `Version ${version} is deployed.`);
+  } catch (err) {
+    toast(err.message, true);
+  }
+  await loadHistory().catch((err) => toast(err.message, true));
 }
+
+// ---- model scoring (ranking the review queue) ----------------------------
 
 async function pollScoring() {
   try {
     const { data } = await api("GET", "/api/suggestions/score");
     const running = data.state === "running";
-    $("score-status").textContent = running ? `Scoring ${data.done}/${data.total}…` : data.message || "";
+    $("score-status").textContent = running ? `Scoring ${data.done} of ${data.total}…` : data.message || "";
     $("score-btn").disabled = running;
     if (running) setTimeout(pollScoring, 1500);
-    else if (state.rank) loadItems();
-  } catch (err) { $("score-status").textContent = ""; }
+    else if (state.rank && data.state === "done") loadItems().catch(() => {});
+  } catch (err) {
+    $("score-btn").hidden = err.status === 404;
+    $("score-status").textContent = "";
+  }
 }
 
 async function startScoring() {
@@ -226,18 +387,37 @@ async function startScoring() {
   catch (err) { toast(err.message, true); }
 }
 
-function reloadFirstPage() { state.offset = 0; loadItems().catch((err) => toast(err.message, true)); }
+// ---- wiring ---------------------------------------------------------------
+
+function onKey(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.key === "/" && !isTyping(e.target)) { e.preventDefault(); $("f-q").focus(); $("f-q").select(); return; }
+  if (e.key === "Escape" && e.target === $("f-q")) {
+    if ($("f-q").value) { $("f-q").value = ""; state.q = ""; reloadFirstPage(); } else $("f-q").blur();
+    return;
+  }
+  const inTable = e.target instanceof HTMLElement && e.target.closest("#items-body");
+  if (e.key === "ArrowDown" && (inTable || e.target === $("f-q"))) { e.preventDefault(); moveRowFocus(inTable ? 1 : 0); }
+  else if (e.key === "ArrowUp" && inTable) { e.preventDefault(); if (e.target === $("items-body").rows[0]) $("f-q").focus(); else moveRowFocus(-1); }
+  else if (e.key === "Enter" && inTable && e.target.dataset.id) openItem(e.target.dataset.id);
+}
 
 function wire() {
   $("f-reviewed").addEventListener("change", (e) => { state.reviewed = e.target.value; reloadFirstPage(); });
   $("f-trained").addEventListener("change", (e) => { state.trained = e.target.value; reloadFirstPage(); });
   $("f-rank").addEventListener("change", (e) => { state.rank = e.target.value; reloadFirstPage(); });
-  $("f-q").addEventListener("input", debounce((e) => { state.q = e.target.value.trim(); reloadFirstPage(); }, 250));
-  $("page-prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadItems(); });
-  $("page-next").addEventListener("click", () => { state.offset += PAGE; loadItems(); });
-  document.querySelectorAll("th.sortable").forEach((th) => th.addEventListener("click", () => {
-    state.order = state.sort === th.dataset.sort && state.order === "asc" ? "desc" : "asc";
-    state.sort = th.dataset.sort;
+  $("f-q").addEventListener("input", debounce((e) => {
+    const q = e.target.value.trim();
+    if (q !== state.q) { state.q = q; reloadFirstPage(); }
+  }, 250));
+  $("page-prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadItems().catch((err) => toast(err.message, true)); });
+  $("page-next").addEventListener("click", () => { state.offset += PAGE; loadItems().catch((err) => toast(err.message, true)); });
+  document.querySelectorAll("th[data-sort] .sort-btn").forEach((btn) => btn.addEventListener("click", () => {
+    const key = btn.closest("th").dataset.sort;
+    // A second click on the same column flips it; a new column starts A→Z for text, newest first otherwise.
+    if (!state.rank && state.sort === key) state.order = state.order === "asc" ? "desc" : "asc";
+    else state.order = key === "transcript" ? "asc" : "desc";
+    state.sort = key;
     state.rank = "";
     $("f-rank").value = "";
     reloadFirstPage();
@@ -245,17 +425,33 @@ function wire() {
   $("train-btn").addEventListener("click", startTraining);
   $("train-cancel").addEventListener("click", cancelTraining);
   $("score-btn").addEventListener("click", startScoring);
+  document.addEventListener("keydown", onKey);
+  // Back from the editor via the browser's cache: show fresh counts.
+  window.addEventListener("pageshow", (e) => { if (e.persisted) { loadStats().catch(() => {}); loadItems().catch(() => {}); } });
+}
+
+async function loadHealth() {
+  try {
+    const { data } = await api("GET", "/api/health");
+    $("health-line").textContent = data.status === "ok" ? "" : "Database problem";
+  } catch (err) {
+    $("health-line").textContent = err.status === 503 ? "Database cannot be read" : "";
+  }
 }
 
 async function init() {
+  readUrl();
   wire();
   try {
     await Promise.all([loadStats(), loadItems()]);
-  } catch (err) { toast(err.message, true); }
-  pollJob();
-  loadHistory().catch((err) => toast(err.message, true));
+  } catch (err) {
+    toast(err.message, true);
+  }
+  await pollJob(true);
+  loadHistory().catch((err) => toast(`Training history: ${err.message}`, true));
   pollScoring();
-  // Keep the counts fresh while the assistant adds recordings.
+  loadHealth();
+  // Keep the counts fresh while the assistant adds recordings (cheap, index-only on the server).
   setInterval(() => { if (!document.hidden) loadStats().catch(() => {}); }, 15000);
 }
 

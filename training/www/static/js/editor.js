@@ -1,16 +1,33 @@
-// Editor: listen, correct, mark reviewed, save & next — keyboard first, never losing an edit.
+// Editor: listen, correct, mark reviewed, save & next. Keyboard first, and never loses an edit:
+// unsaved changes are guarded, and a save that would overwrite someone else's change is refused (If-Match).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const audio = $("audio");
 const canvas = $("wave");
-const ed = { item: null, saved: { transcript: "", reviewed: false }, toggled: false, peaks: [], suggestion: null, busy: false };
+const textarea = $("transcript");
+const SESSION_KEY = "s2s-reviewed-this-session";
+
+const ed = {
+  item: null,                                   // the item as last read or saved (with version)
+  saved: { transcript: "", reviewed: false },   // what the server holds, to tell unsaved edits
+  toggled: false,                               // the reviewer changed the checkbox by hand
+  peaks: [],                                    // 0..1 per bucket, scaled so quiet clips still show
+  hover: null,                                  // 0..1 position of the mouse over the waveform
+  ticket: 0,                                    // only the newest load is shown
+  busy: false,
+  conflict: null,
+  suggestion: null,
+};
 
 function order() { return $("queue-order").value; }
+function sessionCount() { return Number(sessionStorage.getItem(SESSION_KEY) || 0); }
+
+// ---- save state -----------------------------------------------------------
 
 function isDirty() {
   if (!ed.item) return false;
-  return $("transcript").value !== ed.saved.transcript || (ed.toggled && $("reviewed").checked !== ed.saved.reviewed);
+  return textarea.value !== ed.saved.transcript || (ed.toggled && $("reviewed").checked !== ed.saved.reviewed);
 }
 
 function setSaveState(text, kind) {
@@ -22,87 +39,189 @@ function setSaveState(text, kind) {
 function refreshDirty() {
   if (isDirty()) setSaveState("Unsaved changes", "warn");
   else if ($("save-state").classList.contains("warn")) setSaveState("", "");
+  refreshReviewedHint();
+  const words = textarea.value.trim() ? textarea.value.trim().split(/\s+/).length : 0;
+  $("char-count").textContent = textarea.value.length > 9000
+    ? `${textarea.value.length} / 10000 characters` : words ? `· ${plural(words, "word")}` : "";
+}
+
+function refreshReviewedHint() {
+  const hint = $("reviewed-hint");
+  if (!ed.item) { hint.textContent = ""; return; }
+  const checked = $("reviewed").checked;
+  let text;
+  let kind = "";
+  if (!ed.saved.reviewed && checked) { text = "Saving marks it reviewed"; kind = "info"; }
+  else if (!ed.saved.reviewed) text = "Saving keeps it unreviewed";
+  else if (checked) text = "Already reviewed";
+  else { text = "Saving marks it unreviewed again"; kind = "warn"; }
+  hint.textContent = text;
+  hint.className = `reviewed-hint ${kind}`;
 }
 
 // ---- waveform -------------------------------------------------------------
 
+function cssVar(name, fallback) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+}
+
+function sizeCanvas() {
+  const dpr = window.devicePixelRatio || 1;
+  const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
+  const h = Math.max(1, Math.round(canvas.clientHeight * dpr));
+  if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+}
+
+function duration() {
+  if (Number.isFinite(audio.duration) && audio.duration > 0) return audio.duration;
+  return ed.item && ed.item.duration_s ? ed.item.duration_s : 0;
+}
+
 function drawWave() {
+  sizeCanvas();
   const ctx = canvas.getContext("2d");
   const { width, height } = canvas;
+  const dpr = window.devicePixelRatio || 1;
   ctx.clearRect(0, 0, width, height);
   const peaks = ed.peaks;
-  if (!peaks.length) return;
-  const played = audio.duration ? audio.currentTime / audio.duration : 0;
-  const barW = width / peaks.length;
-  const styles = getComputedStyle(document.documentElement);
-  const done = styles.getPropertyValue("--accent").trim() || "#2563eb";
-  const rest = styles.getPropertyValue("--wave").trim() || "#cbd5e1";
-  peaks.forEach((p, i) => {
-    const h = Math.max(1, p * (height - 8));
-    ctx.fillStyle = i / peaks.length < played ? done : rest;
-    ctx.fillRect(i * barW, (height - h) / 2, Math.max(1, barW - 0.5), h);
-  });
-  ctx.fillStyle = "#0f172a";
-  ctx.fillRect(played * width - 1, 0, 2, height);
+  const total = duration();
+  const played = total ? Math.min(1, audio.currentTime / total) : 0;
+  const mid = height / 2;
+  // The baseline, so a silent clip still reads as audio.
+  ctx.fillStyle = cssVar("--wave", "#c3cbdc");
+  ctx.fillRect(0, mid - 0.5 * dpr, width, dpr);
+  if (peaks.length) {
+    const bar = 2 * dpr, gap = 1 * dpr, step = bar + gap;
+    const columns = Math.max(1, Math.floor(width / step));
+    const playedColor = cssVar("--accent", "#2f5bd3");
+    const restColor = cssVar("--wave", "#c3cbdc");
+    const hoverColor = cssVar("--wave-hover", "#93a7dd");
+    for (let c = 0; c < columns; c++) {
+      const from = Math.floor((c / columns) * peaks.length);
+      const to = Math.max(from + 1, Math.floor(((c + 1) / columns) * peaks.length));
+      let p = 0;
+      for (let i = from; i < to && i < peaks.length; i++) p = Math.max(p, peaks[i]);
+      const h = Math.max(dpr, p * (height - 10 * dpr));
+      const pos = (c + 0.5) / columns;
+      ctx.fillStyle = pos < played ? playedColor : ed.hover !== null && pos < ed.hover ? hoverColor : restColor;
+      ctx.fillRect(c * step, mid - h / 2, bar, h);
+    }
+  }
+  if (ed.hover !== null && total) {
+    ctx.fillStyle = cssVar("--muted", "#5b6478");
+    ctx.fillRect(ed.hover * width - 0.5 * dpr, 0, dpr, height);
+    ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+    const label = fmtClock(ed.hover * total);
+    const tw = ctx.measureText(label).width;
+    const x = Math.min(width - tw - 6 * dpr, ed.hover * width + 5 * dpr);
+    ctx.fillText(label, x, 12 * dpr);
+  }
+  ctx.fillStyle = cssVar("--text", "#172033");
+  ctx.fillRect(Math.min(width - 2 * dpr, played * width), 0, 2 * dpr, height);
+  canvas.setAttribute("aria-valuenow", audio.currentTime.toFixed(1));
+}
+
+function updateTime() {
+  $("time").textContent = `${fmtClock(audio.currentTime)} / ${fmtClock(duration() || null)}`;
 }
 
 function animate() {
   drawWave();
-  $("time").textContent = `${fmtSeconds(audio.currentTime)} / ${fmtSeconds(ed.item ? ed.item.duration_s : null)}`;
-  if (!audio.paused) requestAnimationFrame(animate);
+  updateTime();
+  if (!audio.paused && !audio.ended) requestAnimationFrame(animate);
 }
 
-async function loadPeaks(id) {
+async function loadPeaks(id, ticket) {
   ed.peaks = [];
+  $("wave-loading").hidden = false;
   drawWave();
   try {
-    const buckets = Math.round(canvas.width / 3);
-    ed.peaks = (await api("GET", `/api/data/${id}/peaks?buckets=${buckets}`)).data.peaks;
-    const top = Math.max(...ed.peaks, 0.01);
-    ed.peaks = ed.peaks.map((p) => p / top);  // quiet recordings still fill the view
+    const buckets = Math.max(50, Math.min(4000, Math.round(canvas.clientWidth) || 800));
+    const { data } = await api("GET", `/api/data/${id}/peaks?buckets=${buckets}`);
+    if (ticket !== ed.ticket) return;
+    const top = Math.max(0.01, ...data.peaks);
+    ed.peaks = data.peaks.map((p) => p / top);  // quiet recordings still fill the view
   } catch (err) {
+    if (ticket !== ed.ticket) return;
     showAudioError(err.message);
+  } finally {
+    if (ticket === ed.ticket) $("wave-loading").hidden = true;
   }
   drawWave();
 }
 
+// Decoder messages can name Python objects ("<_io.BytesIO object at 0x…>"); that part means nothing to a reviewer.
+function readable(message) {
+  return String(message || "").replace(/\s*<_io\.\w+ object at 0x[0-9a-f]+>/gi, "").replace(/Error opening:/, "Error opening the file:");
+}
+
 function showAudioError(message) {
-  $("audio-error").textContent = message;
+  $("audio-error-text").textContent = readable(message);
   $("audio-error").hidden = !message;
   canvas.hidden = Boolean(message);
   $("play-btn").disabled = $("replay-btn").disabled = Boolean(message);
+  if (message) { audio.pause(); $("wave-loading").hidden = true; }
 }
 
+function canPlay() { return ed.item && !ed.item.audio_error && $("audio-error").hidden; }
+
 function togglePlay() {
-  if (!ed.item || ed.item.audio_error) return;
-  if (audio.paused) audio.play().catch((err) => setSaveState(`Cannot play: ${err.message}`, "error"));
+  if (!canPlay()) return;
+  if (audio.paused || audio.ended) audio.play().catch((err) => { if (err.name !== "AbortError") toast(`Cannot play: ${err.message}`, true); });
   else audio.pause();
 }
 
 function replay() {
-  if (!ed.item || ed.item.audio_error) return;
+  if (!canPlay()) return;
   audio.currentTime = 0;
   audio.play().catch(() => {});
 }
 
+function seekBy(seconds) {
+  if (!canPlay()) return;
+  const total = duration();
+  audio.currentTime = Math.max(0, Math.min(total || 0, audio.currentTime + seconds));
+  animate();
+}
+
 // ---- loading --------------------------------------------------------------
+
+function show(which) {
+  $("loading").hidden = which !== "loading";
+  $("editor").hidden = which !== "editor";
+  $("done-panel").hidden = which !== "done";
+  $("error-panel").hidden = which !== "error";
+}
+
+function badge(text, kind) { return el("span", { class: `badge ${kind}` }, text); }
+
+function fillDetails(item) {
+  $("d-id").textContent = item.id;
+  $("d-id2").textContent = item.id;
+  $("d-time").textContent = fmtDate(item.timestamp);
+  $("d-time").title = fmtAgo(item.timestamp);
+  $("d-duration").textContent = fmtSeconds(item.duration_s);
+  $("d-rate").textContent = item.sample_rate ? `${item.sample_rate.toLocaleString()} Hz` : "–";
+  $("d-format").textContent = item.audio_mime || "–";
+  $("d-reviewed").textContent = item.is_reviewed ? "yes" : "no";
+  $("d-trained").textContent = item.is_trained ? "yes" : "no";
+  $("item-badges").replaceChildren(...[
+    item.is_reviewed ? badge("Reviewed", "ok") : badge("To review", "new"),
+    item.is_trained ? badge("Trained", "trained") : null].filter(Boolean));
+  $("trained-note").hidden = !item.is_trained;
+  $("prev-btn").disabled = item.prev_id === null || item.prev_id === undefined;
+  $("next-btn").disabled = item.next_id === null || item.next_id === undefined;
+}
 
 function fill(item) {
   ed.item = item;
   ed.saved = { transcript: item.transcript || "", reviewed: Boolean(item.is_reviewed) };
   ed.toggled = false;
-  $("transcript").value = ed.saved.transcript;
-  // An unreviewed item is being reviewed right now: tick the box so Ctrl+Enter finishes it.
+  ed.conflict = null;
+  textarea.value = ed.saved.transcript;
+  // Opening an item is reviewing it: the box starts ticked, so Ctrl+Enter finishes the job in one key.
   $("reviewed").checked = true;
-  $("d-id").textContent = item.id;
-  $("d-time").textContent = fmtDate(item.timestamp);
-  $("d-duration").textContent = fmtSeconds(item.duration_s);
-  $("d-rate").textContent = item.sample_rate ? `${item.sample_rate} Hz` : "–";
-  $("d-format").textContent = item.audio_mime || "–";
-  $("d-reviewed").textContent = item.is_reviewed ? "yes" : "no";
-  $("d-trained").textContent = item.is_trained ? "yes" : "no";
-  $("prev-btn").disabled = item.prev_id === null;
-  $("next-btn").disabled = item.next_id === null;
+  fillDetails(item);
   $("conflict").hidden = true;
   $("suggestion").hidden = true;
   ed.suggestion = null;
@@ -110,41 +229,66 @@ function fill(item) {
 }
 
 async function load(id, push) {
-  const { data } = await api("GET", `/api/data/${id}?audio=0`);
-  $("done-panel").hidden = true;
-  $("editor").hidden = false;
+  const ticket = ++ed.ticket;
+  $("editor").classList.add("is-loading");
+  let data;
+  try {
+    data = (await api("GET", `/api/data/${encodeURIComponent(id)}?audio=0`)).data;
+  } finally {
+    $("editor").classList.remove("is-loading");
+  }
+  if (ticket !== ed.ticket) return;
+  audio.pause();
+  show("editor");
   fill(data);
   setSaveState("", "");
-  audio.pause();
+  ed.hover = null;
   showAudioError(data.audio_error ? `This recording cannot be played: ${data.audio_error}` : "");
   if (!data.audio_error) {
-    audio.src = `/api/data/${id}/audio`;
+    audio.src = `/api/data/${encodeURIComponent(data.id)}/audio`;
     audio.playbackRate = Number($("speed").value);
-    loadPeaks(id);
+    audio.preservesPitch = true;
+    loadPeaks(data.id, ticket);
+    if ($("autoplay").checked) audio.play().catch(() => {});
   } else {
     audio.removeAttribute("src");
+    audio.load();
+    ed.peaks = [];
   }
-  const url = `/editor?id=${id}`;
-  if (push) history.pushState({ id }, "", url); else history.replaceState({ id }, "", url);
-  $("transcript").focus();
+  updateTime();
+  const url = `/editor?id=${data.id}`;
+  if (push) history.pushState({ id: data.id }, "", url);
+  else history.replaceState({ id: data.id }, "", url);
+  document.title = `Item ${data.id} · Editor · S2S Training`;
+  textarea.focus();
+  textarea.setSelectionRange(textarea.value.length, textarea.value.length);
   loadQueueInfo();
 }
 
 async function loadQueueInfo() {
   try {
     const s = (await api("GET", "/api/data/stats")).data;
-    $("queue-info").textContent = `${s.unreviewed} unreviewed left · ${s.reviewed} reviewed`;
-  } catch (err) { /* the counter is a nicety */ }
+    const left = s.unreviewed ?? s.total - s.reviewed;
+    $("left-count").textContent = left;
+    $("left-label").textContent = left === 1 ? "unreviewed left" : "unreviewed left";
+    $("left-bar").style.width = `${s.total ? (100 * s.reviewed) / s.total : 100}%`;
+    $("queue-info").textContent = left ? `${left} to review · ${s.reviewed} of ${s.total} done` : `All ${s.total} reviewed`;
+    const n = sessionCount();
+    $("session-line").textContent = n ? `You reviewed ${plural(n, "item")} this session.` : `${s.reviewed} of ${s.total} reviewed so far.`;
+    $("done-session").textContent = n ? `You reviewed ${plural(n, "item")} this session. ${s.pending_training} ready to train on.` : "";
+  } catch (err) { /* the counter is a nicety; the editor works without it */ }
 }
 
 async function openNextUnreviewed(afterId, push) {
-  const { data } = await api("GET", `/api/data/next?after=${afterId || 0}&sort=${order()}`);
-  if (data.id === null) {
+  const { data } = await api("GET", `/api/data/next?after=${afterId || 0}&sort=${encodeURIComponent(order())}`);
+  if (data.id === null || data.id === undefined) {
+    ed.ticket++;
     ed.item = null;
     audio.pause();
-    $("editor").hidden = true;
-    $("done-panel").hidden = false;
-    history.replaceState({}, "", "/editor");
+    audio.removeAttribute("src");
+    show("done");
+    if (push) history.pushState({}, "", "/editor"); else history.replaceState({}, "", "/editor");
+    document.title = "All caught up · S2S Training";
     loadQueueInfo();
     return;
   }
@@ -157,30 +301,40 @@ function confirmLeave() {
 
 async function go(id) {
   if (id === null || id === undefined || !confirmLeave()) return;
-  try { await load(id, true); } catch (err) { setSaveState(err.message, "error"); }
+  try { await load(id, true); } catch (err) { toast(err.message, true); }
 }
 
 // ---- saving ---------------------------------------------------------------
 
 async function save(overwrite) {
   if (!ed.item || ed.busy) return false;
+  const body = { transcript: textarea.value, is_reviewed: $("reviewed").checked };
+  const unchanged = body.transcript === ed.saved.transcript && body.is_reviewed === ed.saved.reviewed;
+  if (unchanged && !overwrite && $("conflict").hidden) {
+    setSaveState("Saved ✓", "ok");
+    return true;
+  }
   ed.busy = true;
   setSaveState("Saving…", "");
-  const body = { transcript: $("transcript").value, is_reviewed: $("reviewed").checked };
-  const headers = overwrite ? {} : { "If-Match": `"${ed.item.version}"` };
+  // Overwriting is a decision made after seeing their version: it is conditional on exactly that version.
+  const version = overwrite && ed.conflict ? ed.conflict.version : ed.item.version;
+  const headers = version ? { "If-Match": `"${version}"` } : {};
+  const wasReviewed = ed.saved.reviewed;
   try {
     const { data } = await api("PUT", `/api/data/${ed.item.id}`, body, headers);
     Object.assign(ed.item, data);
     ed.saved = { transcript: data.transcript || "", reviewed: Boolean(data.is_reviewed) };
     ed.toggled = false;
-    $("d-reviewed").textContent = data.is_reviewed ? "yes" : "no";
-    $("d-trained").textContent = data.is_trained ? "yes" : "no";
+    ed.conflict = null;
+    if (!wasReviewed && data.is_reviewed) sessionStorage.setItem(SESSION_KEY, String(sessionCount() + 1));
+    fillDetails(ed.item);
     $("conflict").hidden = true;
     setSaveState("Saved ✓", "ok");
+    refreshReviewedHint();
     loadQueueInfo();
     return true;
   } catch (err) {
-    if (err.status === 412) showConflict(err.body.current);
+    if (err.status === 412 && err.body.current) showConflict(err.body.current);
     else setSaveState(`Not saved: ${err.message}`, "error");
     return false;
   } finally {
@@ -190,13 +344,40 @@ async function save(overwrite) {
 
 function showConflict(current) {
   ed.conflict = current;
-  $("conflict-text").textContent = current.transcript === null ? "(no transcript)" : current.transcript;
+  $("conflict-text").textContent = current.transcript === null || current.transcript === "" ? "(no transcript)" : current.transcript;
+  $("conflict-mine-text").textContent = textarea.value || "(empty)";
+  $("conflict-meta").textContent = current.is_reviewed ? "· reviewed" : "· not reviewed";
   $("conflict").hidden = false;
-  setSaveState("Not saved: conflict", "error");
+  setSaveState("Not saved: someone else changed this item", "error");
+  $("conflict").scrollIntoView({ block: "nearest", behavior: "smooth" });
+}
+
+function useTheirs() {
+  if (!ed.conflict) return;
+  const keepAudio = ed.item;
+  fill(Object.assign({}, keepAudio, ed.conflict));
+  setSaveState("Loaded their version", "ok");
+  textarea.focus();
+}
+
+async function copyMine() {
+  const text = textarea.value;
+  try {
+    await navigator.clipboard.writeText(text);
+    toast("Your version is on the clipboard.");
+  } catch (err) {
+    textarea.focus();
+    textarea.select();
+    toast(document.execCommand && document.execCommand("copy") ? "Your version is on the clipboard." : "Select the text and copy it with Ctrl+C.", false);
+  }
 }
 
 async function saveAndNext() {
-  if (await save(false)) await openNextUnreviewed(ed.item.id, true);
+  if (!ed.item) return;
+  const id = ed.item.id;
+  if (await save(false)) {
+    try { await openNextUnreviewed(id, true); } catch (err) { toast(err.message, true); }
+  }
 }
 
 // ---- model suggestion -----------------------------------------------------
@@ -221,56 +402,77 @@ function wordDiff(a, b) {
 
 async function suggest() {
   if (!ed.item) return;
+  const id = ed.item.id;
   $("suggestion").hidden = false;
   $("suggestion-meta").textContent = "listening…";
   $("suggestion-diff").replaceChildren();
   try {
-    const { data } = await api("POST", `/api/data/${ed.item.id}/transcribe`);
+    const { data } = await api("POST", `/api/data/${id}/transcribe`);
+    if (!ed.item || ed.item.id !== id) return;
     ed.suggestion = data.text;
-    $("suggestion-meta").textContent = `confidence ${Math.exp(data.avg_logprob || 0).toFixed(2)}`;
-    $("suggestion-diff").replaceChildren(...wordDiff($("transcript").value, data.text));
+    const sure = Math.exp(data.avg_logprob || 0);
+    $("suggestion-meta").textContent = `· ${sure > 0.8 ? "confident" : sure > 0.5 ? "fairly sure" : "unsure"} (${sure.toFixed(2)})`;
+    $("suggestion-diff").replaceChildren(...wordDiff(textarea.value, data.text));
   } catch (err) {
     $("suggestion-meta").textContent = err.message;
   }
 }
 
 function acceptSuggestion() {
-  if (ed.suggestion === null) return;
-  $("transcript").value = ed.suggestion;
+  if (ed.suggestion === null || $("suggestion").hidden) return;
+  textarea.value = ed.suggestion;
   $("suggestion").hidden = true;
   refreshDirty();
-  $("transcript").focus();
+  textarea.focus();
 }
 
-function dismissSuggestion() { $("suggestion").hidden = true; $("transcript").focus(); }
+function dismissSuggestion() { $("suggestion").hidden = true; textarea.focus(); }
 
 // ---- wiring ---------------------------------------------------------------
 
+function toggleReviewed() {
+  $("reviewed").checked = !$("reviewed").checked;
+  ed.toggled = true;
+  refreshDirty();
+}
+
 function onKey(e) {
+  if (e.isComposing) return;
   const mod = e.ctrlKey || e.metaKey;
-  const k = e.key.toLowerCase();
+  const alt = e.altKey && !mod;
   let handled = true;
-  if (mod && e.key === "Enter") saveAndNext();
-  else if (mod && k === "s" && !e.altKey) save(false);
-  else if ((mod && e.code === "Space") || (e.altKey && k === "p")) togglePlay();
-  else if (e.altKey && k === "r") replay();
-  else if (e.altKey && k === "m") { $("reviewed").checked = !$("reviewed").checked; ed.toggled = true; refreshDirty(); }
-  else if (e.altKey && e.key === "ArrowUp") go(ed.item && ed.item.prev_id);
-  else if (e.altKey && e.key === "ArrowDown") go(ed.item && ed.item.next_id);
-  else if (e.altKey && k === "s") suggest();
-  else if (e.altKey && k === "a") acceptSuggestion();
-  else if (e.altKey && k === "k") dismissSuggestion();
+  if (mod && !e.altKey && e.key === "Enter") { if (!e.repeat) saveAndNext(); }
+  else if (mod && !e.altKey && !e.shiftKey && e.code === "KeyS") { if (!e.repeat) save(false); }
+  else if ((e.ctrlKey && !e.altKey && !e.shiftKey && e.code === "Space") || (alt && e.code === "KeyP")) togglePlay();
+  else if (alt && e.code === "KeyR") replay();
+  else if (alt && e.code === "KeyJ") seekBy(-2);
+  else if (alt && e.code === "KeyL") seekBy(2);
+  else if (alt && e.code === "KeyM") toggleReviewed();
+  else if (alt && e.key === "ArrowUp") go(ed.item && ed.item.prev_id);
+  else if (alt && e.key === "ArrowDown") go(ed.item && ed.item.next_id);
+  else if (alt && e.code === "KeyS") suggest();
+  else if (alt && e.code === "KeyA") acceptSuggestion();
+  else if (alt && e.code === "KeyK") dismissSuggestion();
   else handled = false;
   if (handled) e.preventDefault();
 }
 
+function seekFromPointer(e) {
+  const rect = canvas.getBoundingClientRect();
+  return Math.max(0, Math.min(1, (e.clientX - rect.left) / rect.width));
+}
+
 function wire() {
   document.addEventListener("keydown", onKey);
-  $("transcript").addEventListener("input", refreshDirty);
+  textarea.addEventListener("input", refreshDirty);
   $("reviewed").addEventListener("change", () => { ed.toggled = true; refreshDirty(); });
   $("play-btn").addEventListener("click", togglePlay);
   $("replay-btn").addEventListener("click", replay);
-  $("speed").addEventListener("change", (e) => { audio.playbackRate = Number(e.target.value); });
+  $("speed").addEventListener("change", (e) => {
+    audio.playbackRate = Number(e.target.value);
+    localStorage.setItem("s2s-speed", e.target.value);
+  });
+  $("autoplay").addEventListener("change", (e) => localStorage.setItem("s2s-autoplay", e.target.checked ? "1" : "0"));
   $("save-btn").addEventListener("click", () => save(false));
   $("save-next-btn").addEventListener("click", saveAndNext);
   $("prev-btn").addEventListener("click", () => go(ed.item && ed.item.prev_id));
@@ -278,34 +480,62 @@ function wire() {
   $("suggest-btn").addEventListener("click", suggest);
   $("accept-btn").addEventListener("click", acceptSuggestion);
   $("keep-btn").addEventListener("click", dismissSuggestion);
-  $("conflict-theirs").addEventListener("click", () => { fill(Object.assign({}, ed.item, ed.conflict)); setSaveState("Loaded their version", "ok"); });
+  $("conflict-theirs").addEventListener("click", useTheirs);
   $("conflict-mine").addEventListener("click", () => save(true));
-  $("queue-order").addEventListener("change", () => localStorage.setItem("s2s-queue-order", order()));
-  audio.addEventListener("play", () => { $("play-btn").textContent = "❚❚ Pause"; requestAnimationFrame(animate); });
-  audio.addEventListener("pause", () => { $("play-btn").textContent = "▶ Play"; animate(); });
-  audio.addEventListener("ended", () => { $("play-btn").textContent = "▶ Play"; animate(); });
+  $("conflict-copy").addEventListener("click", copyMine);
+  $("error-next").addEventListener("click", () => openNextUnreviewed(0, false).catch((err) => toast(err.message, true)));
+  $("queue-order").addEventListener("change", () => { localStorage.setItem("s2s-queue-order", order()); textarea.focus(); });
+  audio.addEventListener("play", () => { $("play-btn").textContent = "❚❚ Pause"; $("play-btn").classList.add("playing"); requestAnimationFrame(animate); });
+  const stopped = () => { $("play-btn").textContent = "▶ Play"; $("play-btn").classList.remove("playing"); animate(); };
+  audio.addEventListener("pause", stopped);
+  audio.addEventListener("ended", stopped);
   audio.addEventListener("loadedmetadata", animate);
+  audio.addEventListener("seeked", animate);
+  audio.addEventListener("error", () => {
+    if (ed.item && !ed.item.audio_error && audio.getAttribute("src")) {
+      showAudioError("The browser could not play this recording.");
+    }
+  });
   canvas.addEventListener("click", (e) => {
-    if (!audio.duration) return;
-    const rect = canvas.getBoundingClientRect();
-    audio.currentTime = ((e.clientX - rect.left) / rect.width) * audio.duration;
+    const total = duration();
+    if (!total) return;
+    audio.currentTime = seekFromPointer(e) * total;
     animate();
   });
+  canvas.addEventListener("mousemove", (e) => { ed.hover = seekFromPointer(e); if (audio.paused) drawWave(); });
+  canvas.addEventListener("mouseleave", () => { ed.hover = null; if (audio.paused) drawWave(); });
+  if ("ResizeObserver" in window) new ResizeObserver(() => drawWave()).observe(canvas);
   window.addEventListener("beforeunload", (e) => { if (isDirty()) { e.preventDefault(); e.returnValue = ""; } });
-  window.addEventListener("popstate", (e) => { if (e.state && e.state.id) load(e.state.id, false).catch(() => {}); });
+  window.addEventListener("popstate", (e) => {
+    const id = e.state && e.state.id;
+    if (!confirmLeave()) {  // stay: put the current item back in the address bar
+      if (ed.item) history.pushState({ id: ed.item.id }, "", `/editor?id=${ed.item.id}`);
+      return;
+    }
+    if (id) load(id, false).catch((err) => toast(err.message, true));
+    else openNextUnreviewed(0, false).catch((err) => toast(err.message, true));
+  });
+}
+
+function restorePreferences() {
+  const savedOrder = localStorage.getItem("s2s-queue-order");
+  if (savedOrder && [...$("queue-order").options].some((o) => o.value === savedOrder)) $("queue-order").value = savedOrder;
+  const speed = localStorage.getItem("s2s-speed");
+  if (speed && [...$("speed").options].some((o) => o.value === speed)) $("speed").value = speed;
+  $("autoplay").checked = localStorage.getItem("s2s-autoplay") === "1";
 }
 
 async function init() {
+  restorePreferences();
   wire();
-  const saved = localStorage.getItem("s2s-queue-order");
-  if (saved) $("queue-order").value = saved;
   const id = new URLSearchParams(window.location.search).get("id");
   try {
-    if (id && /^-?\d+$/.test(id)) await load(Number(id), false);
+    if (id !== null && /^-?\d+$/.test(id)) await load(id, false);
     else await openNextUnreviewed(0, false);
   } catch (err) {
-    $("editor").hidden = false;
-    setSaveState(err.message, "error");
+    show("error");
+    $("error-text").textContent = err.message;
+    loadQueueInfo();
   }
 }
 

@@ -7,6 +7,8 @@ Commands (all take --config, --db and --model):
   python main.py train               fine-tune on reviewed items in the foreground, with progress
   python main.py evaluate            word error rate of the deployed model on held-out items
   python main.py model list          deployed model and kept versions
+  python main.py model info          format, precision, size, parameters and history of the model
+  python main.py model download [N]  fetch model N (default distil-whisper/distil-small.en) from the hub
   python main.py model rollback V    make kept version V the deployed model again
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import logging
 import sys
 
+from stt.download import DEFAULT_MODEL
 from utils.config import Config, ConfigError, load_config
 
 
@@ -38,9 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--force", action="store_true", help="add the demo clips even if the database has items")
     commands.add_parser("train", parents=[common], help="fine-tune the model on reviewed items in the foreground")
     commands.add_parser("evaluate", parents=[common], help="report the deployed model's held-out word error rate")
-    model = commands.add_parser("model", parents=[common], help="inspect or roll back model versions")
+    model = commands.add_parser("model", parents=[common], help="inspect, download or roll back the model")
     model_cmds = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     model_cmds.add_parser("list", parents=[common], help="show the deployed model and kept versions")
+    model_cmds.add_parser("info", parents=[common], help="format, precision, size, parameters and history")
+    fetch = model_cmds.add_parser("download", parents=[common],
+                                     help="fetch a Whisper model from the Hugging Face hub into the model folder")
+    fetch.add_argument("name", nargs="?", default=DEFAULT_MODEL,
+                          help="hub model id, Hugging Face or faster-whisper format (default: %(default)s)")
     rollback = model_cmds.add_parser("rollback", parents=[common], help="redeploy a kept version")
     rollback.add_argument("version", help="the version to restore (see 'model list')")
     return parser
@@ -119,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         return cli.evaluate_current(cfg)
     if args.model_command == "list":
         return cli.model_list(cfg)
+    if args.model_command == "info":
+        return cli.model_info_command(cfg)
+    if args.model_command == "download":
+        return cli.model_download(cfg, args.name)
     return cli.model_rollback(cfg, args.version)
 
 

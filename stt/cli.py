@@ -1,4 +1,4 @@
-"""The terminal side of training: `main.py train`, `evaluate` and `model list|rollback`.
+"""The terminal side of training: `main.py train`, `evaluate` and `model list|info|download|rollback`.
 
 `train` runs the very same job as the web app's Train button (stt.jobs.run),
 in the foreground, recorded in the same run history, with a progress bar.
@@ -9,9 +9,8 @@ import sys
 import time
 from typing import Any
 
-from stt import jobs, runs, store
+from stt import download, jobs, model_info, store
 from stt.model_format import CTRANSLATE2, ModelFormatError, detect_format
-from utils import database
 from utils.config import Config
 
 BAR = 30
@@ -26,6 +25,7 @@ def _bar(phase: str, step: int, total: int, loss: float | None, started: float) 
 
 
 def train_foreground(cfg: Config) -> int:
+    """`main.py train`: one run in this process, with a progress bar; 0 when it finished (deployed or not)."""
     try:
         started = jobs.start_record(cfg)
     except jobs.JobError as exc:
@@ -85,30 +85,61 @@ def evaluate_current(cfg: Config) -> int:
 
 
 def model_list(cfg: Config) -> int:
+    """`main.py model list`: the deployed model and every kept version with its WER."""
     try:
         fmt = detect_format(cfg.model.path)
     except ModelFormatError as exc:
         fmt = f"none ({exc})"
     print(f"deployed: {cfg.model.path}  format: {fmt}  version: {store.deployed_version(cfg.model.path) or 'original'}")
-    for v in store.list_versions(cfg.model.path):
-        wer = f"WER {v['wer_before']:.1%} -> {v['wer_after']:.1%}" if v.get("wer_after") is not None else ""
-        flag = "deployed" if v["deployed"] else ("" if v["accepted"] else "rejected")
-        print(f"  {v['version']:<28} {v['created_at'] or '':<26} {wer:<24} {flag}")
+    _print_versions(store.list_versions(cfg.model.path))
     return 0
 
 
+def _print_versions(versions: list[dict[str, Any]]) -> None:
+    for v in versions:
+        wer = f"WER {v['wer_before']:.1%} -> {v['wer_after']:.1%}" if v.get("wer_after") is not None else ""
+        flag = "deployed" if v["deployed"] else ("" if v["accepted"] else "rejected")
+        print(f"  {v['version']:<28} {v['created_at'] or '':<26} {wer:<24} {flag}")
+
+
 def model_rollback(cfg: Config, version: str) -> int:
-    conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
-    runs.init_tables(conn)
-    busy = runs.active(conn)
-    conn.close()
-    if busy:
-        print("rollback: wait for the training run to finish first", file=sys.stderr)
-        return 1
+    """`main.py model rollback VERSION`: the same rollback as the web app's, item flags included."""
     try:
-        store.deploy(cfg.model.path, version)
-    except store.StoreError as exc:
-        print(f"rollback: {exc}", file=sys.stderr)
+        done = jobs.rollback(cfg, version)
+    except jobs.JobError as exc:
+        print(f"rollback: {exc.message}", file=sys.stderr)
         return 1
-    print(f"deployed version {version} at {cfg.model.path}")
+    print(f"{done['message']} ({cfg.model.path})")
+    return 0
+
+
+def model_info_command(cfg: Config) -> int:
+    """`main.py model info`: format, precision, size, parameters and version history of the model folder."""
+    try:
+        info = model_info.describe(cfg.model.path)
+    except ModelFormatError as exc:
+        print(f"model info: {exc}", file=sys.stderr)
+        return 1
+    parameters = f"{info['parameters'] / 1e6:.1f} M" if info["parameters"] else "unknown"
+    print(f"path:        {info['path']}\n"
+          f"format:      {info['format']} ({info['precision']})\n"
+          f"size:        {info['size_bytes'] / 2**20:.1f} MiB\n"
+          f"parameters:  {parameters}\n"
+          f"layers:      {info['encoder_layers']} encoder, {info['decoder_layers']} decoder, width {info['d_model']}\n"
+          f"version:     {info['version']}")
+    if info["versions"]:
+        print("history:")
+        _print_versions(info["versions"])
+    return 0
+
+
+def model_download(cfg: Config, name: str) -> int:
+    """`main.py model download [NAME]`: fetch a model from the Hugging Face hub into the model folder."""
+    print(f"downloading {name} to {cfg.model.path} ...")
+    try:
+        fmt = download.download(name, cfg.model.path)
+    except download.DownloadError as exc:
+        print(f"model download: {exc}", file=sys.stderr)
+        return 1
+    print(f"installed {name} ({fmt}) at {cfg.model.path}")
     return 0

@@ -16,6 +16,7 @@ UTF-8 bytes and the NUL.
 """
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ _NUMPY_DTYPES = {"float32": "<f4", "int8": "i1", "int16": "<i2", "int32": "<i4",
 # Version 4 introduced the dtype id field this reader relies on; Whisper support
 # arrived in CTranslate2 3.x, whose files are version 5 or later, so nothing is lost.
 _MIN_BINARY_VERSION = 4
+
+_LAYER = re.compile(r"^(encoder|decoder)/layer_(\d+)/")
 
 
 @dataclass(frozen=True)
@@ -127,3 +130,12 @@ def load_arrays(model_bin: Path, variables: Iterable[Ct2Variable]) -> dict[str, 
                 raise ModelFormatError(f"{model_bin} is truncated inside variable {variable.name}")
             arrays[variable.name] = _decode(raw, variable)
     return arrays
+
+
+def count_layers(header: Ct2Header, side: str) -> int:
+    """How many consecutive layers one side of a Whisper spec has; a gap means a damaged model."""
+    indices = {int(m.group(2)) for name in header.variables
+               if (m := _LAYER.match(name)) and m.group(1) == side}
+    if indices != set(range(len(indices))) or not indices:
+        raise ModelFormatError(f"model.bin has no consecutive {side} layers (found {sorted(indices)})")
+    return len(indices)

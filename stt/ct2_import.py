@@ -9,7 +9,6 @@ model.bin: CTranslate2 stores the same tensors, only fused differently
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
                           WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizerFast)
 
-from stt.ct2_binary import Ct2Header, load_arrays, read_header
+from stt.ct2_binary import Ct2Header, count_layers, load_arrays, read_header
 from stt.model_format import CTRANSLATE2, ModelFormatError, detect_format
 
 # Multilingual Whisper vocabularies hold 51865 tokens or more (large-v3: 51866);
@@ -26,7 +25,6 @@ _MULTILINGUAL_MIN_VOCAB = 51865
 # Tokens from the tokenizer that HF's generate looks up by id.
 _SOT, _EOT, _NO_TS = "<|startoftranscript|>", "<|endoftext|>", "<|notimestamps|>"
 _PREV, _TRANSCRIBE, _TRANSLATE = "<|startofprev|>", "<|transcribe|>", "<|translate|>"
-_LAYER = re.compile(r"^(encoder|decoder)/layer_(\d+)/")
 
 
 class _Weights(dict):
@@ -50,14 +48,6 @@ def _refuse_quantized(header: Ct2Header, ct2_dir: Path) -> None:
             "for good, so it cannot be fine-tuned. Point the model path at the float16 or float32 "
             "faster-whisper model instead (or at the Hugging Face distil-small.en folder); the trained "
             "model can be exported back to int8 afterwards.")
-
-
-def _count_layers(header: Ct2Header, side: str) -> int:
-    indices = {int(m.group(2)) for name in header.variables
-               if (m := _LAYER.match(name)) and m.group(1) == side}
-    if indices != set(range(len(indices))) or not indices:
-        raise ModelFormatError(f"model.bin has no consecutive {side} layers (found {sorted(indices)})")
-    return len(indices)
 
 
 def _split(array: np.ndarray, parts: int) -> list[np.ndarray]:
@@ -163,7 +153,7 @@ def _generation_config(ct2_config: dict, tokenizer: WhisperTokenizerFast, vocab_
 def _build_model(header: Ct2Header, w: dict[str, np.ndarray], ct2_config: dict,
                  tokenizer: WhisperTokenizerFast) -> WhisperForConditionalGeneration:
     """The HF model with its config inferred from the array shapes, holding the CT2 weights."""
-    encoder_layers, decoder_layers = _count_layers(header, "encoder"), _count_layers(header, "decoder")
+    encoder_layers, decoder_layers = count_layers(header, "encoder"), count_layers(header, "decoder")
     embeddings = w["decoder/embeddings/weight"]
     vocab_size, d_model = (int(n) for n in embeddings.shape)
     projection = header.variables.get("decoder/projection/weight")
@@ -224,10 +214,13 @@ def ct2_to_hf(ct2_dir: Path, out_dir: Path) -> None:
         raise ModelFormatError(f"{ct2_dir} has no tokenizer.json; copy the one that came with the model")
     ct2_config = json.loads((ct2_dir / "config.json").read_text(encoding="utf-8"))
 
-    # Aliases (decoder/projection/weight -> decoder/embeddings/weight) share one entry, so
-    # deduplicate by the stored name before reading.
-    stored = {v.name: v for v in header.variables.values()}.values()
-    weights = _Weights(load_arrays(ct2_dir / "model.bin", stored), ct2_dir / "model.bin")
+    # The converter stores identical tensors once and names the rest as aliases (the tied
+    # projection, but also any two equal weights, e.g. untouched layer norms): read each stored
+    # array once, then give every alias its own copy: shared memory would become tied parameters
+    # in torch, which training would then update together.
+    stored = load_arrays(ct2_dir / "model.bin", {v.name: v for v in header.variables.values()}.values())
+    weights = _Weights({name: stored[v.name] if name == v.name else stored[v.name].copy()
+                        for name, v in header.variables.items()}, ct2_dir / "model.bin")
     tokenizer = _tokenizer(tokenizer_json)
     model = _build_model(header, weights, ct2_config, tokenizer)
     config = model.config

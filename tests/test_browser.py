@@ -127,6 +127,20 @@ def test_dashboard_without_training_endpoints(page, seeded):
     expect(page.locator("#train-reason")).to_contain_text("not available")
 
 
+def test_train_is_disabled_without_a_usable_model(page, seeded, cfg):
+    """Items are pending but the model folder is missing, then holds no Whisper model: the button says what to do."""
+    pending = {"total": 6, "reviewed": 5, "trained": 0, "pending_training": 4, "heldout": 1, "unreviewed": 1}
+    page.route("**/api/data/stats", lambda r: r.fulfill(content_type="application/json", body=json.dumps(pending)))
+    page.goto("/")
+    expect(page.locator("#train-btn")).to_be_disabled()
+    expect(page.locator("#train-reason")).to_contain_text("python main.py model download")
+    cfg.model.path.mkdir(parents=True)
+    (cfg.model.path / "notes.txt").write_text("not a model")
+    page.reload()
+    expect(page.locator("#train-btn")).to_be_disabled()
+    expect(page.locator("#train-reason")).to_contain_text("does not hold a Whisper model")
+
+
 def test_training_progress_is_shown_live(page, seeded):
     """The progress UI against a scripted job: phase, percent, step, loss, ETA, cancel, the result."""
     calls = {"status": 0, "cancel": 0}

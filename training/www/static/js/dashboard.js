@@ -13,6 +13,7 @@ const state = { reviewed: "", trained: "", q: "", rank: "", sort: "id", order: "
 let stats = null;
 let job = null;           // the latest training run, null when there never was one
 let trainingApi = true;   // false while the training endpoints are not there (404)
+let model = null;         // GET /api/model: is there a model to train, and where
 let pollTimer = null;
 let itemsRequest = 0;     // only the newest list answer is drawn
 let durationRetry = null;
@@ -74,7 +75,8 @@ function updateTrainButton() {
   const running = Boolean(job && ACTIVE.has(job.state));
   const pending = stats ? stats.pending_training : 0;
   const button = $("train-btn");
-  button.disabled = running || pending === 0 || !trainingApi;
+  const noModel = Boolean(model && !model.format);  // no folder, or one that holds no Whisper model
+  button.disabled = running || pending === 0 || !trainingApi || noModel;
   let reason;
   if (!trainingApi) reason = "Training is not available on this server yet.";
   else if (running) reason = "A training run is in progress.";
@@ -83,6 +85,12 @@ function updateTrainButton() {
     reason = stats.reviewed > stats.trained
       ? "Nothing new to train on: the reviewed items are held out or already trained. Review more recordings first."
       : "Nothing to train on yet: review some items in the editor first.";
+  } else if (noModel && model.present) {
+    reason = `${model.path} does not hold a Whisper model this app can train; ` +
+      "`python main.py model info` says what it found and what is expected.";
+  } else if (noModel) {
+    reason = "There is no model to fine-tune: run `python main.py model download` (or `python main.py demo` " +
+      "for the bundled tiny.en), or point [model].path at your Whisper model.";
   } else reason = `Ready: will fine-tune on ${plural(pending, "reviewed item")}${stats.heldout ? ` and measure on ${stats.heldout} held out` : ""}.`;
   $("train-reason").textContent = reason;
   $("train-reason").classList.toggle("ready", !button.disabled);
@@ -339,7 +347,9 @@ async function optional(url) {
 }
 
 async function loadHistory() {
-  const [runs, model] = await Promise.all([optional("/api/train/runs"), optional("/api/model")]);
+  const [runs, info] = await Promise.all([optional("/api/train/runs"), optional("/api/model")]);
+  model = info;
+  updateTrainButton();
   const list = Array.isArray(runs) ? runs : [];
   $("runs-body").replaceChildren(...list.map((r) => el("tr", {},
     el("td", { class: "nowrap" }, el("span", { title: fmtDate(r.started_at) }, fmtShortDate(r.started_at))),

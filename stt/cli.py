@@ -62,7 +62,7 @@ def evaluate_current(cfg: Config) -> int:
     from stt.engine import evaluate, pick_device
 
     conn = jobs.connect(cfg)
-    _, heldout_ids = jobs.plan(conn, cfg)
+    _, heldout_ids, _ = jobs.plan(conn, cfg)
     samples = jobs.load_samples(conn, cfg, heldout_ids)
     conn.close()
     if not samples:

@@ -37,6 +37,7 @@ HEARTBEAT_S = 5
 CANCEL_GRACE_S = 120
 # Processes this web app started, so their exit is noticed at once rather than after the heartbeat timeout.
 _children: dict[str, subprocess.Popen] = {}
+_initialized: set[Path] = set()
 
 
 class JobError(Exception):
@@ -48,19 +49,26 @@ class JobError(Exception):
 
 
 def connect(cfg: Config) -> sqlite3.Connection:
-    """A connection to the shared database with the run tables in place."""
+    """A connection to the shared database with the app's and the run tables in place."""
+    if cfg.database.path not in _initialized:  # `main.py train` may be the first to open the file
+        database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
+        _initialized.add(cfg.database.path)
     conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
     runs.init_tables(conn)
     return conn
 
 
-def plan(conn: sqlite3.Connection, cfg: Config) -> tuple[list[int], list[int]]:
-    """The items a run would train on and the held-out ones it evaluates on."""
+def plan(conn: sqlite3.Connection, cfg: Config) -> tuple[list[int], list[int], list[int]]:
+    """The items a run would train on, the held-out ones it measures on, and the reviewer's
+    regression items, whose WER must not rise."""
     heldout = database.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
     pending = [r[0] for r in conn.execute(
-        f"SELECT d.id FROM {database.BY_LIST} WHERE d.is_reviewed = 1 AND d.is_trained IS NOT 1 ORDER BY d.id")]
+        f"SELECT d.id FROM {database.BY_LIST} WHERE d.is_reviewed = 1 AND d.is_trained IS NOT 1 "
+        f"AND {database.NOT_REGRESSION} ORDER BY d.id")]
+    regression = [r[0] for r in conn.execute(
+        f"SELECT d.id FROM {database.BY_LIST} WHERE d.is_reviewed = 1 AND NOT {database.NOT_REGRESSION} ORDER BY d.id")]
     held = set(heldout)
-    return [i for i in pending if i not in held], heldout
+    return [i for i in pending if i not in held], heldout, regression
 
 
 def work_dir(cfg: Config, job_id: str) -> Path:
@@ -132,14 +140,15 @@ def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
             detect_format(cfg.model.path)
         except ModelFormatError as exc:
             raise JobError(400, "model_missing", f"No trainable model: {exc}") from None
-        train_ids, heldout_ids = plan(conn, cfg)
+        train_ids, heldout_ids, regression_ids = plan(conn, cfg)
         if not train_ids:
             raise JobError(400, "nothing_pending",
                            "Nothing to train on: review some items first (held-out items are only used to measure).")
         job_id = runs.create(conn, mode or cfg.training.mode, len(train_ids), len(heldout_ids))
         # The run uses exactly these items, however many more get reviewed before its worker starts.
         runs.record_items(conn, job_id, [(i, "train", None) for i in train_ids] +
-                          [(i, "heldout", None) for i in heldout_ids])
+                          [(i, "heldout", None) for i in heldout_ids] +
+                          [(i, "regression", None) for i in regression_ids])
         conn.execute("COMMIT")
     finally:
         _rollback(conn)
@@ -249,7 +258,8 @@ def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped:
 
 
 def load_regression(cfg: Config) -> list:
-    """Clips of ordinary speech whose WER must not rise: `<name>.wav` + `<name>.txt` pairs in regression_dir."""
+    """Clips of ordinary speech whose WER must not rise: `<name>.wav` + `<name>.txt` pairs in regression_dir
+    (besides the items the reviewer flagged, which load_samples reads)."""
     from stt.engine import Sample
 
     if not cfg.training.regression_dir:
@@ -317,14 +327,16 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
 
     try:
         runs.update(conn, job_id, state="preparing", phase="preparing", message="Preparing data.")
-        train_ids, heldout_ids = runs.planned_items(conn, job_id)
+        train_ids, heldout_ids, regression_ids = runs.planned_items(conn, job_id)
         skipped: list[int] = []
         train = load_samples(conn, cfg, train_ids, skipped)
         heldout = load_samples(conn, cfg, heldout_ids, skipped)
+        flagged = load_samples(conn, cfg, regression_ids, skipped)
         # What each item said when the run read it: only items still saying it are marked trained.
-        runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in (("train", train), ("heldout", heldout))
+        runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in
+                                         (("train", train), ("heldout", heldout), ("regression", flagged))
                                          for x in group] + [(i, "skipped", None) for i in skipped])
-        regression = load_regression(cfg)
+        regression = flagged + load_regression(cfg)
         if not train:
             raise RuntimeError("none of the pending items has decodable audio and a transcript")
         # The history shows what ran ("decoder"), not what was asked for ("auto").

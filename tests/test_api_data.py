@@ -37,6 +37,25 @@ def test_stats_pending_excludes_only_heldout(client, conn, speech):
     assert body["pending_training"] == 7
 
 
+def test_regression_items_are_set_aside_from_training(client, conn, speech):
+    ids = [database.insert_item(conn, f"sentence {i}", speech["hello"], is_reviewed=1) for i in range(10)]
+    item = client.get(f"/api/data/{ids[-1]}?audio=0")
+    assert item.get_json()["regression"] == 0
+    flagged = client.put(f"/api/data/{ids[-1]}", json={"regression": True}, headers={"If-Match": item.headers["ETag"]})
+    assert flagged.status_code == 200 and flagged.get_json()["regression"] == 1
+    assert flagged.headers["ETag"] != item.headers["ETag"], "a reviewer holding the old version must be told"
+    body = client.get("/api/data/stats").get_json()
+    assert body["regression"] == 1 and body["pending_training"] + body["heldout"] == 9
+    assert ids[-1] not in database.heldout_ids(conn, 0.1, 3)
+    # Flagging is idempotent, and unflagging puts the item back in the pool.
+    assert client.put(f"/api/data/{ids[-1]}", json={"regression": 1}).get_json()["regression"] == 1
+    assert client.put(f"/api/data/{ids[-1]}", json={"regression": False}).get_json()["regression"] == 0
+    body = client.get("/api/data/stats").get_json()
+    assert body["regression"] == 0 and body["pending_training"] + body["heldout"] == 10
+    bad = client.put(f"/api/data/{ids[-1]}", json={"regression": "yes"})
+    assert bad.status_code == 400 and bad.get_json()["field"] == "regression"
+
+
 def test_list_returns_every_item_without_audio(client, seeded):
     response = client.get("/api/data")
     items = response.get_json()
@@ -131,6 +150,8 @@ def test_put_either_field_alone(client, seeded):
     (b'{"transcript": 5}', "invalid_field"),
     (b'{"transcript": null, "is_reviewed": "yes"}', "invalid_field"),
     (b'{"is_reviewed": 2}', "invalid_field"),
+    (b'{"transcript": "ok", "is_reviewed": null}', "invalid_field"),  # null is not "unchanged": leave it out
+    (b'{"regression": "yes"}', "invalid_field"),
     (b'{"transcript": "bell\\u0007"}', "invalid_field"),
     (b'{"transcript": "\\ud800"}', "invalid_field"),
 ])

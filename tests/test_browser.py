@@ -361,6 +361,25 @@ def test_corrupt_audio_shows_why_and_the_transcript_still_saves(page, conn, seed
     assert row["transcript"] == "fixed by hand" and row["is_reviewed"] == 1
 
 
+def test_a_recording_set_aside_as_a_regression_check(page, conn, seeded):
+    page.goto(f"/editor?id={seeded['reviewed']}")
+    expect(page.locator("#regression")).not_to_be_checked()
+    page.check("#regression")
+    expect(page.locator("#save-state")).to_have_text("Unsaved changes")
+    page.keyboard.press("Control+s")
+    expect(page.locator("#save-state")).to_have_text("Saved ✓")
+    expect(page.locator("#item-badges")).to_contain_text("Regression check")
+    assert database.get_item(conn, seeded["reviewed"])["regression"] == 1
+    page.goto("/")
+    expect(page.locator("#stat-heldout")).to_contain_text("1 regression check")
+    page.goto(f"/editor?id={seeded['reviewed']}")
+    expect(page.locator("#regression")).to_be_checked()  # loaded from the server
+    page.uncheck("#regression")
+    page.keyboard.press("Control+s")
+    expect(page.locator("#save-state")).to_have_text("Saved ✓")
+    assert database.get_item(conn, seeded["reviewed"])["regression"] == 0
+
+
 def test_unsaved_edits_ask_before_leaving(page, seeded):
     page.goto(f"/editor?id={seeded['wav']}")
     page.fill("#transcript", "half typed")

@@ -298,21 +298,26 @@ def test_the_regression_folder_is_measured_and_must_exist(tmp_path, conn, cfg, t
     assert fake_engine.seen.regression == ["What is the weather today?"]
 
 
-def build_ct2(path: Path) -> None:
-    """The tiny model as a float16 CTranslate2 folder, as faster-whisper users have it."""
-    import torch
+def test_flagged_items_are_a_regression_check_never_trained(client, conn, cfg, trainable, fake_engine):
+    flagged = trainable.train[0]
+    client.put(f"/api/data/{flagged}", json={"regression": True})
+    started = jobs.start_record(cfg)
+    assert started["trained_count"] == len(trainable.train) - 1
+    run = jobs.run(started["job_id"], cfg)
+    assert run["state"] == "done" and run["deployed"]
+    text = conn.execute("SELECT transcript FROM s2s_training_data WHERE id = ?", (flagged,)).fetchone()[0]
+    assert fake_engine.seen.regression == [text]
+    assert flagged not in fake_engine.seen.train and flagged not in fake_engine.seen.heldout
+    assert trained_ids(conn) == set(trainable.train) - {flagged}
 
+
+def build_ct2(path: Path) -> None:
+    """The tiny model as a float16 CTranslate2 folder, as faster-whisper users have it. A fresh
+    model's all-ones layer norms and zero biases are stored once, as aliases, so the import
+    has to follow them."""
     from stt.ct2_export import export_ct2
 
-    source = tiny_whisper.build(path.with_name("hf-source"))
-    model = WhisperForConditionalGeneration.from_pretrained(str(source))
-    # CTranslate2 stores identical tensors (a fresh model's all-ones layer norms, zero biases)
-    # once, as aliases, which ct2_to_hf does not follow yet; a trained model has none.
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
-    model.save_pretrained(str(source))
-    export_ct2(source, path, "float16")
+    export_ct2(tiny_whisper.build(path.with_name("hf-source")), path, "float16")
 
 
 def test_a_ctranslate2_model_is_trained_as_hf_and_deployed_as_ctranslate2(client, conn, cfg, trainable,

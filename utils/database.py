@@ -44,6 +44,11 @@ CREATE TABLE IF NOT EXISTS s2s_app_audio_meta (
     sample_rate INTEGER,
     error TEXT
 );
+-- Items the reviewer set aside as a regression check: never trained on, and a new
+-- model is deployed only if its WER on them does not rise.
+CREATE TABLE IF NOT EXISTS s2s_app_regression (
+    item_id INTEGER PRIMARY KEY
+);
 """
 
 LIST_COLUMNS = "d.id, d.transcript, d.is_reviewed, d.is_trained, d.timestamp"
@@ -55,6 +60,7 @@ SORTABLE = {"id": "d.id", "timestamp": "d.timestamp", "transcript": "d.transcrip
 # 0..2^32 so "held out" is a stable function of the id alone.
 HASH_SQL = "((d.id * 2654435761) % 4294967296)"
 HASH_SPACE = 4294967296
+NOT_REGRESSION = "d.id NOT IN (SELECT item_id FROM s2s_app_regression)"
 
 
 class NotFound(LookupError):
@@ -93,7 +99,7 @@ def init_db(path: Path, busy_timeout_ms: int = 5000) -> None:
 
 def item_version(row: sqlite3.Row | dict[str, Any]) -> str:
     """A version tag derived from the editable state, since the seed table has no version column."""
-    raw = f"{row['transcript']!r}|{row['is_reviewed']}|{row['is_trained']}"
+    raw = f"{row['transcript']!r}|{row['is_reviewed']}|{row['is_trained']}|{row['regression']}"
     return hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
@@ -103,6 +109,7 @@ def _item(row: sqlite3.Row) -> dict[str, Any]:
         "transcript": row["transcript"],
         "is_reviewed": int(row["is_reviewed"] or 0),
         "is_trained": int(row["is_trained"] or 0),
+        "regression": int(row["regression"]),
         "timestamp": row["timestamp"],
     }
     if "duration_s" in row.keys():
@@ -116,7 +123,8 @@ def heldout_threshold(fraction: float) -> int:
 
 
 def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: int = 0) -> dict[str, int]:
-    """Counts answered from the flags index; `pending_training` excludes held-out items so it stays honest.
+    """Counts answered from the flags index; `pending_training` excludes held-out and regression
+    items, so it counts exactly what the next run will train on.
 
     Separate count(*) queries beat one pass with sum(...) expressions: SQLite
     answers each from an index range (or the b-tree's own count) in C.
@@ -127,9 +135,10 @@ def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: 
     total = count()
     reviewed = count("WHERE d.is_reviewed = 1")
     trained = count("WHERE d.is_trained = 1")
-    untrained_reviewed = count("WHERE d.is_reviewed = 1 AND d.is_trained = 0")
-    hashed_out = count(f"WHERE d.is_reviewed = 1 AND d.is_trained = 0 AND {HASH_SQL} < ?",
+    untrained_reviewed = count(f"WHERE d.is_reviewed = 1 AND d.is_trained = 0 AND {NOT_REGRESSION}")
+    hashed_out = count(f"WHERE d.is_reviewed = 1 AND d.is_trained = 0 AND {NOT_REGRESSION} AND {HASH_SQL} < ?",
                        heldout_threshold(heldout_fraction))
+    regression = count(f"WHERE d.is_reviewed = 1 AND NOT {NOT_REGRESSION}")
     # The held-out set is a prefix of the hash order (see heldout_ids), so its
     # size follows from the counts without listing it.
     heldout = max(hashed_out, min(max(heldout_min, 0), untrained_reviewed))
@@ -139,12 +148,13 @@ def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: 
         "trained": trained,
         "pending_training": untrained_reviewed - heldout,
         "heldout": heldout,
+        "regression": regression,
         "unreviewed": total - reviewed,
     }
 
 
 def heldout_ids(conn: sqlite3.Connection, fraction: float, minimum: int) -> list[int]:
-    """Reviewed, untrained items kept out of training to measure WER.
+    """Reviewed, untrained items kept out of training to measure WER (regression items aside).
 
     Those whose id hashes below `fraction`, topped up with the lowest hashes to
     `minimum`: stable as items arrive, and never an item already trained on.
@@ -153,8 +163,8 @@ def heldout_ids(conn: sqlite3.Connection, fraction: float, minimum: int) -> list
         return []
     rows = conn.execute(
         f"SELECT d.id, {HASH_SQL} AS h FROM {TABLE} d WHERE d.is_reviewed = 1 AND d.is_trained = 0 "
-        f"AND (h < ? OR h IN (SELECT {HASH_SQL} FROM {TABLE} d WHERE d.is_reviewed = 1 "
-        f"AND d.is_trained = 0 ORDER BY 1 LIMIT ?)) ORDER BY h",
+        f"AND {NOT_REGRESSION} AND (h < ? OR h IN (SELECT {HASH_SQL} FROM {TABLE} d WHERE d.is_reviewed = 1 "
+        f"AND d.is_trained = 0 AND {NOT_REGRESSION} ORDER BY 1 LIMIT ?)) ORDER BY h",
         (heldout_threshold(fraction), max(minimum, 0)),
     ).fetchall()
     return sorted(r[0] for r in rows)
@@ -214,7 +224,8 @@ def list_items_json(
 
 
 def get_item(conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
-    row = conn.execute(f"SELECT {LIST_COLUMNS} FROM {BY_LIST} WHERE d.id = ?", (item_id,)).fetchone()
+    row = conn.execute(f"SELECT {LIST_COLUMNS}, NOT {NOT_REGRESSION} AS regression FROM {BY_LIST} WHERE d.id = ?",
+                       (item_id,)).fetchone()
     if row is None:
         raise NotFound(item_id)
     return _item(row)
@@ -244,11 +255,13 @@ def update_item(
     transcript: str | None = None,
     is_reviewed: bool | None = None,
     if_match: str | None = None,
+    regression: bool | None = None,
 ) -> dict[str, Any]:
     """Apply a reviewer's edit, refusing it if the item changed since `if_match` was read.
 
     Editing the transcript of an item already trained on clears `is_trained`:
     the model learned the old text, so the corrected one is pending again.
+    `regression` sets the item aside as a regression check (or returns it to training).
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -264,6 +277,9 @@ def update_item(
             params.append(int(is_reviewed))
         if sets:
             conn.execute(f"UPDATE {TABLE} SET {', '.join(sets)} WHERE id = ?", params + [item_id])
+        if regression is not None:
+            conn.execute("INSERT OR IGNORE INTO s2s_app_regression(item_id) VALUES (?)" if regression
+                         else "DELETE FROM s2s_app_regression WHERE item_id = ?", (item_id,))
         updated = get_item(conn, item_id)
         conn.execute("COMMIT")
     except BaseException:

@@ -119,10 +119,11 @@ def update_item(item_id: int):
     body = params.json_object()
     transcript = params.transcript_field(body)
     is_reviewed = params.flag_field(body, "is_reviewed")
-    if transcript is None and is_reviewed is None:
-        raise ApiError(400, "invalid_body", "Send 'transcript' and/or 'is_reviewed'.")
+    regression = params.flag_field(body, "regression")
+    if transcript is None and is_reviewed is None and regression is None:
+        raise ApiError(400, "invalid_body", "Send 'transcript', 'is_reviewed' and/or 'regression'.")
     try:
-        item = database.update_item(get_db(), item_id, transcript, is_reviewed, params.if_match())
+        item = database.update_item(get_db(), item_id, transcript, is_reviewed, params.if_match(), regression)
     except database.NotFound:
         raise ApiError(404, "not_found", f"No item with id {item_id}.") from None
     except database.VersionConflict as conflict:

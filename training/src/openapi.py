@@ -31,7 +31,9 @@ def _id_param(name: str = "item_id") -> dict[str, Any]:
 
 
 def _job_param() -> dict[str, Any]:
-    return {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    # Run ids are 12 hex digits (stt.runs.create); the pattern also keeps /api/train/status and
+    # /api/train/runs, which the same path template would match, out of this operation.
+    return {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{12}$"}}
 
 
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -52,25 +54,27 @@ SCHEMAS: dict[str, Any] = {
         "model": {"type": "object", "required": ["path", "present"]}}},
     "Stats": {"type": "object", "required": ["total", "reviewed", "trained", "pending_training"], "properties": {
         k: {"type": "integer", "minimum": 0}
-        for k in ("total", "reviewed", "trained", "pending_training", "heldout", "unreviewed")}},
+        for k in ("total", "reviewed", "trained", "pending_training", "heldout", "regression", "unreviewed")}},
     "ItemSummary": {"type": "object", "required": ["id", "transcript", "is_reviewed", "is_trained", "timestamp"],
                     "properties": {
                         "id": {"type": "integer"}, "transcript": NULLABLE_STRING,
                         "is_reviewed": {"type": "integer", "enum": [0, 1]},
                         "is_trained": {"type": "integer", "enum": [0, 1]},
                         "timestamp": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER}},
-    "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version"],
-                                              "properties": {"version": {"type": "string"}}}]},
+    "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version", "regression"], "properties": {
+        "version": {"type": "string"}, "regression": {"type": "integer", "enum": [0, 1]}}}]},
     "ItemDetail": {"allOf": [_ref("Item"), {"type": "object", "properties": {
         "audio": {"type": "string", "format": "byte"}, "audio_mime": NULLABLE_STRING,
         "sample_rate": NULLABLE_INT, "audio_error": NULLABLE_STRING,
         "prev_id": NULLABLE_INT, "next_id": NULLABLE_INT,
         "prev_unreviewed_id": NULLABLE_INT, "next_unreviewed_id": NULLABLE_INT}}]},
-    "ItemUpdate": {"type": "object", "anyOf": [{"required": ["transcript"]}, {"required": ["is_reviewed"]}],
+    "ItemUpdate": {"type": "object",
+                   "anyOf": [{"required": ["transcript"]}, {"required": ["is_reviewed"]}, {"required": ["regression"]}],
                    "properties": {
         "transcript": {"type": "string", "maxLength": 10000,
                        "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"},
-        "is_reviewed": {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}}},
+        "is_reviewed": {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]},
+        "regression": {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}}},
     "Peaks": {"type": "object", "required": ["peaks", "duration_s", "sample_rate"], "properties": {
         "peaks": {"type": "array", "items": {"type": "number", "minimum": 0}},
         "duration_s": {"type": "number"}, "sample_rate": {"type": "integer"}}},

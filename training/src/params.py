@@ -74,7 +74,9 @@ def transcript_field(body: dict[str, Any]) -> str | None:
 
 
 def flag_field(body: dict[str, Any], name: str) -> bool | None:
-    if name not in body or body[name] is None:
+    """A true/false field of a JSON body; None when absent. null is refused like any other
+    non-flag, as for `transcript`: leaving a field out is how to keep it unchanged."""
+    if name not in body:
         return None
     value = body[name]
     if isinstance(value, bool):

@@ -60,8 +60,9 @@ async function loadStats() {
   const unreviewed = stats.unreviewed ?? stats.total - stats.reviewed;
   $("stat-unreviewed").textContent = unreviewed ? `${unreviewed} waiting for review` : "all reviewed";
   $("stat-reviewed-bar").style.width = `${stats.total ? (100 * stats.reviewed) / stats.total : 0}%`;
-  $("stat-heldout").textContent = stats.heldout
-    ? `${stats.heldout} more held out for evaluation` : "ready to train on";
+  const aside = [stats.heldout ? `${stats.heldout} more held out for evaluation` : "",
+    stats.regression ? `${plural(stats.regression, "regression check")}` : ""].filter(Boolean);
+  $("stat-heldout").textContent = aside.length ? aside.join(" · ") : "ready to train on";
   const link = $("review-link");
   link.textContent = unreviewed ? `Start reviewing (${unreviewed})` : "Open editor";
   link.classList.toggle("btn-primary", unreviewed > 0);

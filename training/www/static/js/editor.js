@@ -27,7 +27,8 @@ function sessionCount() { return Number(sessionStorage.getItem(SESSION_KEY) || 0
 
 function isDirty() {
   if (!ed.item) return false;
-  return textarea.value !== ed.saved.transcript || (ed.toggled && $("reviewed").checked !== ed.saved.reviewed);
+  return textarea.value !== ed.saved.transcript || (ed.toggled && $("reviewed").checked !== ed.saved.reviewed) ||
+    $("regression").checked !== ed.saved.regression;
 }
 
 function setSaveState(text, kind) {
@@ -207,18 +208,25 @@ function fillDetails(item) {
   $("d-trained").textContent = item.is_trained ? "yes" : "no";
   $("item-badges").replaceChildren(...[
     item.is_reviewed ? badge("Reviewed", "ok") : badge("To review", "new"),
-    item.is_trained ? badge("Trained", "trained") : null].filter(Boolean));
+    item.is_trained ? badge("Trained", "trained") : null,
+    item.regression ? badge("Regression check", "warn") : null].filter(Boolean));
   $("trained-note").hidden = !item.is_trained;
   $("prev-btn").disabled = item.prev_id === null || item.prev_id === undefined;
   $("next-btn").disabled = item.next_id === null || item.next_id === undefined;
 }
 
+// What the server holds, to tell unsaved edits from saved ones.
+function savedState(item) {
+  return { transcript: item.transcript || "", reviewed: Boolean(item.is_reviewed), regression: Boolean(item.regression) };
+}
+
 function fill(item) {
   ed.item = item;
-  ed.saved = { transcript: item.transcript || "", reviewed: Boolean(item.is_reviewed) };
+  ed.saved = savedState(item);
   ed.toggled = false;
   ed.conflict = null;
   textarea.value = ed.saved.transcript;
+  $("regression").checked = ed.saved.regression;
   // Opening an item is reviewing it: the box starts ticked, so Ctrl+Enter finishes the job in one key.
   $("reviewed").checked = true;
   fillDetails(item);
@@ -308,8 +316,9 @@ async function go(id) {
 
 async function save(overwrite) {
   if (!ed.item || ed.busy) return false;
-  const body = { transcript: textarea.value, is_reviewed: $("reviewed").checked };
-  const unchanged = body.transcript === ed.saved.transcript && body.is_reviewed === ed.saved.reviewed;
+  const body = { transcript: textarea.value, is_reviewed: $("reviewed").checked, regression: $("regression").checked };
+  const unchanged = body.transcript === ed.saved.transcript && body.is_reviewed === ed.saved.reviewed &&
+    body.regression === ed.saved.regression;
   if (unchanged && !overwrite && $("conflict").hidden) {
     setSaveState("Saved ✓", "ok");
     return true;
@@ -323,7 +332,7 @@ async function save(overwrite) {
   try {
     const { data } = await api("PUT", `/api/data/${ed.item.id}`, body, headers);
     Object.assign(ed.item, data);
-    ed.saved = { transcript: data.transcript || "", reviewed: Boolean(data.is_reviewed) };
+    ed.saved = savedState(data);
     ed.toggled = false;
     ed.conflict = null;
     if (!wasReviewed && data.is_reviewed) sessionStorage.setItem(SESSION_KEY, String(sessionCount() + 1));
@@ -466,6 +475,7 @@ function wire() {
   document.addEventListener("keydown", onKey);
   textarea.addEventListener("input", refreshDirty);
   $("reviewed").addEventListener("change", () => { ed.toggled = true; refreshDirty(); });
+  $("regression").addEventListener("change", refreshDirty);
   $("play-btn").addEventListener("click", togglePlay);
   $("replay-btn").addEventListener("click", replay);
   $("speed").addEventListener("change", (e) => {

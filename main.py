@@ -19,6 +19,7 @@ import sys
 
 from stt.download import DEFAULT_MODEL
 from utils.config import Config, ConfigError, load_config
+from utils.database import DatabaseUnavailable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _run(args, cfg)
+    except DatabaseUnavailable as exc:  # read-only, not SQLite, unreachable folder: say so in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, cfg: Config) -> int:
     command = args.command or "serve"
     if command == "serve":
         return _serve(cfg, args.demo)
@@ -132,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.model_command == "download":
         return cli.model_download(cfg, args.name)
     return cli.model_rollback(cfg, args.version)
-
 
 if __name__ == "__main__":
     sys.exit(main())

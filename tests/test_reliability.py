@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from training.src.app import create_app
 from utils import database
 from utils.config import load_config
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def _app(tmp_path, busy_ms: int):
@@ -96,3 +103,38 @@ def test_table_dropped_under_the_running_app_is_a_503_not_a_500(client, conn):
     conn.execute("DROP TABLE s2s_training_data")
     for response in (client.get("/api/data"), client.get("/api/data/stats"), client.get("/api/health")):
         assert response.status_code == 503 and response.is_json
+
+
+def _start(db: Path) -> subprocess.CompletedProcess:
+    """`python main.py` as a user starts it; it must stop at once with one line, not serve or trace back."""
+    return subprocess.run([sys.executable, "main.py", "--db", str(db), "--port", "0"], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_file_that_is_not_a_database_stops_the_start_with_one_line(tmp_path):
+    junk = tmp_path / "database.db"
+    junk.write_bytes(b"these are not the bytes of an SQLite file " * 100)
+    done = _start(junk)
+    assert done.returncode == 2
+    assert "file is not a database" in done.stderr and "check [database].path" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert junk.read_bytes() == b"these are not the bytes of an SQLite file " * 100  # untouched
+
+
+def test_a_read_only_database_stops_the_start_with_one_line(tmp_path):
+    path = tmp_path / "database.db"
+    conn = database.connect(path)
+    conn.execute(database.SEED_SCHEMA)  # as the assistant creates it: not in WAL mode yet
+    database.insert_item(conn, "hello", b"")
+    conn.close()
+    before = path.read_bytes()
+    # Tests run as root, for whom file modes do not apply; the immutable attribute does.
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not permitted here, so no file can be made read-only for root")
+    try:
+        done = _start(path)
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    assert done.returncode == 2
+    assert "readonly" in done.stderr and "write access" in done.stderr and "Traceback" not in done.stderr
+    assert path.read_bytes() == before

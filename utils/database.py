@@ -67,6 +67,18 @@ class NotFound(LookupError):
     """No item with that id."""
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database file cannot be opened or written at start-up; the message says what to do."""
+
+
+# Hints for the errors a user can fix, by a phrase of SQLite's own message.
+_OPEN_HINTS = {
+    "readonly": "S2S Training saves reviews into it: give this account write access to the file and its folder.",
+    "not a database": "It is not an SQLite database: check [database].path (or --db).",
+    "unable to open": "Check the path ([database].path or --db) and that its folder can be written.",
+}
+
+
 class VersionConflict(Exception):
     """The item changed since the client read it; carries the current item."""
 
@@ -86,15 +98,23 @@ def connect(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
 
 
 def init_db(path: Path, busy_timeout_ms: int = 5000) -> None:
-    """Create the file, the seed table and the app's own tables if missing; switch to WAL."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path, busy_timeout_ms)
+    """Create the file, the seed table and the app's own tables if missing; switch to WAL.
+
+    Raises DatabaseUnavailable with a one-line reason and remedy, so a start-up
+    problem reads as a sentence rather than a traceback.
+    """
     try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(SEED_SCHEMA)
-        conn.executescript(APP_SCHEMA)
-    finally:
-        conn.close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(path, busy_timeout_ms)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(SEED_SCHEMA)
+            conn.executescript(APP_SCHEMA)
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError) as exc:
+        hint = next((h for phrase, h in _OPEN_HINTS.items() if phrase in str(exc)), "")
+        raise DatabaseUnavailable(f"cannot use the database {path}: {exc}. {hint}".rstrip()) from None
 
 
 def item_version(row: sqlite3.Row | dict[str, Any]) -> str:

@@ -255,8 +255,12 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
             raise Cancelled(f"training stopped during {p.phase}")
 
     report(Progress("preparing", 0, 1))
-    processor = WhisperProcessor.from_pretrained(str(model_dir))
-    model = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32).to(device)
+    try:
+        processor = WhisperProcessor.from_pretrained(str(model_dir))
+        model = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32).to(device)
+    except Exception as exc:  # noqa: BLE001 - safetensors, OSError, ValueError...: all mean the same to the user
+        raise RuntimeError(f"the model at {model_dir} cannot be loaded ({exc}); it may be incomplete: "
+                           "copy it again, or roll back to a kept version") from exc
     configure_tokenizer(processor.tokenizer, is_multilingual(model))
 
     # Features (and in decoder mode, encoder states) for every clip, computed once. The states

@@ -298,6 +298,17 @@ def test_the_regression_folder_is_measured_and_must_exist(tmp_path, conn, cfg, t
     assert fake_engine.seen.regression == ["What is the weather today?"]
 
 
+def test_a_half_written_model_fails_the_run_and_is_left_alone(conn, cfg, trainable):
+    weights = cfg.model.path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100_000])
+    truncated = weights.read_bytes()
+    run = run_in_process(cfg)
+    assert run["state"] == "failed"
+    assert run["message"].startswith(f"Training failed: the model at {cfg.model.path} cannot be loaded")
+    assert "copy it again" in run["message"] and "The deployed model was not changed." in run["message"]
+    assert weights.read_bytes() == truncated and trained_ids(conn) == set()
+
+
 def test_flagged_items_are_a_regression_check_never_trained(client, conn, cfg, trainable, fake_engine):
     flagged = trainable.train[0]
     client.put(f"/api/data/{flagged}", json={"regression": True})

@@ -100,6 +100,20 @@ def test_missing_or_unknown_model_is_a_clear_409(client, conn, speech, cfg):
     assert "weights.onnx" in unknown.get_json()["message"]
 
 
+@pytest.mark.parametrize("layout", ["huggingface", "ctranslate2"])
+def test_a_half_written_model_is_a_clear_409(client, conn, speech, cfg, hf_model, ct2_source, layout):
+    """A copy cut short: every file is there, the weights are truncated."""
+    source, weights = (hf_model, "model.safetensors") if layout == "huggingface" else (ct2_source, "model.bin")
+    shutil.copytree(source, cfg.model.path)
+    data = (cfg.model.path / weights).read_bytes()
+    (cfg.model.path / weights).write_bytes(data[:len(data) // 3])
+    item_id = database.insert_item(conn, "hello", speech["hello"])
+    response = client.post(f"/api/data/{item_id}/transcribe")
+    assert response.status_code == 409, response.get_json()
+    assert response.get_json()["error"] in ("model_load_failed", "unknown_model_format")
+    assert str(cfg.model.path) in response.get_json()["message"] or weights in response.get_json()["message"]
+
+
 def test_unknown_item_is_404_and_undecodable_audio_422(client, seeded, ct2_model):
     assert client.post("/api/data/987654/transcribe").status_code == 404
     for name in ("corrupt", "empty"):

@@ -34,10 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", parents=[common], help="serve the web app (the default command)")
-    for p in (parser, serve):
-        p.add_argument("--host", help="address to bind (default from [server].host: 127.0.0.1)")
-        p.add_argument("--port", type=int, help="port to bind (default from [server].port: 5000)")
-        p.add_argument("--demo", action="store_true", help="fill an empty database with demo clips before serving")
+    for p in (parser, serve):  # SUPPRESS, as for the common flags: `--port 8080 serve` must keep the port
+        p.add_argument("--host", default=argparse.SUPPRESS,
+                       help="address to bind (default from [server].host: 127.0.0.1)")
+        p.add_argument("--port", type=int, default=argparse.SUPPRESS,
+                       help="port to bind (default from [server].port: 5000)")
+        p.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                       help="fill an empty database with demo clips before serving")
     demo = commands.add_parser("demo", parents=[common], help="fill an empty database with demo speech clips")
     demo.add_argument("--force", action="store_true", help="add the demo clips even if the database has items")
     commands.add_parser("train", parents=[common], help="fine-tune the model on reviewed items in the foreground")
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, cfg: Config) -> int:
     command = args.command or "serve"
     if command == "serve":
-        return _serve(cfg, args.demo)
+        return _serve(cfg, getattr(args, "demo", False))
     if command == "demo":
         return _demo(cfg, args.force)
     from stt import cli  # imported late: it pulls in the training stack

@@ -134,7 +134,7 @@ def _child(method: str, model_dir: str, out_dir: str, train: list, heldout: list
     return out
 
 
-SWEEP = [(lr, epochs) for lr in (1e-5, 3e-5, 5e-5, 1e-4) for epochs in (3, 5)] + [(2e-4, 5)]
+SWEEP = [(lr, epochs) for lr in (1e-5, 3e-5, 5e-5, 7e-5, 1e-4) for epochs in (5, 8)] + [(2e-4, 5)]
 
 
 def _sweep(model_dir: str, train: list, heldout: list, regression: list, cfg: Any) -> list[dict[str, Any]]:

@@ -35,6 +35,10 @@ HEARTBEAT_S = 5
 # How long a worker may take to notice a cancel (it polls between steps, but importing a
 # CTranslate2 model or one long step can take a while) before it is ended by force.
 CANCEL_GRACE_S = 120
+# What the dashboard says under the progress bar in each phase of a run.
+PHASE_MESSAGES = {"preparing": "Decoding the audio and computing features.",
+                  "training": "Training on the reviewed recordings.",
+                  "evaluating": "Measuring word error rate before and after.", "saving": "Saving the model."}
 # Processes this web app started, so their exit is noticed at once rather than after the heartbeat timeout.
 _children: dict[str, subprocess.Popen] = {}
 _initialized: set[Path] = set()
@@ -63,8 +67,7 @@ def plan(conn: sqlite3.Connection, cfg: Config) -> tuple[list[int], list[int], l
     regression items, whose WER must not rise."""
     heldout = database.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
     pending = [r[0] for r in conn.execute(
-        f"SELECT d.id FROM {database.BY_LIST} WHERE d.is_reviewed = 1 AND d.is_trained IS NOT 1 "
-        f"AND {database.NOT_REGRESSION} ORDER BY d.id")]
+        f"SELECT d.id FROM {database.BY_LIST} WHERE {database.TRAINABLE} ORDER BY d.id")]
     regression = [r[0] for r in conn.execute(
         f"SELECT d.id FROM {database.BY_LIST} WHERE d.is_reviewed = 1 AND NOT {database.NOT_REGRESSION} ORDER BY d.id")]
     held = set(heldout)
@@ -247,11 +250,16 @@ def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped:
     for item_id in ids:
         row = conn.execute(f"SELECT transcript, audio_blob FROM {database.TABLE} WHERE id = ? AND is_reviewed = 1",
                            (item_id,)).fetchone()
+        if row is None or not (row[0] or "").strip():
+            if skipped is not None:
+                skipped.append(item_id)
+            continue
+        blob = bytes(row[1] or b"")
         try:
-            if row is None or not (row[0] or "").strip():
-                raise audio.AudioError("no transcript")
-            samples.append(Sample(item_id, row[0], audio.load_for_whisper(bytes(row[1] or b""), cfg.audio)))
-        except audio.AudioError:
+            samples.append(Sample(item_id, row[0], audio.load_for_whisper(blob, cfg.audio)))
+        except audio.AudioError as exc:
+            # Remembered like the editor's own check, so the item stops counting as pending.
+            database.store_audio_meta(conn, item_id, len(blob), None, None, None, str(exc))
             if skipped is not None:
                 skipped.append(item_id)
     return samples
@@ -323,10 +331,11 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
             on_progress(p)
         if time.monotonic() - last_write[0] > 0.5 or p.step == p.total:
             last_write[0] = time.monotonic()
-            runs.update(conn, job_id, state=p.phase, phase=p.phase, step=p.step, total=p.total, loss=p.loss)
+            runs.update(conn, job_id, state=p.phase, phase=p.phase, step=p.step, total=p.total, loss=p.loss,
+                        message=PHASE_MESSAGES.get(p.phase, ""))
 
     try:
-        runs.update(conn, job_id, state="preparing", phase="preparing", message="Preparing data.")
+        runs.update(conn, job_id, state="preparing", phase="preparing", message=PHASE_MESSAGES["preparing"])
         train_ids, heldout_ids, regression_ids = runs.planned_items(conn, job_id)
         skipped: list[int] = []
         train = load_samples(conn, cfg, train_ids, skipped)
@@ -354,7 +363,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
         trained = work / "trained"
         result = fine_tune(base, trained, train, heldout, regression, cfg.training, progress=progress,
                            should_stop=lambda: runs.cancel_requested(conn, job_id))
-        runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message="Saving the model.")
+        runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message=PHASE_MESSAGES["saving"])
         candidate = trained
         if fmt == CTRANSLATE2:
             from stt.ct2_export import ct2_quantization, export_ct2
@@ -364,6 +373,10 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
         if runs.cancel_requested(conn, job_id):  # asked during the export: still nothing has changed
             raise Cancelled("cancelled before saving")
         accepted, message = verdict(result, cfg.training.wer_tolerance)
+        if skipped:
+            shown = ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else "")
+            message += (f" {len(skipped)} item(s) left out: no words or audio that cannot be decoded "
+                        f"(ids {shown}); fix them in the editor to use them.")
         metrics = {**dataclasses.asdict(result), "skipped_items": skipped, "format": fmt}
         version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics})
         if accepted:

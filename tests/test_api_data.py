@@ -56,6 +56,18 @@ def test_regression_items_are_set_aside_from_training(client, conn, speech):
     assert bad.status_code == 400 and bad.get_json()["field"] == "regression"
 
 
+def test_items_without_words_or_playable_audio_are_never_pending(client, conn, seeded):
+    before = client.get("/api/data/stats").get_json()
+    for key in ("empty", "corrupt"):
+        client.get(f"/api/data/{seeded[key]}")  # opening it measures the audio, as the editor does
+        client.put(f"/api/data/{seeded[key]}", json={"is_reviewed": True})
+    after = client.get("/api/data/stats").get_json()
+    assert after["reviewed"] == before["reviewed"] + 2
+    assert after["pending_training"] + after["heldout"] == before["pending_training"] + before["heldout"]
+    assert seeded["empty"] not in database.heldout_ids(conn, 1.0, 10)
+    assert seeded["corrupt"] not in database.heldout_ids(conn, 1.0, 10)
+
+
 def test_list_returns_every_item_without_audio(client, seeded):
     response = client.get("/api/data")
     items = response.get_json()

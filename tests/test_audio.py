@@ -49,9 +49,9 @@ def test_raw_pcm_uses_configured_format(fmt, dtype, scale):
 
 def test_stereo_pcm_is_mixed_to_mono():
     cfg = AudioConfig(pcm_channels=2)
-    frames = np.array([[1000, 3000]] * 100, dtype="<i2")
+    frames = np.array([[1000, 3000]] * 1600, dtype="<i2")
     samples, _ = audio.decode(frames.tobytes(), cfg)
-    assert samples.shape == (100,) and np.allclose(samples, 2000 / 32768)
+    assert samples.shape == (1600,) and np.allclose(samples, 2000 / 32768)
 
 
 @pytest.mark.parametrize("blob", [b"", b"\x01", b"RIFF\x00\x00\x00\x00WAVEjunk", b"fLaC" + b"\x00" * 50, b"OggSgarbage"])
@@ -62,9 +62,20 @@ def test_undecodable_blobs_raise_audio_error(blob):
         audio.playable(blob, AudioConfig())
 
 
+def test_a_header_over_a_few_bytes_of_junk_is_too_short_to_be_speech():
+    """A RIFF/WAVE header over junk decodes as a few milliseconds: refused, so it is neither
+    offered for review as playable nor trained on."""
+    blob = io.BytesIO()
+    sf.write(blob, np.zeros(64, dtype=np.float32), 16000, format="WAV", subtype="PCM_16")  # 4 ms
+    for check in (audio.decode, audio.info, audio.playable, audio.load_for_whisper):
+        with pytest.raises(audio.AudioError, match="lasts only 4 ms, too short to hold a word"):
+            check(blob.getvalue(), AudioConfig())
+    audio.decode(b"\x00\x10" * 1600, AudioConfig())  # 0.1 s of PCM is enough
+
+
 def test_truncated_pcm_frame_is_dropped_not_fatal():
-    samples, _ = audio.decode(b"\x00\x10" * 50 + b"\x01", AudioConfig())
-    assert len(samples) == 50
+    samples, _ = audio.decode(b"\x00\x10" * 1600 + b"\x01", AudioConfig())
+    assert len(samples) == 1600
 
 
 def test_peaks_bucket_the_absolute_maximum():

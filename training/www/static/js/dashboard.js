@@ -223,7 +223,9 @@ function showResult(run, fromBefore) {
   const wer = Number.isFinite(run.wer_before) || Number.isFinite(run.wer_after)
     ? ` Held-out WER ${fmtPercent(run.wer_before)} → ${fmtPercent(run.wer_after)}.` : "";
   $("train-result-title").textContent = fromBefore ? `Last run (${fmtAgo(run.finished_at) || fmtShortDate(run.finished_at)}): ${title.charAt(0).toLowerCase()}${title.slice(1)}` : title;
-  const message = run.message || "";
+  // The server's message opens with its own verdict ("Deployed: ..."), which the title already says.
+  const stripped = (run.message || "").replace(/^(Not deployed|Deployed):\s*/, "");
+  const message = stripped.charAt(0).toUpperCase() + stripped.slice(1);
   $("train-result-text").textContent = message.includes("→") || !wer ? ` ${message}` : ` ${message}${wer}`;
   box.className = `train-result ${kind}`;
   box.hidden = false;
@@ -367,7 +369,8 @@ async function loadHistory() {
 }
 
 async function rollback(version) {
-  if (!window.confirm(`Deploy model version ${version}? The model in use now stays kept, so you can switch back.`)) return;
+  if (!window.confirm(`Deploy model version ${version}? The model in use now stays kept, so you can switch back. ` +
+    "Recordings that version has not learned count as pending training again.")) return;
   try {
     const { data } = await api("POST", "/api/model/rollback", { version });
     toast(data.message || `Version ${version} is deployed.`);

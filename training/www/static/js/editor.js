@@ -56,6 +56,7 @@ function refreshReviewedHint() {
   else if (!ed.saved.reviewed) text = "Saving keeps it unreviewed";
   else if (checked) text = "Already reviewed";
   else { text = "Saving marks it unreviewed again"; kind = "warn"; }
+  if (checked && !textarea.value.trim()) { text = "No words: it will not be used for training"; kind = "warn"; }
   hint.textContent = text;
   hint.className = `reviewed-hint ${kind}`;
 }
@@ -278,7 +279,7 @@ async function loadQueueInfo() {
     const s = (await api("GET", "/api/data/stats")).data;
     const left = s.unreviewed ?? s.total - s.reviewed;
     $("left-count").textContent = left;
-    $("left-label").textContent = left === 1 ? "unreviewed left" : "unreviewed left";
+    $("left-label").textContent = "unreviewed left";
     $("left-bar").style.width = `${s.total ? (100 * s.reviewed) / s.total : 100}%`;
     $("queue-info").textContent = left ? `${left} to review · ${s.reviewed} of ${s.total} done` : `All ${s.total} reviewed`;
     const n = sessionCount();
@@ -418,8 +419,13 @@ async function suggest() {
   try {
     const { data } = await api("POST", `/api/data/${id}/transcribe`);
     if (!ed.item || ed.item.id !== id) return;
+    if (!data.text.trim()) {  // nothing to offer: accepting would only empty the transcript
+      ed.suggestion = null;
+      $("suggestion-meta").textContent = "· the model heard no speech in this recording";
+      return;
+    }
     ed.suggestion = data.text;
-    const sure = Math.exp(data.avg_logprob || 0);
+    const sure = Math.exp(data.avg_logprob);
     $("suggestion-meta").textContent = `· ${sure > 0.8 ? "confident" : sure > 0.5 ? "fairly sure" : "unsure"} (${sure.toFixed(2)})`;
     $("suggestion-diff").replaceChildren(...wordDiff(textarea.value, data.text));
   } catch (err) {
@@ -429,7 +435,10 @@ async function suggest() {
 
 function acceptSuggestion() {
   if (ed.suggestion === null || $("suggestion").hidden) return;
-  textarea.value = ed.suggestion;
+  // Typed in as one edit, so Ctrl+Z brings the reviewer's own text back; setting .value would not.
+  textarea.focus();
+  textarea.select();
+  if (!document.execCommand("insertText", false, ed.suggestion)) textarea.value = ed.suggestion;
   $("suggestion").hidden = true;
   refreshDirty();
   textarea.focus();
@@ -476,8 +485,10 @@ function wire() {
   textarea.addEventListener("input", refreshDirty);
   $("reviewed").addEventListener("change", () => { ed.toggled = true; refreshDirty(); });
   $("regression").addEventListener("change", refreshDirty);
-  $("play-btn").addEventListener("click", togglePlay);
-  $("replay-btn").addEventListener("click", replay);
+  // Controls hand the keyboard back to the transcript: click to seek, then type the fix.
+  const thenType = (action) => (e) => { action(e); textarea.focus({ preventScroll: true }); };
+  $("play-btn").addEventListener("click", thenType(togglePlay));
+  $("replay-btn").addEventListener("click", thenType(replay));
   $("speed").addEventListener("change", (e) => {
     audio.playbackRate = Number(e.target.value);
     localStorage.setItem("s2s-speed", e.target.value);
@@ -487,7 +498,7 @@ function wire() {
   $("save-next-btn").addEventListener("click", saveAndNext);
   $("prev-btn").addEventListener("click", () => go(ed.item && ed.item.prev_id));
   $("next-btn").addEventListener("click", () => go(ed.item && ed.item.next_id));
-  $("suggest-btn").addEventListener("click", suggest);
+  $("suggest-btn").addEventListener("click", thenType(suggest));
   $("accept-btn").addEventListener("click", acceptSuggestion);
   $("keep-btn").addEventListener("click", dismissSuggestion);
   $("conflict-theirs").addEventListener("click", useTheirs);
@@ -506,12 +517,12 @@ function wire() {
       showAudioError("The browser could not play this recording.");
     }
   });
-  canvas.addEventListener("click", (e) => {
+  canvas.addEventListener("click", thenType((e) => {
     const total = duration();
     if (!total) return;
     audio.currentTime = seekFromPointer(e) * total;
     animate();
-  });
+  }));
   canvas.addEventListener("mousemove", (e) => { ed.hover = seekFromPointer(e); if (audio.paused) drawWave(); });
   canvas.addEventListener("mouseleave", () => { ed.hover = null; if (audio.paused) drawWave(); });
   if ("ResizeObserver" in window) new ResizeObserver(() => drawWave()).observe(canvas);

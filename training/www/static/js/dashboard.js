@@ -386,7 +386,10 @@ async function pollScoring() {
   try {
     const { data } = await api("GET", "/api/suggestions/score");
     const running = data.state === "running";
-    $("score-status").textContent = running ? `Scoring ${data.done} of ${data.total}…` : data.message || "";
+    // Ranking by the model's doubt needs its transcripts: say so rather than quietly show oldest first.
+    const unscored = state.rank && data.state === "idle"
+      ? "Recordings the model has not heard yet come last: Score with model ranks them all." : "";
+    $("score-status").textContent = running ? `Scoring ${data.done} of ${data.total}…` : data.message || unscored;
     $("score-btn").disabled = running;
     if (running) setTimeout(pollScoring, 1500);
     else if (state.rank && data.state === "done") loadItems().catch(() => {});
@@ -419,7 +422,7 @@ function onKey(e) {
 function wire() {
   $("f-reviewed").addEventListener("change", (e) => { state.reviewed = e.target.value; reloadFirstPage(); });
   $("f-trained").addEventListener("change", (e) => { state.trained = e.target.value; reloadFirstPage(); });
-  $("f-rank").addEventListener("change", (e) => { state.rank = e.target.value; reloadFirstPage(); });
+  $("f-rank").addEventListener("change", (e) => { state.rank = e.target.value; reloadFirstPage(); pollScoring(); });
   $("f-q").addEventListener("input", debounce((e) => {
     const q = e.target.value.trim();
     if (q !== state.q) { state.q = q; reloadFirstPage(); }

@@ -476,7 +476,8 @@ def test_train_from_the_dashboard_with_live_progress_and_history(page, conn, cfg
     expect(page.locator("#train-progress")).to_be_visible()
     expect(page.locator("#train-btn")).to_be_disabled()
     expect(page.locator("#train-result")).to_be_visible(timeout=240_000)
-    expect(page.locator("#train-result")).to_contain_text(re.compile("Deployed|Not deployed"))
+    expect(page.locator("#train-result")).to_contain_text(re.compile("New model deployed|Model not deployed"))
+    expect(page.locator("#train-result")).not_to_contain_text(re.compile("deployed\\. (Not d|D)eployed"))  # said once
     expect(page.locator("#runs-body tr")).to_have_count(1)
     expect(page.locator("#versions li")).to_have_count(2)  # the original and the new version
     expect(page.locator("#wer-chart svg")).to_be_visible()

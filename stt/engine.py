@@ -56,6 +56,7 @@ class Progress:
     step: int
     total: int
     loss: float | None = None
+    stage: str = ""    # "before" or "after" training, for "evaluating"
 
 
 class Cancelled(Exception):
@@ -284,10 +285,18 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
     heldout_states = inputs[len(train):len(train) + len(heldout)] if mode == "decoder" else None
     regression_states = inputs[len(train) + len(heldout):] if mode == "decoder" else None
 
-    def wer(samples: list[Sample], states: Sequence[torch.Tensor] | None) -> float | None:
-        return evaluate(model, processor, samples, device, batch, report, states) if samples else None
+    def measure(stage: str) -> tuple[float | None, float | None]:
+        """Held-out then regression WER, reported as one count of clips so the progress runs once."""
+        total = len(heldout) + len(regression)
 
-    wer_before, regression_before = wer(heldout, heldout_states), wer(regression, regression_states)
+        def counted(offset: int) -> Callable[[Progress], None]:
+            return lambda p: report(Progress("evaluating", offset + p.step, total, stage=stage))
+
+        return (evaluate(model, processor, heldout, device, batch, counted(0), heldout_states) if heldout else None,
+                evaluate(model, processor, regression, device, batch, counted(len(heldout)), regression_states)
+                if regression else None)
+
+    wer_before, regression_before = measure("before")
 
     started = time.perf_counter()
     trained = _prepare_model(model, mode, cfg)
@@ -297,7 +306,7 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
     if mode == "lora":
         model = trained.merge_and_unload()
 
-    wer_after, regression_after = wer(heldout, heldout_states), wer(regression, regression_states)
+    wer_after, regression_after = measure("after")
 
     report(Progress("saving", 0, 1))
     out_dir = Path(out_dir)

@@ -331,7 +331,9 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
             on_progress(p)
         if time.monotonic() - last_write[0] > 0.5 or p.step == p.total:
             last_write[0] = time.monotonic()
-            runs.update(conn, job_id, state=p.phase, phase=p.phase, step=p.step, total=p.total, loss=p.loss,
+            # "evaluating" happens twice; a phase of its own each, so the ETA restarts and the page can tell them apart.
+            phase = f"{p.stage} training" if p.stage else p.phase
+            runs.update(conn, job_id, state=p.phase, phase=phase, step=p.step, total=p.total, loss=p.loss,
                         message=PHASE_MESSAGES.get(p.phase, ""))
 
     try:

@@ -14,6 +14,8 @@ from utils import database
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+# CI machines are shared and noisy: wait longer than Playwright's 5 s before calling a page wrong.
+expect.set_options(timeout=15_000)
 XSS = "<script>window.__xss=1</script><b>bold</b><img src=x onerror=window.__xss=2>"
 
 
@@ -191,7 +193,7 @@ def test_training_progress_is_shown_live(page, seeded):
     expect(page.locator("#train-progress")).to_be_visible()
     expect(page.locator("#train-btn")).to_be_disabled()
     expect(page.locator("#train-percent")).to_have_text("25%")
-    expect(page.locator("#train-step")).to_contain_text("step 3 of 12")
+    expect(page.locator("#train-step")).to_have_text("stage 3 of 5 · step 3 of 12")
     expect(page.locator("#train-loss")).to_have_text("loss 1.235")
     expect(page.locator("#train-eta")).to_have_text("about 42 s left")
     expect(page.locator("#train-progressbar")).to_have_attribute("aria-valuenow", "25")
@@ -363,6 +365,7 @@ def test_corrupt_audio_shows_why_and_the_transcript_still_saves(page, conn, seed
 
 def test_a_recording_set_aside_as_a_regression_check(page, conn, seeded):
     page.goto(f"/editor?id={seeded['reviewed']}")
+    expect(page.locator("#d-id")).to_have_text(str(seeded["reviewed"]))
     expect(page.locator("#regression")).not_to_be_checked()
     page.check("#regression")
     expect(page.locator("#save-state")).to_have_text("Unsaved changes")
@@ -412,6 +415,7 @@ def test_a_suggestion_of_silence_offers_nothing_to_accept(page, seeded):
     page.route("**/transcribe", lambda r: r.fulfill(content_type="application/json", body=json.dumps(
         {"item_id": seeded["wav"], "text": "", "avg_logprob": 0.0, "wer": 1.0, "model_fingerprint": "x", "cached": False})))
     page.goto(f"/editor?id={seeded['wav']}")
+    expect(page.locator("#d-id")).to_have_text(str(seeded["wav"]))  # loaded: the keys are wired to this item
     before = page.locator("#transcript").input_value()
     page.keyboard.press("Alt+s")
     expect(page.locator("#suggestion-meta")).to_contain_text("heard no speech")

@@ -185,6 +185,9 @@ def test_progress_reports_every_phase_and_result(tiny_model, samples, tmp_path):
     assert [p.phase for p in seen][0] == "preparing" and seen[-1] == Progress("saving", 1, 1)
     phases = list(dict.fromkeys(p.phase for p in seen))
     assert phases == ["preparing", "evaluating", "training", "saving"]
+    # Each measurement counts held-out and regression clips as one run of steps, before and after training.
+    stages = [(p.stage, p.step, p.total) for p in seen if p.phase == "evaluating"]
+    assert stages == [("before", 1, 2), ("before", 2, 2), ("after", 1, 2), ("after", 2, 2)]
     training = [p for p in seen if p.phase == "training"]
     assert [p.step for p in training] == list(range(1, result.steps + 1))
     assert all(p.total == result.steps and p.loss is not None for p in training)

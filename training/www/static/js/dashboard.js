@@ -7,6 +7,8 @@ const ACTIVE = new Set(["queued", "preparing", "training", "evaluating", "saving
 const PHASES = { queued: "Waiting to start", preparing: "Preparing data", training: "Training",
   evaluating: "Measuring accuracy", saving: "Saving the model", done: "Finished", failed: "Failed", cancelled: "Cancelled" };
 const $ = (id) => document.getElementById(id);
+// A run's stages in order; the bar restarts in each, so the page says which one of these it is.
+const STAGES = ["preparing", "before training", "training", "after training", "saving"];
 
 // Filters live in the address bar too, so coming back from the editor shows the same view.
 const state = { reviewed: "", trained: "", q: "", rank: "", sort: "id", order: "desc", offset: 0, total: 0 };
@@ -191,10 +193,12 @@ function showJob(status) {
     const pct = Math.max(0, Math.min(100, Number(job.percent) || 0));
     $("train-bar").style.width = `${pct}%`;
     $("train-progressbar").setAttribute("aria-valuenow", pct.toFixed(0));
-    $("train-phase").textContent = PHASES[job.state] || job.state;
+    const when = job.state === "evaluating" && job.phase ? ` ${job.phase}` : "";
+    $("train-phase").textContent = `${PHASES[job.state] || job.state}${when}`;
     $("train-percent").textContent = `${pct.toFixed(0)}%`;
-    const phase = job.phase && job.phase !== job.state ? `${job.phase} ` : "";
-    $("train-step").textContent = job.total ? `${phase}step ${job.step} of ${job.total}` : "";
+    const stage = STAGES.indexOf(job.state === "evaluating" ? job.phase : job.state) + 1;
+    const parts = [stage ? `stage ${stage} of ${STAGES.length}` : "", job.total ? `step ${job.step} of ${job.total}` : ""];
+    $("train-step").textContent = parts.filter(Boolean).join(" · ");
     $("train-loss").textContent = Number.isFinite(job.loss) ? `loss ${job.loss.toFixed(3)}` : "";
     $("train-eta").textContent = Number.isFinite(job.eta_s) && job.eta_s > 0 ? `about ${fmtDuration(job.eta_s)} left` : "";
     $("train-message").textContent = job.message || "";

@@ -327,8 +327,9 @@ def test_stale_version_shows_the_conflict_and_keeps_theirs(page, conn, seeded):
     expect(page.locator("#conflict")).to_be_visible()
     expect(page.locator("#d-id")).to_have_text(str(seeded["pcm"]))
     assert database.get_item(conn, seeded["pcm"])["transcript"] == "their correction"
-    page.click("#conflict-mine")  # a deliberate overwrite after seeing theirs
-    expect(page.locator("#save-state")).to_have_text("Saved ✓")
+    page.click("#conflict-mine")  # a deliberate overwrite after seeing theirs ...
+    # ... which finishes the Save & Next that ran into the conflict: on to the next unreviewed item.
+    expect(page.locator("#d-id")).to_have_text(str(seeded["corrupt"]))
     expect(page.locator("#conflict")).to_be_hidden()
     assert database.get_item(conn, seeded["pcm"])["transcript"] == "my correction"
 
@@ -422,6 +423,18 @@ def test_a_suggestion_of_silence_offers_nothing_to_accept(page, seeded):
     expect(page.locator("#suggestion-meta")).not_to_contain_text("confident")
     page.keyboard.press("Alt+a")
     expect(page.locator("#transcript")).to_have_value(before)
+
+
+def test_the_diff_shows_case_and_punctuation_the_suggestion_would_change(page, seeded):
+    page.route("**/transcribe", lambda r: r.fulfill(content_type="application/json", body=json.dumps(
+        {"item_id": seeded["wav"], "text": "Hello there, how are you today?", "avg_logprob": -0.1, "wer": 0.3,
+         "model_fingerprint": "x", "cached": False})))
+    page.goto(f"/editor?id={seeded['wav']}")  # stored: "hello there how are you to day"
+    expect(page.locator("#d-id")).to_have_text(str(seeded["wav"]))
+    page.keyboard.press("Alt+s")
+    expect(page.locator("#suggestion-diff .restyled")).to_have_text(["Hello", "there,"])
+    expect(page.locator("#suggestion-diff ins")).to_have_text(["today?"])
+    expect(page.locator("#suggestion-diff del")).to_have_text(["to", "day"])
 
 
 def test_clicking_the_waveform_leaves_the_keyboard_in_the_transcript(page, seeded):

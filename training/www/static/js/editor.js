@@ -17,6 +17,7 @@ const ed = {
   ticket: 0,                                    // only the newest load is shown
   busy: false,
   conflict: null,
+  nextAfterConflict: null,  // the item whose Save & Next stopped at a conflict
   suggestion: null,
 };
 
@@ -226,6 +227,7 @@ function fill(item) {
   ed.saved = savedState(item);
   ed.toggled = false;
   ed.conflict = null;
+  ed.nextAfterConflict = null;
   textarea.value = ed.saved.transcript;
   $("regression").checked = ed.saved.regression;
   // Opening an item is reviewing it: the box starts ticked, so Ctrl+Enter finishes the job in one key.
@@ -387,6 +389,16 @@ async function saveAndNext() {
   const id = ed.item.id;
   if (await save(false)) {
     try { await openNextUnreviewed(id, true); } catch (err) { toast(err.message, true); }
+  } else if (ed.conflict) {
+    ed.nextAfterConflict = id;  // resolving the conflict with "Keep mine" finishes what Ctrl+Enter started
+  }
+}
+
+async function keepMine() {
+  const id = ed.nextAfterConflict;
+  ed.nextAfterConflict = null;
+  if (await save(true) && id === (ed.item && ed.item.id)) {
+    try { await openNextUnreviewed(id, true); } catch (err) { toast(err.message, true); }
   }
 }
 
@@ -402,7 +414,12 @@ function wordDiff(a, b) {
   const out = [];
   let i = 0, j = 0;
   while (i < x.length || j < y.length) {
-    if (i < x.length && j < y.length && norm(x[i]) === norm(y[j])) { out.push(el("span", {}, y[j])); i++; j++; }
+    if (i < x.length && j < y.length && norm(x[i]) === norm(y[j])) {
+      // Same word; accepting still takes the model's casing and punctuation, so show where they differ.
+      out.push(x[i] === y[j] ? el("span", {}, y[j])
+        : el("span", { class: "restyled", title: `was “${x[i]}”: only case or punctuation differ` }, y[j]));
+      i++; j++;
+    }
     else if (j < y.length && (i >= x.length || dp[i][j + 1] >= dp[i + 1][j])) out.push(el("ins", {}, y[j++]));
     else out.push(el("del", {}, x[i++]));
     out.push(" ");
@@ -502,7 +519,7 @@ function wire() {
   $("accept-btn").addEventListener("click", acceptSuggestion);
   $("keep-btn").addEventListener("click", dismissSuggestion);
   $("conflict-theirs").addEventListener("click", useTheirs);
-  $("conflict-mine").addEventListener("click", () => save(true));
+  $("conflict-mine").addEventListener("click", keepMine);
   $("conflict-copy").addEventListener("click", copyMine);
   $("error-next").addEventListener("click", () => openNextUnreviewed(0, false).catch((err) => toast(err.message, true)));
   $("queue-order").addEventListener("change", () => { localStorage.setItem("s2s-queue-order", order()); textarea.focus(); });

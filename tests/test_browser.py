@@ -210,6 +210,10 @@ def test_training_progress_is_shown_live(page, seeded):
     expect(page.locator("#versions li")).to_have_count(2)
     expect(page.locator("#versions li").nth(1).get_by_role("button", name="Roll back")).to_be_visible()
     assert calls["cancel"] == 1
+    # Rolled back since: the run that deployed v2 no longer claims to be in use.
+    model["version"] = "v0"
+    page.reload()
+    expect(page.locator("#runs-body tr").first).to_contain_text("Was deployed")
 
 
 # ---- editor --------------------------------------------------------------------------------------

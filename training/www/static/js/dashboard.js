@@ -289,7 +289,12 @@ async function cancelTraining() {
 
 function outcome(run) {
   if (ACTIVE.has(run.state)) return badge("Running", "new");
-  if (run.state === "done") return run.deployed ? badge("Deployed", "ok") : badge("Rejected", "warn", "Accuracy got worse; the model was kept but not deployed");
+  if (run.state === "done" && run.deployed) {
+    // Deployed when it ran; a later run or a rollback may have replaced it since.
+    return !model || !model.version || model.version === run.version ? badge("Deployed", "ok")
+      : badge("Was deployed", "neutral", `Replaced since: version ${model.version} is in use now`);
+  }
+  if (run.state === "done") return badge("Rejected", "warn", "Accuracy got worse; the model was kept but not deployed");
   if (run.state === "cancelled") return badge("Cancelled", "neutral");
   return badge("Failed", "error");
 }

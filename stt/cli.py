@@ -1,6 +1,6 @@
 """The terminal side of training: `main.py train`, `evaluate` and `model list|info|download|rollback`.
 
-`train` runs the very same job as the web app's Train button (stt.jobs.run),
+`train` runs the very same job as the web app's Train button (stt.worker.run),
 in the foreground, recorded in the same run history, with a progress bar.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from stt import download, jobs, model_info, store
+from stt import download, jobs, model_info, store, worker
 from stt.model_format import CTRANSLATE2, ModelFormatError, detect_format
 from utils.config import Config
 
@@ -41,7 +41,7 @@ def train_foreground(cfg: Config) -> int:
             phase_start.update(phase=p.phase, t=time.monotonic())
         print(_bar(p.phase, p.step, p.total, p.loss, phase_start["t"]), end="", flush=True)
 
-    finished = jobs.run(started["job_id"], cfg, on_progress=show)
+    finished = worker.run(started["job_id"], cfg, on_progress=show)
     print()
     print(finished["message"] if finished else "train: the run left no record")
     return 0 if finished and finished["state"] == "done" else 1
@@ -63,7 +63,7 @@ def evaluate_current(cfg: Config) -> int:
 
     conn = jobs.connect(cfg)
     _, heldout_ids, _ = jobs.plan(conn, cfg)
-    samples = jobs.load_samples(conn, cfg, heldout_ids)
+    samples = worker.load_samples(conn, cfg, heldout_ids)
     conn.close()
     if not samples:
         print("evaluate: no held-out items yet: review some items first", file=sys.stderr)

@@ -66,6 +66,20 @@ def test_items_without_words_or_playable_audio_are_never_pending(client, conn, s
     assert after["pending_training"] + after["heldout"] == before["pending_training"] + before["heldout"]
     assert seeded["empty"] not in database.heldout_ids(conn, 1.0, 10)
     assert seeded["corrupt"] not in database.heldout_ids(conn, 1.0, 10)
+    # Blanks the assistant may write (newline, tab, no-break space) are no words either, in SQL and in Python.
+    for blank in ("\n", "\t ", "\u00a0"):
+        item_id = database.insert_item(conn, blank, b"", is_reviewed=1)
+        assert not database.has_text(blank) and item_id not in database.heldout_ids(conn, 1.0, 100)
+    assert client.get("/api/data/stats").get_json()["pending_training"] == after["pending_training"]
+
+
+def test_a_trained_item_cannot_become_a_regression_check(client, seeded):
+    response = client.put(f"/api/data/{seeded['trained']}", json={"regression": True})
+    assert response.status_code == 409 and response.get_json()["error"] == "already_trained"
+    assert client.get(f"/api/data/{seeded['trained']}?audio=0").get_json()["regression"] == 0
+    # Correcting its transcript makes it untrained again, so both in one request are fine.
+    body = client.put(f"/api/data/{seeded['trained']}", json={"transcript": "corrected", "regression": True}).get_json()
+    assert body["regression"] == 1 and body["is_trained"] == 0
 
 
 def test_list_returns_every_item_without_audio(client, seeded):

@@ -386,6 +386,9 @@ def test_a_recording_set_aside_as_a_regression_check(page, conn, seeded):
     page.keyboard.press("Control+s")
     expect(page.locator("#save-state")).to_have_text("Saved ✓")
     assert database.get_item(conn, seeded["reviewed"])["regression"] == 0
+    page.goto(f"/editor?id={seeded['trained']}")  # learned speech cannot show forgetting
+    expect(page.locator("#d-id")).to_have_text(str(seeded["trained"]))
+    expect(page.locator("#regression")).to_be_disabled()
 
 
 def test_accept_the_models_suggestion_and_undo_it(page, conn, cfg, speech):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import pytest
 import torch
 from transformers import WhisperForConditionalGeneration
 
-from stt import jobs, runs, store
+from stt import jobs, runs, store, worker
 from stt.model_format import detect_format
 from tests import tiny_whisper
 from tests.speech import espeak_16k_wav
@@ -181,7 +182,7 @@ def test_only_items_unchanged_during_the_run_are_marked(conn, speech):
 def test_deploy_verdict(before, after, reg_before, reg_after, tolerance, deployed):
     result = SimpleNamespace(wer_before=before, wer_after=after, regression_wer_before=reg_before,
                              regression_wer_after=reg_after)
-    accepted, message = jobs.verdict(result, tolerance)
+    accepted, message = worker.verdict(result, tolerance)
     assert accepted is deployed
     assert ("Not deployed" in message) is (not deployed)
 
@@ -235,7 +236,7 @@ def fake_engine(monkeypatch):
 
 
 def run_in_process(cfg) -> dict:
-    return jobs.run(jobs.start_record(cfg)["job_id"], cfg)
+    return worker.run(jobs.start_record(cfg)["job_id"], cfg)
 
 
 def test_a_worse_model_is_kept_as_a_rejected_version(client, conn, cfg, trainable, fake_engine):
@@ -314,7 +315,7 @@ def test_items_whose_audio_does_not_decode_are_left_out_and_stop_counting(conn, 
     junk = [database.insert_item(conn, f"unplayable {i}", b"RIFF\x00\x00\x00\x00WAVEjunk", is_reviewed=1)
             for i in range(2)]
     started = jobs.start_record(cfg)
-    run = jobs.run(started["job_id"], cfg)
+    run = worker.run(started["job_id"], cfg)
     assert run["state"] == "done"
     left_out = [i for i in junk if i in run["result"]["skipped_items"]]
     assert left_out and f"{len(left_out)} item(s) left out" in run["message"]
@@ -322,12 +323,32 @@ def test_items_whose_audio_does_not_decode_are_left_out_and_stop_counting(conn, 
     assert not set(junk) & set(jobs.plan(conn, cfg)[0]) and not set(junk) & set(jobs.plan(conn, cfg)[1])
 
 
+def test_a_failure_after_the_swap_says_the_model_was_deployed(conn, cfg, trainable, fake_engine, monkeypatch):
+    """The assistant holds the lock past the timeout just as the run records itself: the model is live."""
+    def locked(*_args):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(runs, "mark_trained", locked)
+    run = run_in_process(cfg)
+    assert run["state"] == "failed" and run["deployed"] and run["version"] == store.deployed_version(cfg.model.path)
+    assert "after deploying its model" in run["message"] and "stay pending" in run["message"]
+    assert trained_ids(conn) == set()
+
+
+def test_audio_stored_as_text_is_read_not_a_crash(conn, cfg, trainable, fake_engine, speech):
+    item_id = database.insert_item(conn, "stored as text", speech["hello"], is_reviewed=1)
+    conn.execute("UPDATE s2s_training_data SET audio_blob = CAST(audio_blob AS TEXT) WHERE id = ?", (item_id,))
+    assert conn.execute("SELECT typeof(audio_blob) FROM s2s_training_data WHERE id = ?", (item_id,)).fetchone()[0] == "text"
+    run = run_in_process(cfg)
+    assert run["state"] == "done", run["message"]
+
+
 def test_flagged_items_are_a_regression_check_never_trained(client, conn, cfg, trainable, fake_engine):
     flagged = trainable.train[0]
     client.put(f"/api/data/{flagged}", json={"regression": True})
     started = jobs.start_record(cfg)
     assert started["trained_count"] == len(trainable.train) - 1
-    run = jobs.run(started["job_id"], cfg)
+    run = worker.run(started["job_id"], cfg)
     assert run["state"] == "done" and run["deployed"]
     text = conn.execute("SELECT transcript FROM s2s_training_data WHERE id = ?", (flagged,)).fetchone()[0]
     assert fake_engine.seen.regression == [text]

@@ -64,13 +64,31 @@ HASH_SQL = "((d.id * 2654435761) % 4294967296)"
 HASH_SPACE = 4294967296
 NOT_REGRESSION = "d.id NOT IN (SELECT item_id FROM s2s_app_regression)"
 # A reviewed item with no words teaches the model nothing a run can use; it is never pending.
-HAS_TEXT = "trim(coalesce(d.transcript, '')) <> ''"
+# SQLite's trim() strips spaces only: name the same blanks Python strips (see has_text), so the
+# stats, the plan and the worker agree on what "no words" is.
+BLANKS = " \t\n\v\f\r\u00a0"
+HAS_TEXT = f"trim(coalesce(d.transcript, ''), char({', '.join(str(ord(c)) for c in BLANKS)})) <> ''"
 # Nor one whose audio is known not to decode (the editor or a run found out and cached why).
 HAS_AUDIO = "d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta WHERE error IS NOT NULL)"
 # Reviewed items a run may use, for training or held out: the one definition the stats, the
 # held-out split and the run's plan share, so "pending" is exactly what Train trains on.
 # "IS NOT 1" so a NULL flag written by the assistant counts as not trained.
-TRAINABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {HAS_TEXT} AND {HAS_AUDIO} AND {NOT_REGRESSION}"
+USABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {HAS_TEXT} AND {HAS_AUDIO}"
+TRAINABLE = f"{USABLE} AND {NOT_REGRESSION}"
+# Regression checks measure forgetting, so only items no deployed model has learned count.
+REGRESSION = f"{USABLE} AND NOT {NOT_REGRESSION}"
+
+
+# The audio column as bytes even where the other program stored it as TEXT, which Python's
+# sqlite3 would otherwise try (and fail) to decode as UTF-8.
+AUDIO_BYTES = "CAST(audio_blob AS BLOB)"
+
+
+def has_text(transcript: str | None) -> bool:
+    """Python's side of HAS_TEXT."""
+    return bool((transcript or "").strip(BLANKS))
+
+
 
 
 class NotFound(LookupError):
@@ -87,6 +105,10 @@ _OPEN_HINTS = {
     "not a database": "It is not an SQLite database: check [database].path (or --db).",
     "unable to open": "Check the path ([database].path or --db) and that its folder can be written.",
 }
+
+
+class AlreadyTrained(Exception):
+    """A regression check must be speech no model has learned; this item was trained on."""
 
 
 class VersionConflict(Exception):
@@ -169,7 +191,7 @@ def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: 
     untrained_reviewed = count(f"WHERE {TRAINABLE}")
     # The hash first: SQLite tests the terms in order, and it rules out most rows for the least work.
     hashed_out = count(f"WHERE {HASH_SQL} < ? AND {TRAINABLE}", heldout_threshold(heldout_fraction))
-    regression = count(f"WHERE d.is_reviewed = 1 AND NOT {NOT_REGRESSION}")
+    regression = count(f"WHERE {REGRESSION}")
     # The held-out set is a prefix of the hash order (see heldout_ids), so its
     # size follows from the counts without listing it.
     heldout = max(hashed_out, min(max(heldout_min, 0), untrained_reviewed))
@@ -262,13 +284,10 @@ def get_item(conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
 
 
 def get_audio(conn: sqlite3.Connection, item_id: int) -> bytes:
-    row = conn.execute(f"SELECT audio_blob FROM {TABLE} WHERE id = ?", (item_id,)).fetchone()
+    row = conn.execute(f"SELECT {AUDIO_BYTES} FROM {TABLE} WHERE id = ?", (item_id,)).fetchone()
     if row is None:
         raise NotFound(item_id)
-    blob = row[0]
-    if blob is None:
-        return b""
-    return blob.encode("utf-8", "surrogateescape") if isinstance(blob, str) else bytes(blob)
+    return bytes(row[0] or b"")
 
 
 def audio_length(conn: sqlite3.Connection, item_id: int) -> int:
@@ -307,6 +326,9 @@ def update_item(
             params.append(int(is_reviewed))
         if sets:
             conn.execute(f"UPDATE {TABLE} SET {', '.join(sets)} WHERE id = ?", params + [item_id])
+        if regression and int(conn.execute(f"SELECT coalesce(is_trained, 0) FROM {TABLE} WHERE id = ?",
+                                            (item_id,)).fetchone()[0]) == 1:
+            raise AlreadyTrained(item_id)
         if regression is not None:
             conn.execute("INSERT OR IGNORE INTO s2s_app_regression(item_id) VALUES (?)" if regression
                          else "DELETE FROM s2s_app_regression WHERE item_id = ?", (item_id,))

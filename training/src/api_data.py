@@ -126,6 +126,9 @@ def update_item(item_id: int):
         item = database.update_item(get_db(), item_id, transcript, is_reviewed, params.if_match(), regression)
     except database.NotFound:
         raise ApiError(404, "not_found", f"No item with id {item_id}.") from None
+    except database.AlreadyTrained:
+        raise ApiError(409, "already_trained", "This recording was already used for training, so it cannot check "
+                       "whether a new model forgets: choose one the model has not learned.", field="regression") from None
     except database.VersionConflict as conflict:
         response = jsonify({
             "error": "version_conflict",

@@ -1,6 +1,6 @@
 """Training endpoints: start, watch and cancel runs; list and roll back model versions.
 
-The heavy lifting happens in a worker process (stt.jobs); these views only
+The heavy lifting happens in a worker process (stt.worker, started by stt.jobs); these views only
 read and write the run records, so they stay fast and never import torch.
 """
 from __future__ import annotations

@@ -386,7 +386,8 @@ async function rollback(version) {
   } catch (err) {
     toast(err.message, true);
   }
-  await loadHistory().catch((err) => toast(err.message, true));
+  // A rollback changes which items count as trained: the counts and badges too, not just the history.
+  await Promise.all([loadHistory(), loadStats(), loadItems()]).catch((err) => toast(err.message, true));
 }
 
 // ---- model scoring (ranking the review queue) ----------------------------

@@ -213,6 +213,10 @@ function fillDetails(item) {
     item.is_trained ? badge("Trained", "trained") : null,
     item.regression ? badge("Regression check", "warn") : null].filter(Boolean));
   $("trained-note").hidden = !item.is_trained;
+  // Speech the model has learned cannot show forgetting; the server refuses it too.
+  $("regression").disabled = Boolean(item.is_trained) && !item.regression;
+  $("regression").closest("label").title = $("regression").disabled
+    ? "Already used for training: correct its transcript first, or pick a recording the model has not learned" : "";
   $("prev-btn").disabled = item.prev_id === null || item.prev_id === undefined;
   $("next-btn").disabled = item.next_id === null || item.next_id === undefined;
 }
@@ -430,6 +434,7 @@ function wordDiff(a, b) {
 async function suggest() {
   if (!ed.item) return;
   const id = ed.item.id;
+  ed.suggestion = null;  // nothing to accept until this answer is in: never a previous one
   $("suggestion").hidden = false;
   $("suggestion-meta").textContent = "listening…";
   $("suggestion-diff").replaceChildren();

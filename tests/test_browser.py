@@ -432,6 +432,15 @@ def test_a_suggestion_of_silence_offers_nothing_to_accept(page, seeded):
     expect(page.locator("#transcript")).to_have_value(before)
 
 
+def test_a_transcript_too_long_for_its_clip_is_pointed_out(page, seeded):
+    page.goto(f"/editor?id={seeded['wav']}")
+    expect(page.locator("#d-id")).to_have_text(str(seeded["wav"]))
+    expect(page.locator("#char-count")).not_to_contain_text("can hold")
+    page.fill("#transcript", "word " * 80)
+    expect(page.locator("#char-count")).to_contain_text("80 words — more than a")
+    expect(page.locator("#char-count")).to_have_class(re.compile("warn"))
+
+
 def test_the_diff_shows_case_and_punctuation_the_suggestion_would_change(page, seeded):
     page.route("**/transcribe", lambda r: r.fulfill(content_type="application/json", body=json.dumps(
         {"item_id": seeded["wav"], "text": "Hello there, how are you today?", "avg_logprob": -0.1, "wer": 0.3,

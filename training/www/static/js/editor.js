@@ -43,8 +43,13 @@ function refreshDirty() {
   else if ($("save-state").classList.contains("warn")) setSaveState("", "");
   refreshReviewedHint();
   const words = textarea.value.trim() ? textarea.value.trim().split(/\s+/).length : 0;
+  // Fast speech is about 4 words a second; far more than that cannot all be in this clip.
+  const seconds = ed.item && ed.item.duration_s;
+  const tooMany = seconds > 0 && words > 2 + 6 * seconds;
   $("char-count").textContent = textarea.value.length > 9000
-    ? `${textarea.value.length} / 10000 characters` : words ? `· ${plural(words, "word")}` : "";
+    ? `${textarea.value.length} / 10000 characters`
+    : words ? `· ${plural(words, "word")}${tooMany ? ` — more than a ${seconds.toFixed(1)} s clip can hold` : ""}` : "";
+  $("char-count").classList.toggle("warn", tooMany);
 }
 
 function refreshReviewedHint() {

@@ -50,9 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     model_cmds.add_parser("list", parents=[common], help="show the deployed model and kept versions")
     model_cmds.add_parser("info", parents=[common], help="format, precision, size, parameters and history")
     fetch = model_cmds.add_parser("download", parents=[common],
-                                     help="fetch a Whisper model from the Hugging Face hub into the model folder")
+                                  help="fetch a Whisper model from the Hugging Face hub into the model folder")
     fetch.add_argument("name", nargs="?", default=DEFAULT_MODEL,
-                          help="hub model id, Hugging Face or faster-whisper format (default: %(default)s)")
+                       help="hub model id, Hugging Face or faster-whisper format (default: %(default)s)")
     rollback = model_cmds.add_parser("rollback", parents=[common], help="redeploy a kept version")
     rollback.add_argument("version", help="the version to restore (see 'model list')")
     return parser
@@ -144,6 +144,7 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     if args.model_command == "download":
         return cli.model_download(cfg, args.name)
     return cli.model_rollback(cfg, args.version)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,11 +17,8 @@ from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtract
                           WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizerFast)
 
 from stt.ct2_binary import Ct2Header, count_layers, load_arrays, read_header
-from stt.model_format import CTRANSLATE2, ModelFormatError, detect_format
+from stt.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, ModelFormatError, detect_format
 
-# Multilingual Whisper vocabularies hold 51865 tokens or more (large-v3: 51866);
-# the English-only ones 51864. openai-whisper and HF's converter use the same rule.
-_MULTILINGUAL_MIN_VOCAB = 51865
 # Tokens from the tokenizer that HF's generate looks up by id.
 _SOT, _EOT, _NO_TS = "<|startoftranscript|>", "<|endoftext|>", "<|notimestamps|>"
 _PREV, _TRANSCRIBE, _TRANSLATE = "<|startofprev|>", "<|transcribe|>", "<|translate|>"
@@ -131,7 +128,7 @@ def _generation_config(ct2_config: dict, tokenizer: WhisperTokenizerFast, vocab_
     tokens, the same prompt (<|startoftranscript|> [lang task] <|notimestamps|>) and the
     alignment heads for word timestamps."""
     ids = {token: _token_id(tokenizer, token) for token in (_SOT, _EOT, _NO_TS, _PREV, _TRANSCRIBE, _TRANSLATE)}
-    multilingual = vocab_size >= _MULTILINGUAL_MIN_VOCAB
+    multilingual = vocab_size >= MULTILINGUAL_MIN_VOCAB
     config = GenerationConfig(
         decoder_start_token_id=ids[_SOT], bos_token_id=ids[_SOT], eos_token_id=ids[_EOT],
         pad_token_id=ids[_EOT], max_length=max_length,

@@ -11,13 +11,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-SAMPLE_RATE = 16000
+from stt.model_format import MULTILINGUAL_MIN_VOCAB
+from utils.audio import WHISPER_RATE
+
+SAMPLE_RATE = WHISPER_RATE
 # Whisper sees at most 30 s; the feature extractor pads or cuts every clip to exactly that.
 MAX_SECONDS = 30
 # Label value the loss skips (PyTorch's cross-entropy default).
 IGNORE_INDEX = -100
-# Multilingual Whisper vocabularies hold 51865 tokens or more, English-only ones 51864.
-MULTILINGUAL_MIN_VOCAB = 51865
 
 
 @dataclass

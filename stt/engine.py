@@ -34,17 +34,14 @@ import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor, get_linear_schedule_with_warmup
 from transformers.modeling_outputs import BaseModelOutput
 
-from stt.data import (SAMPLE_RATE, Sample, SpeechCollator, batched_features, configure_tokenizer,
-                      is_multilingual, make_labels)
+from stt.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, make_labels
 from stt.metrics import corpus_wer, text_normalizer
+from stt.transcriber import max_new_tokens
 from utils.config import TrainingConfig
 
 __all__ = ["Sample", "Progress", "Cancelled", "EngineResult", "resolve_mode", "pick_device",
            "evaluate", "fine_tune"]
 
-# Greedy decoding can loop until Whisper's 448-token limit; nobody says more than ~5 tokens
-# a second, so generation is capped at twice that plus room for short clips (as stt/transcriber.py).
-_TOKENS_PER_SECOND, _MIN_TOKENS, _MAX_TOKENS = 10, 16, 440
 # LoRA on the query and value projections of every attention block (encoder and decoder),
 # with alpha = 2 * r: the usual recipe for Whisper (and the LoRA paper's choice of matrices).
 _LORA_TARGETS = ["q_proj", "v_proj"]
@@ -93,11 +90,6 @@ def resolve_mode(mode: str, device: str) -> str:
     return mode
 
 
-def _max_new_tokens(samples: Sequence[Sample]) -> int:
-    seconds = max((len(s.audio) for s in samples), default=0) / SAMPLE_RATE
-    return min(_MIN_TOKENS + int(_TOKENS_PER_SECOND * min(seconds, 30)), _MAX_TOKENS)
-
-
 def _encode(model: Any, features: Sequence[torch.Tensor], device: str, batch_size: int,
             on_batch: Callable[[int], None] = lambda done: None) -> list[torch.Tensor]:
     """Encoder states of each clip, computed in batches without gradients (kept on `device`)."""
@@ -127,7 +119,7 @@ def _transcribe(model: Any, processor: Any, samples: Sequence[Sample], device: s
                 last_hidden_state=torch.stack(list(encoded[start:start + batch_size])))}
         with torch.no_grad(), _autocast(device):
             ids = model.generate(**inputs, num_beams=1, do_sample=False,
-                                 max_new_tokens=_max_new_tokens(chunk), **options)
+                                 max_new_tokens=max_new_tokens(max(len(s.audio) for s in chunk)), **options)
         texts.extend(processor.batch_decode(ids, skip_special_tokens=True))
         report(Progress("evaluating", len(texts), len(samples)))
     return texts

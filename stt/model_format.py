@@ -12,6 +12,9 @@ from pathlib import Path
 
 HUGGINGFACE = "huggingface"
 CTRANSLATE2 = "ctranslate2"
+# Multilingual Whisper vocabularies hold 51865 tokens or more (large-v3: 51866);
+# the English-only ones 51864. openai-whisper and HF's converter use the same rule.
+MULTILINGUAL_MIN_VOCAB = 51865
 
 # Single-file and sharded weight layouts written by `save_pretrained`.
 _HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

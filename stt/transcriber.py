@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from stt.model_format import CTRANSLATE2, detect_format
+from stt.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, detect_format
 
 SAMPLE_RATE = 16000
 # Whisper sees 30-second windows; longer clips are cut into windows of this many samples.
@@ -31,9 +31,7 @@ CT2_COMPUTE_TYPE = "int8"
 # Greedy decoding can loop ("and, and, and, ...") until Whisper's 448-token limit, which
 # costs ~10 s on CPU for a 3 s clip (seen in the benchmark). Nobody says more than ~5 tokens
 # a second, so the output is capped at twice that, plus room for short clips.
-_TOKENS_PER_SECOND, _MIN_TOKENS = 10, 16
-# Multilingual Whisper vocabularies hold 51865 tokens or more, English-only ones 51864.
-_MULTILINGUAL_MIN_VOCAB = 51865
+_TOKENS_PER_SECOND, _MIN_TOKENS, _MAX_TOKENS = 10, 16, 440
 
 
 class ModelLoadError(RuntimeError):
@@ -71,8 +69,10 @@ def check_model(path: Path) -> tuple[str, str]:
     return detect_format(path), model_fingerprint(path)
 
 
-def _max_tokens(samples: int) -> int:
-    return min(_MIN_TOKENS + int(_TOKENS_PER_SECOND * samples / SAMPLE_RATE), 440)
+def max_new_tokens(samples: int) -> int:
+    """The generation cap for a clip of `samples` 16 kHz samples (one 30 s window at most);
+    the training engine's evaluation uses it too."""
+    return min(_MIN_TOKENS + int(_TOKENS_PER_SECOND * min(samples, WINDOW) / SAMPLE_RATE), _MAX_TOKENS)
 
 
 class Transcriber:
@@ -104,7 +104,7 @@ class Transcriber:
 
         self._processor = WhisperProcessor.from_pretrained(str(self.path))
         self._model = WhisperForConditionalGeneration.from_pretrained(str(self.path), dtype=torch.float32).eval()
-        self.english_only = self._model.config.vocab_size < _MULTILINGUAL_MIN_VOCAB
+        self.english_only = self._model.config.vocab_size < MULTILINGUAL_MIN_VOCAB
 
     def transcribe(self, audio: np.ndarray) -> Transcription:
         """Greedy, timestamp-free decoding of mono float32 16 kHz samples, in English."""
@@ -119,7 +119,7 @@ class Transcriber:
         segments, _info = self._model.transcribe(
             audio, language="en" if self.english_only else None, beam_size=1, temperature=0.0,
             without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
-            max_new_tokens=_max_tokens(min(len(audio), WINDOW)))
+            max_new_tokens=max_new_tokens(len(audio)))
         texts, logprob_sum, tokens = [], 0.0, 0
         for segment in segments:
             texts.append(segment.text.strip())
@@ -141,7 +141,7 @@ class Transcriber:
             options: dict[str, Any] = {} if self.english_only else {"language": "en", "task": "transcribe"}
             with torch.inference_mode():
                 out = self._model.generate(features, num_beams=1, do_sample=False, return_dict_in_generate=True,
-                                           output_scores=True, max_new_tokens=_max_tokens(len(window)), **options)
+                                           output_scores=True, max_new_tokens=max_new_tokens(len(window)), **options)
                 # normalize_logits: log-softmax of the processed logits, i.e. the log-probability
                 # of each chosen token, the same quantity faster-whisper averages.
                 step_scores = self._model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)

@@ -62,7 +62,8 @@ SORTABLE = {"id": "d.id", "timestamp": "d.timestamp", "transcript": "d.transcrip
 # 0..2^32 so "held out" is a stable function of the id alone.
 HASH_SQL = "((d.id * 2654435761) % 4294967296)"
 HASH_SPACE = 4294967296
-NOT_REGRESSION = "d.id NOT IN (SELECT item_id FROM s2s_app_regression)"
+IS_REGRESSION = "d.id IN (SELECT item_id FROM s2s_app_regression)"
+NOT_REGRESSION = f"NOT {IS_REGRESSION}"
 # A reviewed item with no words teaches the model nothing a run can use; it is never pending.
 # SQLite's trim() strips spaces only: name the same blanks Python strips (see has_text), so the
 # stats, the plan and the worker agree on what "no words" is.
@@ -76,9 +77,7 @@ HAS_AUDIO = "d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta WHERE error IS 
 USABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {HAS_TEXT} AND {HAS_AUDIO}"
 TRAINABLE = f"{USABLE} AND {NOT_REGRESSION}"
 # Regression checks measure forgetting, so only items no deployed model has learned count.
-REGRESSION = f"{USABLE} AND NOT {NOT_REGRESSION}"
-
-
+REGRESSION = f"{USABLE} AND {IS_REGRESSION}"
 # The audio column as bytes even where the other program stored it as TEXT, which Python's
 # sqlite3 would otherwise try (and fail) to decode as UTF-8.
 AUDIO_BYTES = "CAST(audio_blob AS BLOB)"
@@ -87,8 +86,6 @@ AUDIO_BYTES = "CAST(audio_blob AS BLOB)"
 def has_text(transcript: str | None) -> bool:
     """Python's side of HAS_TEXT."""
     return bool((transcript or "").strip(BLANKS))
-
-
 
 
 class NotFound(LookupError):
@@ -280,7 +277,7 @@ def list_items_json(
 
 
 def get_item(conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
-    row = conn.execute(f"SELECT {LIST_COLUMNS}, NOT {NOT_REGRESSION} AS regression FROM {BY_LIST} WHERE d.id = ?",
+    row = conn.execute(f"SELECT {LIST_COLUMNS}, {IS_REGRESSION} AS regression FROM {BY_LIST} WHERE d.id = ?",
                        (item_id,)).fetchone()
     if row is None:
         raise NotFound(item_id)

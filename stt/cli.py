@@ -62,8 +62,7 @@ def evaluate_current(cfg: Config) -> int:
     from stt.engine import evaluate, pick_device
 
     conn = jobs.connect(cfg)
-    _, heldout_ids, _ = jobs.plan(conn, cfg)
-    samples = worker.load_samples(conn, cfg, heldout_ids)
+    samples = worker.load_samples(conn, cfg, jobs.plan(conn, cfg).heldout)
     conn.close()
     if not samples:
         print("evaluate: no held-out items yet: review some items first", file=sys.stderr)

@@ -6,26 +6,32 @@ deploy. Cancellation is cooperative (`should_stop` is polled between steps and
 batches) because a training thread cannot be killed safely.
 
 Modes (see `resolve_mode`):
-  decoder  The encoder is frozen. Every clip's encoder output is computed once
-           per run and reused in every epoch and for the before/after evaluation,
-           so an epoch costs only the decoder: on a CPU the encoder's 30 s
-           window is most of Whisper's compute. It also adapts the part that
-           matters here (which words to write for sounds the encoder already
-           represents) while the acoustic model stays as pre-trained, which
-           limits forgetting.
+  adapt    The default on a CPU. The bottom encoder layers are frozen and
+           their output is computed once per clip and kept on disk
+           (stt.encoder_states); the top encoder layers (a quarter of them)
+           and the decoder train on it. Training the top of the encoder is what
+           adapts the model to the user's voice and microphone, which helps
+           everything they say, at a fraction of a full fine-tune's cost.
+  decoder  The whole encoder frozen and cached: the cheapest, but it only
+           learns which words to write, never how the user sounds.
   full     Every weight trains; on CUDA under autocast (bf16, or fp16 with a
-           gradient scaler where bf16 is missing).
+           gradient scaler where bf16 is missing). The default on a GPU.
   lora     peft LoRA adapters on the attention projections, merged back before
            saving so the saved model is a plain Whisper any loader reads.
+
+Forgetting is held off by what the caller passes as `rehearsal`: clips
+trained on beside the new ones (earlier runs' items and the built-in
+ordinary speech, stt.ordinary), never measured as the run's own.
 """
 from __future__ import annotations
 
 import math
 import os
 import random
+import tempfile
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -34,8 +40,10 @@ import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor, get_linear_schedule_with_warmup
 from transformers.modeling_outputs import BaseModelOutput
 
-from stt.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, make_labels
-from stt.metrics import corpus_wer, text_normalizer
+from stt.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, log_mel, \
+    make_labels
+from stt.encoder_states import EncoderSplit, StateCache, audio_key, default_trained_layers
+from stt.metrics import clip_errors, text_normalizer, wer_of
 from stt.transcriber import max_new_tokens
 from utils.config import TrainingConfig
 
@@ -45,6 +53,12 @@ __all__ = ["Sample", "Progress", "Cancelled", "EngineResult", "resolve_mode", "p
 # LoRA on the query and value projections of every attention block (encoder and decoder),
 # with alpha = 2 * r: the usual recipe for Whisper (and the LoRA paper's choice of matrices).
 _LORA_TARGETS = ["q_proj", "v_proj"]
+MODES = ("adapt", "decoder", "full", "lora")
+# Modes whose frozen encoder part is cached on disk (see stt.encoder_states).
+CACHED_MODES = ("adapt", "decoder")
+# Per-clip evaluation output: (errors, reference words) of each clip.
+ClipErrors = list[tuple[int, int]]
+EncoderOut = Callable[[int, int], torch.Tensor]
 
 
 @dataclass
@@ -73,6 +87,13 @@ class EngineResult:
     regression_wer_before: float | None
     regression_wer_after: float | None
     train_seconds: float
+    rehearsal_items: int = 0              # earlier and built-in clips trained on beside the new ones
+    ordinary_wer_before: float | None = None  # the built-in gate set (stt.ordinary)
+    ordinary_wer_after: float | None = None
+    trained_layers: int | None = None     # encoder layers trained (adapt), 0 (decoder), None (all)
+    encoded_clips: int = 0                # clips whose frozen encoder states this run computed (not cached)
+    # {"heldout" | "regression" | "ordinary": {"before": [[errors, words], ...], "after": [...]}}, for the deploy rule.
+    clip_errors: dict[str, dict[str, ClipErrors]] = field(default_factory=dict)
 
 
 def pick_device() -> str:
@@ -81,43 +102,30 @@ def pick_device() -> str:
 
 
 def resolve_mode(mode: str, device: str) -> str:
-    """The concrete mode for the config's `mode`: "auto" trains only the decoder on a CPU,
-    where the encoder's cost makes a full fine-tune slow, and everything on a GPU."""
+    """The concrete mode for the config's `mode`: "auto" adapts the top of the encoder and the
+    decoder on a CPU, where a full fine-tune's encoder cost makes it slow, and trains everything on a GPU."""
     if mode == "auto":
-        return "full" if device == "cuda" else "decoder"
-    if mode not in ("decoder", "full", "lora"):
-        raise ValueError(f"unknown training mode {mode!r} (expected auto, decoder, full or lora)")
+        return "full" if device == "cuda" else "adapt"
+    if mode not in MODES:
+        raise ValueError(f"unknown training mode {mode!r} (expected auto, {', '.join(MODES)})")
     return mode
 
 
-def _encode(model: Any, features: Sequence[torch.Tensor], device: str, batch_size: int,
-            on_batch: Callable[[int], None] = lambda done: None) -> list[torch.Tensor]:
-    """Encoder states of each clip, computed in batches without gradients (kept on `device`)."""
-    encoder = model.get_encoder()
-    out: list[torch.Tensor] = []
-    with torch.no_grad():  # not inference_mode: these tensors later feed layers that need grad
-        for start in range(0, len(features), batch_size):
-            batch = torch.stack(list(features[start:start + batch_size])).to(device)
-            out.extend(encoder(batch).last_hidden_state)
-            on_batch(len(out))
-    return out
-
-
 def _transcribe(model: Any, processor: Any, samples: Sequence[Sample], device: str, batch_size: int,
-                report: Callable[[Progress], None], encoded: Sequence[torch.Tensor] | None) -> list[str]:
-    """Greedy transcripts of `samples`, from precomputed encoder states when given."""
+                report: Callable[[Progress], None], encoded: EncoderOut | None) -> list[str]:
+    """Greedy transcripts of `samples`; `encoded(start, end)` gives the encoder output of a slice
+    when the caller has it (from cached states), else the encoder runs on the audio."""
     options: dict[str, Any] = {"language": "en", "task": "transcribe"} if is_multilingual(model) else {}
     texts: list[str] = []
     model.eval()
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
-        if encoded is None:
-            features = batched_features(processor.feature_extractor, [s.audio for s in chunk], batch_size)
-            inputs: dict[str, Any] = {"input_features": torch.stack(features).to(device)}
-        else:
-            inputs = {"encoder_outputs": BaseModelOutput(
-                last_hidden_state=torch.stack(list(encoded[start:start + batch_size])))}
         with torch.no_grad(), _autocast(device):
+            if encoded is None:
+                features = batched_features(processor.feature_extractor, [s.audio for s in chunk], batch_size)
+                inputs: dict[str, Any] = {"input_features": torch.stack(features).to(device)}
+            else:
+                inputs = {"encoder_outputs": BaseModelOutput(last_hidden_state=encoded(start, start + len(chunk)))}
             ids = model.generate(**inputs, num_beams=1, do_sample=False,
                                  max_new_tokens=max_new_tokens(max(len(s.audio) for s in chunk)), **options)
         texts.extend(processor.batch_decode(ids, skip_special_tokens=True))
@@ -125,19 +133,24 @@ def _transcribe(model: Any, processor: Any, samples: Sequence[Sample], device: s
     return texts
 
 
-def evaluate(model: Any, processor: Any, samples: list[Sample], device: str, batch_size: int = 8,
-             progress: Callable[[Progress], None] | None = None,
-             encoded: Sequence[torch.Tensor] | None = None) -> float:
-    """Corpus WER of greedy transcripts against the samples' texts, after the normalizer
-    in `stt.metrics.text_normalizer` (Whisper's English normalizer; see there).
-
-    `encoded` (the samples' encoder states, in order) skips the encoder, which is
-    exact whenever the encoder has not changed since they were computed.
-    """
+def score(model: Any, processor: Any, samples: Sequence[Sample], device: str, batch_size: int = 8,
+          progress: Callable[[Progress], None] | None = None, encoded: EncoderOut | None = None) -> ClipErrors:
+    """(errors, words) of each sample's greedy transcript against its text, after the normalizer in
+    `stt.metrics.text_normalizer` (Whisper's English normalizer; see there)."""
     if not samples:
         raise ValueError("no samples to evaluate")
     hyps = _transcribe(model, processor, samples, device, batch_size, progress or (lambda p: None), encoded)
-    return corpus_wer([s.text for s in samples], hyps, text_normalizer(processor.tokenizer))
+    return clip_errors([s.text for s in samples], hyps, text_normalizer(processor.tokenizer))
+
+
+def evaluate(model: Any, processor: Any, samples: list[Sample], device: str, batch_size: int = 8,
+             progress: Callable[[Progress], None] | None = None, encoded: EncoderOut | None = None) -> float:
+    """Corpus WER of greedy transcripts against the samples' texts (see `score`).
+
+    `encoded` (the encoder output of a slice of the samples) skips the encoder,
+    which is exact whenever the encoder has not changed since it was computed.
+    """
+    return wer_of(score(model, processor, samples, device, batch_size, progress, encoded))
 
 
 def _autocast(device: str) -> Any:
@@ -167,10 +180,10 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _prepare_model(model: Any, mode: str, cfg: TrainingConfig) -> Any:
+def _prepare_model(model: Any, mode: str, cfg: TrainingConfig, split: EncoderSplit | None) -> Any:
     """Freeze or wrap the model for `mode`; returns the module to train."""
-    if mode == "decoder":
-        model.get_encoder().requires_grad_(False)
+    if split is not None:
+        split.freeze()
         return model
     if mode == "lora":
         from peft import LoraConfig, get_peft_model
@@ -181,9 +194,14 @@ def _prepare_model(model: Any, mode: str, cfg: TrainingConfig) -> Any:
     return model
 
 
-def _train(model: Any, train_items: list[dict[str, Any]], mode: str, device: str, cfg: TrainingConfig,
-           collator: SpeechCollator, report: Callable[[Progress], None]) -> tuple[int, float | None]:
-    """The optimisation loop; returns (optimizer steps, mean loss of the last epoch)."""
+def _train(model: Any, train_items: list[dict[str, Any]], device: str, cfg: TrainingConfig,
+           collator: SpeechCollator, forward: Callable[[torch.Tensor, torch.Tensor], Any],
+           report: Callable[[Progress], None]) -> tuple[int, float | None]:
+    """The optimisation loop; returns (optimizer steps, mean loss of the last epoch).
+
+    Each item's "inputs" is a zero-argument function giving its input tensor, so
+    cached states are read from disk one batch at a time.
+    """
     batches_per_epoch = math.ceil(len(train_items) / cfg.batch_size)
     total = batches_per_epoch * cfg.epochs
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
@@ -199,39 +217,68 @@ def _train(model: Any, train_items: list[dict[str, Any]], mode: str, device: str
         losses = []
         permutation = torch.randperm(len(train_items), generator=order).tolist()
         for batch_start in range(0, len(train_items), cfg.batch_size):
-            batch = collator([train_items[i] for i in permutation[batch_start:batch_start + cfg.batch_size]])
-            inputs, labels = batch["inputs"].to(device), batch["labels"].to(device)
+            chosen = [train_items[i] for i in permutation[batch_start:batch_start + cfg.batch_size]]
+            batch = collator([{"inputs": item["inputs"](), "labels": item["labels"]} for item in chosen])
             with _autocast(device):
-                if mode == "decoder":
-                    out = model(encoder_outputs=(inputs,), labels=labels)
-                else:
-                    out = model(input_features=inputs, labels=labels)
+                loss = forward(batch["inputs"].to(device), batch["labels"].to(device)).loss
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(out.loss).backward()
+            scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
             step += 1
-            losses.append(float(out.loss.detach()))
+            losses.append(float(loss.detach()))
             report(Progress("training", step, total, losses[-1]))
         epoch_loss = sum(losses) / len(losses)
     model.eval()
     return step, epoch_loss
 
 
+def _cache_states(split: EncoderSplit, feature_extractor: Any, clips: Sequence[Sample], cache: StateCache,
+                  device: str, batch_size: int, report: Callable[[Progress], None]) -> tuple[list[str], int]:
+    """Each clip's cache key, after computing the frozen part's output for the clips not cached yet;
+    returns (keys, how many were computed). Only one batch of features is in memory at a time."""
+    keys = [audio_key(s.audio) for s in clips]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    todo = cache.missing(keys)
+    report(Progress("preparing", 0, max(len(todo), 1)))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        features = log_mel(feature_extractor, [clips[first[key]].audio for key in chunk]).to(device)
+        for key, state in zip(chunk, split.bottom(features)):
+            cache.put(key, state)
+        report(Progress("preparing", start + len(chunk), len(todo)))
+    return keys, len(todo)
+
+
+def _load(model_dir: Path, device: str) -> tuple[Any, Any]:
+    try:
+        processor = WhisperProcessor.from_pretrained(str(model_dir))
+        model = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32).to(device)
+    except Exception as exc:  # noqa: BLE001 - safetensors, OSError, ValueError...: all mean the same to the user
+        raise RuntimeError(f"the model at {model_dir} cannot be loaded ({exc}); it may be incomplete: "
+                           "copy it again, or roll back to a kept version") from exc
+    configure_tokenizer(processor.tokenizer, is_multilingual(model))
+    return processor, model
+
+
 def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list[Sample],
               regression: list[Sample], cfg: TrainingConfig,
               progress: Callable[[Progress], None] = lambda p: None,
-              should_stop: Callable[[], bool] = lambda: False) -> EngineResult:
-    """Fine-tune the HF Whisper model in `model_dir` on `train` and save it to `out_dir`.
+              should_stop: Callable[[], bool] = lambda: False, *,
+              rehearsal: Sequence[Sample] = (), ordinary: Sequence[Sample] = (),
+              cache_dir: Path | None = None) -> EngineResult:
+    """Fine-tune the HF Whisper model in `model_dir` on `train` (plus `rehearsal`) and save it to `out_dir`.
 
-    WER is measured on `heldout` and `regression` before and after training
-    (None for an empty list); whether the result is good enough to deploy is
-    the caller's decision. `out_dir` is only written once training and
-    evaluation completed; `Cancelled` is raised as soon as `should_stop()` is
-    true at a step, batch or clip boundary.
+    WER is measured on `heldout`, `regression` and `ordinary` (the built-in
+    gate) before and after training (None for an empty list); whether the
+    result is good enough to deploy is the caller's decision. In the cached
+    modes the frozen encoder states are kept under `cache_dir` (a temporary
+    folder when None). `out_dir` is only written once training and evaluation
+    completed; `Cancelled` is raised as soon as `should_stop()` is true at a
+    step, batch or clip boundary.
     """
     if not train:
         raise ValueError("no samples to train on")
@@ -248,60 +295,72 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
             raise Cancelled(f"training stopped during {p.phase}")
 
     report(Progress("preparing", 0, 1))
-    try:
-        processor = WhisperProcessor.from_pretrained(str(model_dir))
-        model = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32).to(device)
-    except Exception as exc:  # noqa: BLE001 - safetensors, OSError, ValueError...: all mean the same to the user
-        raise RuntimeError(f"the model at {model_dir} cannot be loaded ({exc}); it may be incomplete: "
-                           "copy it again, or roll back to a kept version") from exc
-    configure_tokenizer(processor.tokenizer, is_multilingual(model))
+    processor, model = _load(model_dir, device)
+    with tempfile.TemporaryDirectory() as scratch:
+        return _run(model, processor, mode, device, Path(out_dir), train, list(rehearsal),
+                    {"heldout": heldout, "regression": regression, "ordinary": list(ordinary)},
+                    cfg, Path(cache_dir) if cache_dir else Path(scratch), report, progress)
 
-    # Features (and in decoder mode, encoder states) for every clip, computed once. The states
-    # take 1500 x d_model floats a clip (2.3 MB for tiny, 4.6 MB for distil-small.en), so a
-    # thousand clips fit in a few GB; they stay float32 so training matches the model exactly.
-    clips = [*train, *heldout, *regression]
+
+def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, train: list[Sample],
+         rehearsal: list[Sample], measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path,
+         report: Callable[[Progress], None], progress: Callable[[Progress], None]) -> EngineResult:
+    """fine_tune's body, once the model is loaded: inputs, measure, train, measure, save."""
     batch = cfg.batch_size
-    passes = 2 if mode == "decoder" else 1
-    features = batched_features(processor.feature_extractor, [s.audio for s in clips], batch,
-                                lambda done: report(Progress("preparing", done, passes * len(clips))))
-    if mode == "decoder":
-        inputs = _encode(model, features, device, batch,
-                         lambda done: report(Progress("preparing", len(clips) + done, passes * len(clips))))
-        del features
+    learners = [*train, *rehearsal]
+    split = cache = None
+    encoded = 0
+    if mode in CACHED_MODES:
+        layers = len(model.get_encoder().layers)
+        split = EncoderSplit(model, 0 if mode == "decoder" else cfg.adapt_layers or default_trained_layers(layers))
+        cache = StateCache(cache_dir, split.fingerprint(processor.feature_extractor))
+        everything = [*learners, *(s for group in measured.values() for s in group)]
+        keys, encoded = _cache_states(split, processor.feature_extractor, everything, cache, device, batch, report)
+        inputs = [lambda key=key: cache.get([key])[0] for key in keys]
+        key_of = dict(zip(map(id, everything), keys))
     else:
-        inputs = features
+        # full and lora run the whole encoder every step: features are all they can keep.
+        features = batched_features(processor.feature_extractor, [s.audio for s in learners], batch,
+                                    lambda done: report(Progress("preparing", done, len(learners))))
+        inputs = [lambda f=f: f for f in features]
     max_labels = int(model.config.max_target_positions)
     train_items = [{"inputs": inputs[i], "labels": make_labels(processor.tokenizer, s.text, max_labels)}
-                   for i, s in enumerate(train)]
-    # Held-out and regression states, reusable for both evaluations while the encoder is frozen.
-    heldout_states = inputs[len(train):len(train) + len(heldout)] if mode == "decoder" else None
-    regression_states = inputs[len(train) + len(heldout):] if mode == "decoder" else None
+                   for i, s in enumerate(learners)]
 
-    def measure(stage: str) -> tuple[float | None, float | None]:
-        """Held-out then regression WER, reported as one count of clips so the progress runs once."""
-        total = len(heldout) + len(regression)
+    def encoder_out(samples: list[Sample]) -> EncoderOut | None:
+        """The encoder's output of a slice of `samples` from the cache (exact: the bottom is frozen)."""
+        if cache is None:
+            return None
+        group_keys = [key_of[id(s)] for s in samples]
+        return lambda start, end: split.top(cache.get(group_keys[start:end]).to(device))
 
-        def counted(offset: int) -> Callable[[Progress], None]:
-            return lambda p: report(Progress("evaluating", offset + p.step, total, stage=stage))
+    def measure(stage: str) -> dict[str, ClipErrors]:
+        """Every measured set, reported as one count of clips so the progress runs once."""
+        total, offset, out = sum(len(g) for g in measured.values()), 0, {}
+        for name, group in measured.items():
+            if group:
+                counted = (lambda base: lambda p: report(Progress("evaluating", base + p.step, total, stage=stage)))
+                out[name] = score(model, processor, group, device, batch, counted(offset), encoder_out(group))
+                offset += len(group)
+        return out
 
-        return (evaluate(model, processor, heldout, device, batch, counted(0), heldout_states) if heldout else None,
-                evaluate(model, processor, regression, device, batch, counted(len(heldout)), regression_states)
-                if regression else None)
-
-    wer_before, regression_before = measure("before")
-
+    before = measure("before")
     started = time.perf_counter()
-    trained = _prepare_model(model, mode, cfg)
+    trained = _prepare_model(model, mode, cfg, split)
     collator = SpeechCollator(int(model.config.decoder_start_token_id))
-    steps, train_loss = _train(trained, train_items, mode, device, cfg, collator, report)
+    if split is not None:
+        def forward(states: torch.Tensor, labels: torch.Tensor) -> Any:
+            return trained(encoder_outputs=(split.top(states),), labels=labels)
+    else:
+        def forward(features: torch.Tensor, labels: torch.Tensor) -> Any:
+            return trained(input_features=features, labels=labels)
+    steps, train_loss = _train(trained, train_items, device, cfg, collator, forward, report)
     train_seconds = time.perf_counter() - started
     if mode == "lora":
         model = trained.merge_and_unload()
-
-    wer_after, regression_after = measure("after")
+    after = measure("after")
 
     report(Progress("saving", 0, 1))
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))  # safetensors, config and generation_config.json
     processor.save_pretrained(str(out_dir))
@@ -309,7 +368,15 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
     # the CTranslate2 export read the mel settings from preprocessor_config.json.
     processor.feature_extractor.save_pretrained(str(out_dir))
     progress(Progress("saving", 1, 1))
-    return EngineResult(mode=mode, device=device, epochs=cfg.epochs, steps=steps, train_items=len(train),
-                        train_loss=train_loss, wer_before=wer_before, wer_after=wer_after,
-                        regression_wer_before=regression_before, regression_wer_after=regression_after,
-                        train_seconds=train_seconds)
+
+    def wer(scores: dict[str, ClipErrors], name: str) -> float | None:
+        return wer_of(scores[name]) if name in scores else None
+
+    return EngineResult(
+        mode=mode, device=device, epochs=cfg.epochs, steps=steps, train_items=len(train), train_loss=train_loss,
+        wer_before=wer(before, "heldout"), wer_after=wer(after, "heldout"),
+        regression_wer_before=wer(before, "regression"), regression_wer_after=wer(after, "regression"),
+        ordinary_wer_before=wer(before, "ordinary"), ordinary_wer_after=wer(after, "ordinary"),
+        train_seconds=train_seconds, rehearsal_items=len(rehearsal),
+        trained_layers=None if split is None else split.trained_layers, encoded_clips=encoded,
+        clip_errors={name: {"before": before[name], "after": after[name]} for name in before})

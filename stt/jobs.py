@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import shutil
 import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +54,30 @@ def connect(cfg: Config) -> sqlite3.Connection:
     return conn
 
 
-def plan(conn: sqlite3.Connection, cfg: Config) -> tuple[list[int], list[int], list[int]]:
-    """The items a run would train on, the held-out ones it measures on, and the reviewer's
-    regression items, whose WER must not rise."""
+@dataclass
+class Plan:
+    """The items of one run by role: trained on, measured on, or rehearsed from earlier runs."""
+    train: list[int]
+    heldout: list[int]
+    regression: list[int]     # the reviewer's regression checks, whose WER must not rise
+    rehearsal: list[int]      # items earlier runs learned, trained again so they are not forgotten
+
+
+def plan(conn: sqlite3.Connection, cfg: Config) -> Plan:
+    """What a run started now would use."""
     heldout = database.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
+    held = set(heldout)
     pending = [r[0] for r in conn.execute(
         f"SELECT d.id FROM {database.BY_LIST} WHERE {database.TRAINABLE} ORDER BY d.id")]
     regression = [r[0] for r in conn.execute(
         f"SELECT d.id FROM {database.BY_LIST} WHERE {database.REGRESSION} ORDER BY d.id")]
-    held = set(heldout)
-    return [i for i in pending if i not in held], heldout, regression
+    train = [i for i in pending if i not in held]
+    learned = database.learned_ids(conn)
+    # As many as the new items (capped): enough to hold earlier rounds in place without drowning the new one.
+    # Seeded by what is learned, so a retried run rehearses the same items.
+    count = min(len(learned), len(train), cfg.training.rehearsal_max)
+    rehearsal = sorted(random.Random(cfg.training.seed + len(learned)).sample(learned, count))
+    return Plan(train, heldout, regression, rehearsal)
 
 
 def work_dir(cfg: Config, job_id: str) -> Path:
@@ -133,21 +149,23 @@ def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
             detect_format(cfg.model.path)
         except ModelFormatError as exc:
             raise JobError(400, "model_missing", f"No trainable model: {exc}") from None
-        train_ids, heldout_ids, regression_ids = plan(conn, cfg)
-        if not train_ids:
+        planned = plan(conn, cfg)
+        if not planned.train:
             raise JobError(400, "nothing_pending",
                            "Nothing to train on: review some items first (held-out items are only used to measure).")
-        job_id = runs.create(conn, mode or cfg.training.mode, len(train_ids), len(heldout_ids))
-        # The run uses exactly these items, however many more get reviewed before its worker starts.
-        runs.record_items(conn, job_id, [(i, "train", None) for i in train_ids] +
-                          [(i, "heldout", None) for i in heldout_ids] +
-                          [(i, "regression", None) for i in regression_ids])
+        job_id = runs.create(conn, mode or cfg.training.mode, len(planned.train), len(planned.heldout))
+        # The run uses exactly these items, however many more get reviewed before its worker starts,
+        # and what it holds out stays held out in every later run.
+        database.keep_heldout(conn, planned.heldout)
+        runs.record_items(conn, job_id, [(i, role, None) for role in ("train", "heldout", "regression", "rehearsal")
+                                         for i in getattr(planned, role)])
         conn.execute("COMMIT")
     finally:
         abort_transaction(conn)
         conn.close()
-    return {"success": True, "trained_count": len(train_ids), "heldout_count": len(heldout_ids), "job_id": job_id,
-            "message": f"Training started on {len(train_ids)} items ({len(heldout_ids)} held out to measure)."}
+    train, heldout = len(planned.train), len(planned.heldout)
+    return {"success": True, "trained_count": train, "heldout_count": heldout, "job_id": job_id,
+            "message": f"Training started on {train} items ({heldout} held out to measure)."}
 
 
 def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:

@@ -28,22 +28,35 @@ def text_normalizer(tokenizer: Any) -> Callable[[str], str]:
     return EnglishTextNormalizer(mapping)
 
 
-def corpus_wer(references: Sequence[str], hypotheses: Sequence[str], normalize: Callable[[str], str]) -> float:
-    """Errors (substitutions + deletions + insertions) over reference words, summed over the corpus.
+def clip_errors(references: Sequence[str], hypotheses: Sequence[str],
+                normalize: Callable[[str], str]) -> list[tuple[int, int]]:
+    """(errors, reference words) of each clip: substitutions + deletions + insertions.
 
-    jiwer refuses empty references, which happen (a reviewed clip of silence,
-    or a transcript that is all filler words): their hypothesis words count as
-    insertions, which is what jiwer would count if it accepted them.
+    Kept per clip so a deploy decision can ask how much of a change is noise
+    (stt.deploy_rule resamples clips). jiwer refuses empty references, which
+    happen (a reviewed clip of silence, or a transcript that is all filler
+    words): their hypothesis words count as insertions, which is what jiwer
+    would count if it accepted them.
     """
-    refs = [normalize(r) for r in references]
-    hyps = [normalize(h) for h in hypotheses]
-    kept = [(r, h) for r, h in zip(refs, hyps) if r.strip()]
-    errors = sum(len(h.split()) for r, h in zip(refs, hyps) if not r.strip())
-    words = 0
-    if kept:
-        out = jiwer.process_words([r for r, _ in kept], [h for _, h in kept])
-        errors += out.substitutions + out.deletions + out.insertions
-        words = out.hits + out.substitutions + out.deletions
+    out = []
+    for ref, hyp in zip(references, hypotheses):
+        r, h = normalize(ref), normalize(hyp)
+        if not r.strip():
+            out.append((len(h.split()), 0))
+            continue
+        m = jiwer.process_words(r, h)
+        out.append((m.substitutions + m.deletions + m.insertions, m.hits + m.substitutions + m.deletions))
+    return out
+
+
+def wer_of(errors: Sequence[tuple[int, int]]) -> float:
+    """Corpus WER from per-clip (errors, words): total errors over total reference words."""
+    wrong, words = sum(e for e, _ in errors), sum(w for _, w in errors)
     if words == 0:
-        return 0.0 if errors == 0 else 1.0
-    return errors / words
+        return 0.0 if wrong == 0 else 1.0
+    return wrong / words
+
+
+def corpus_wer(references: Sequence[str], hypotheses: Sequence[str], normalize: Callable[[str], str]) -> float:
+    """Errors over reference words, summed over the corpus (see clip_errors)."""
+    return wer_of(clip_errors(references, hypotheses, normalize))

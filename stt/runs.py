@@ -2,7 +2,7 @@
 
 `s2s_app_train_runs` holds a run's state and progress (the worker writes,
 the web app reads); `s2s_app_train_items` records which items a run used
-(role train, heldout, regression or skipped; `trained` once marked) and the transcript it
+(role train, heldout, regression, rehearsal or skipped; `trained` once marked) and the transcript it
 saw, so only unchanged items are marked trained, and a rollback can tell which
 items the model it deploys has learned.
 A run that stops writing its heartbeat while still "active" has died: the
@@ -99,13 +99,13 @@ def record_items(conn: sqlite3.Connection, job_id: str, rows: Iterable[tuple[int
                      [(job_id, item_id, role, text) for item_id, role, text in rows])
 
 
-def planned_items(conn: sqlite3.Connection, job_id: str) -> tuple[list[int], list[int], list[int]]:
-    """The training, held-out and regression item ids recorded when the run was started."""
+def planned_items(conn: sqlite3.Connection, job_id: str) -> dict[str, list[int]]:
+    """The item ids recorded for each role when the run was started: train, heldout, regression, rehearsal."""
     rows = conn.execute("SELECT item_id, role FROM s2s_app_train_items WHERE job_id = ? ORDER BY item_id", (job_id,))
-    planned: dict[str, list[int]] = {"train": [], "heldout": [], "regression": []}
+    planned: dict[str, list[int]] = {"train": [], "heldout": [], "regression": [], "rehearsal": []}
     for item_id, role in rows:
         planned.setdefault("train" if role == "trained" else role, []).append(item_id)
-    return planned["train"], planned["heldout"], planned["regression"]
+    return planned
 
 
 def mark_trained(conn: sqlite3.Connection, job_id: str) -> int:

@@ -35,6 +35,12 @@ def versions_dir(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".versions")
 
 
+def state_cache_dir(model_path: Path) -> Path:
+    """Where training keeps the frozen encoder part's output per clip (stt.encoder_states), reused
+    across runs; safe to delete at any time."""
+    return model_path.with_name(model_path.name + ".cache")
+
+
 def _sibling(model_path: Path, suffix: str) -> Path:
     return model_path.with_name(model_path.name + suffix)
 

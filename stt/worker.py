@@ -20,13 +20,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from stt import runs, store
+from stt import deploy_rule, runs, store
 from stt.jobs import abort_transaction, connect, work_dir
 from stt.model_format import CTRANSLATE2, detect_format
 from utils import audio, database
 from utils.config import Config, load_config
 
 HEARTBEAT_S = 5
+# With this many regression clips of the user's own, the built-in ordinary speech is no longer a deploy check.
+GATE_UNTIL = 20
 # What the dashboard says under the progress bar in each phase of a run.
 PHASE_MESSAGES = {"preparing": "Decoding the audio and computing features.",
                   "training": "Training on the reviewed recordings.",
@@ -79,17 +81,21 @@ def load_regression(cfg: Config) -> list:
     return samples
 
 
-def verdict(result: Any, tolerance: float) -> tuple[bool, str]:
-    """Deploy only if neither held-out nor regression WER got worse by more than the tolerance."""
-    checks = [("held-out", result.wer_before, result.wer_after),
-              ("regression", result.regression_wer_before, result.regression_wer_after)]
-    for name, before, after in checks:
-        if before is not None and after is not None and after > before + tolerance:
-            return False, (f"Not deployed: {name} WER got worse ({before:.1%} → {after:.1%}); "
-                           "the new model is kept as a rejected version.")
-    if result.wer_before is None:
-        return True, "Deployed (no held-out items to measure WER on)."
-    return True, f"Deployed: held-out WER {result.wer_before:.1%} → {result.wer_after:.1%}."
+def builtin_speech(cfg: Config, new_items: int, regression_clips: int) -> tuple[list, list]:
+    """(rehearsal, gate) clips of the built-in ordinary speech for a run of `new_items` new items.
+
+    Rehearsal: as many clips as new items, between 16 and all of them, so a
+    small run is anchored as well as a large one. The gate only while the user
+    has fewer than GATE_UNTIL regression clips of their own, which measure
+    their real voice and are the better judge.
+    """
+    if not cfg.training.builtin_speech:
+        return [], []
+    from stt import ordinary
+
+    rehearsal = ordinary.load("rehearsal")
+    gate = ordinary.load("gate") if regression_clips < GATE_UNTIL else []
+    return rehearsal[:max(16, new_items)], gate
 
 
 def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = None) -> dict[str, Any] | None:
@@ -140,16 +146,15 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     version = None
     try:
         runs.update(conn, job_id, state="preparing", phase="preparing", message=PHASE_MESSAGES["preparing"])
-        train_ids, heldout_ids, regression_ids = runs.planned_items(conn, job_id)
+        planned = runs.planned_items(conn, job_id)
         skipped: list[int] = []
-        train = load_samples(conn, cfg, train_ids, skipped)
-        heldout = load_samples(conn, cfg, heldout_ids, skipped)
-        flagged = load_samples(conn, cfg, regression_ids, skipped)
+        loaded = {role: load_samples(conn, cfg, ids, skipped) for role, ids in planned.items()}
+        train, heldout, flagged = loaded["train"], loaded["heldout"], loaded["regression"]
         # What each item said when the run read it: only items still saying it are marked trained.
-        runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in
-                                         (("train", train), ("heldout", heldout), ("regression", flagged))
-                                         for x in group] + [(i, "skipped", None) for i in skipped])
+        runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in loaded.items() for x in group] +
+                          [(i, "skipped", None) for i in skipped])
         regression = flagged + load_regression(cfg)
+        rehearsal, gate = builtin_speech(cfg, len(train), len(regression))
         if not train:
             raise RuntimeError("none of the pending items has decodable audio and a transcript")
         # The history shows what ran ("decoder"), not what was asked for ("auto").
@@ -166,7 +171,9 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
             ct2_to_hf(cfg.model.path, base)
         trained = work / "trained"
         result = fine_tune(base, trained, train, heldout, regression, cfg.training, progress=progress,
-                           should_stop=lambda: runs.cancel_requested(conn, job_id))
+                           should_stop=lambda: runs.cancel_requested(conn, job_id),
+                           rehearsal=loaded["rehearsal"] + rehearsal, ordinary=gate,
+                           cache_dir=store.state_cache_dir(cfg.model.path))
         runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message=PHASE_MESSAGES["saving"])
         candidate = trained
         if fmt == CTRANSLATE2:
@@ -176,7 +183,8 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
             export_ct2(trained, candidate, ct2_quantization(cfg.model.path))
         if runs.cancel_requested(conn, job_id):  # asked during the export: still nothing has changed
             raise Cancelled("cancelled before saving")
-        accepted, message = verdict(result, cfg.training.wer_tolerance)
+        accepted, message = deploy_rule.verdict(result.clip_errors, cfg.training.wer_tolerance,
+                                                cfg.training.deploy_confidence)
         if skipped:
             shown = ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else "")
             message += (f" {len(skipped)} item(s) left out: no words or audio that cannot be decoded "

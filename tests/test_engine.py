@@ -14,7 +14,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from transformers.models.whisper import modeling_whisper
 
 from stt.data import IGNORE_INDEX, SpeechCollator, configure_tokenizer, make_labels
-from stt.engine import Cancelled, Progress, Sample, fine_tune, resolve_mode
+from stt.engine import Cancelled, Progress, Sample, evaluate, fine_tune, resolve_mode
 from stt.metrics import corpus_wer, text_normalizer
 from tests import tiny_whisper
 from tests.tiny_whisper import EOT, NO_TIMESTAMPS, SOT
@@ -87,7 +87,7 @@ def test_collator_pads_with_ignore_index_and_strips_decoder_start() -> None:
 
 
 def test_resolve_mode() -> None:
-    assert resolve_mode("auto", "cpu") == "decoder"
+    assert resolve_mode("auto", "cpu") == "adapt"
     assert resolve_mode("auto", "cuda") == "full"
     assert resolve_mode("lora", "cpu") == "lora"
     with pytest.raises(ValueError):
@@ -219,3 +219,65 @@ def test_should_stop_cancels_without_saving(tiny_model, samples, tmp_path, stop_
         fine_tune(tiny_model, tmp_path / "out", train, heldout, regression, _cfg(),
                   progress=lambda p: phase.__setitem__(0, p.phase), should_stop=lambda: phase[0] == stop_in)
     assert not (tmp_path / "out").exists()
+
+
+def test_adapt_mode_trains_the_top_encoder_layer_and_decoder_only(tiny_model, samples, tmp_path):
+    train, heldout, regression = samples
+    result = fine_tune(tiny_model, tmp_path / "out", train, heldout, regression, _cfg(mode="adapt", adapt_layers=1))
+    assert result.mode == "adapt" and result.trained_layers == 1
+    before, after = _weights(tiny_model), _weights(tmp_path / "out")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(".encoder.layers.1." in k for k in changed) and any(".decoder.layers." in k for k in changed)
+    # The bottom (convolutions, positions, layer 0) is exactly as it was: its cached output stays valid.
+    assert not any(".encoder.layers.0." in k or ".encoder.conv" in k or "encoder.embed_positions" in k
+                   for k in changed)
+    # What was saved is what was measured: evaluating from the cache is exact.
+    model = WhisperForConditionalGeneration.from_pretrained(str(tmp_path / "out"))
+    processor = WhisperProcessor.from_pretrained(str(tmp_path / "out"))
+    assert evaluate(model, processor, heldout, "cpu") == pytest.approx(result.wer_after)
+
+
+def test_encoder_states_are_reused_across_runs_and_dropped_when_the_frozen_part_changes(tiny_model, samples,
+                                                                                         tmp_path):
+    train, heldout, regression = samples
+    cache = tmp_path / "cache"
+    cfg = _cfg(mode="adapt", adapt_layers=1, epochs=1)
+    first = fine_tune(tiny_model, tmp_path / "a", train, heldout, regression, cfg, cache_dir=cache)
+    assert first.encoded_clips == len(train) + len(heldout) + len(regression)
+    folders = list(cache.iterdir())
+    assert len(folders) == 1 and len(list(folders[0].glob("*.npy"))) == first.encoded_clips
+    # A second run on the same model with one new clip encodes that clip only.
+    new = Sample(99, "Open the garage.", _clip(20))
+    second = fine_tune(tiny_model, tmp_path / "b", [new], heldout, regression, cfg, cache_dir=cache,
+                       rehearsal=train)
+    assert second.encoded_clips == 1 and second.rehearsal_items == len(train)
+    # The trained model's top layer changed, not its bottom: same fingerprint, nothing to encode.
+    third = fine_tune(tmp_path / "b", tmp_path / "c", train, heldout, regression, cfg, cache_dir=cache)
+    assert third.encoded_clips == 0
+    # A full fine-tune changes the bottom: its states are stale, recomputed, and the old folder goes.
+    fine_tune(tiny_model, tmp_path / "full", train, [], [], _cfg(mode="full", epochs=1))
+    fourth = fine_tune(tmp_path / "full", tmp_path / "d", train, heldout, regression, cfg, cache_dir=cache)
+    assert fourth.encoded_clips == len(train) + len(heldout) + len(regression)
+    assert [f.name for f in cache.iterdir()] != [f.name for f in folders] and len(list(cache.iterdir())) == 1
+    # Another split point is another fingerprint too.
+    fifth = fine_tune(tmp_path / "full", tmp_path / "e", train, [], [], _cfg(mode="decoder", epochs=1),
+                      cache_dir=cache)
+    assert fifth.encoded_clips == len(train)
+
+
+def test_rehearsal_clips_are_trained_on_but_not_counted_as_the_runs_items(tiny_model, samples, tmp_path):
+    train, heldout, _ = samples
+    result = fine_tune(tiny_model, tmp_path / "out", train[:2], heldout, [], _cfg(mode="adapt", epochs=1),
+                       rehearsal=train[2:])
+    assert result.train_items == 2 and result.rehearsal_items == 3
+    assert result.steps == math.ceil(5 / 2)  # batches over new and rehearsed clips together
+
+
+def test_ordinary_gate_is_measured_with_per_clip_errors(tiny_model, samples, tmp_path):
+    train, heldout, regression = samples
+    gate = [Sample(-1_000_000, "Good morning.", _clip(12)), Sample(-1_000_001, "See you later.", _clip(13))]
+    result = fine_tune(tiny_model, tmp_path / "out", train, heldout, regression, _cfg(mode="adapt", epochs=1),
+                       ordinary=gate)
+    assert result.ordinary_wer_before is not None and result.ordinary_wer_after is not None
+    assert set(result.clip_errors) == {"heldout", "regression", "ordinary"}
+    assert len(result.clip_errors["ordinary"]["after"]) == 2

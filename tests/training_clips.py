@@ -1,31 +1,67 @@
-"""Spoken clips for the real-model training test and benchmark (espeak-ng, so no downloads).
+"""Spoken clips for the real-model training tests and benchmark (espeak-ng, so no downloads).
 
-A made-up smart home whose device and people names Whisper has never heard
-("Kwintara lamp", "Zorblax", ...), the case fine-tuning is for. Training and
-held-out sentences are distinct but share the vocabulary, so held-out WER
-measures whether the names were learned rather than whole sentences memorised.
-The regression sentences are ordinary speech without any of those names: their
-WER must not rise, or the model is forgetting how to transcribe everything else.
+Three rounds of a user's life with the assistant, each with its own made-up
+vocabulary Whisper has never heard: smart-home devices, then people and places,
+then medicines and apps. Within a round the training and held-out sentences
+share the names but not their shapes (held-out templates are never trained
+on), so held-out WER measures whether the names were learned rather than
+whole sentences memorised. The "user" speaks in six espeak-ng voices at
+several speeds, none of them a voice of the built-in ordinary speech
+(stt/ordinary), so what that set teaches about espeak is not what is measured.
+
+`ordinary_clips` are everyday sentences without any of the names, never
+trained on and not in the built-in set: their WER must not rise, or the model
+is forgetting how to transcribe everything else.
 """
 from __future__ import annotations
 
-import io
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from stt.data import Sample
 from tests.speech import espeak_16k_wav
 from utils.audio import load_for_whisper
 from utils.config import AudioConfig
 
-NAMES = ["Kwintara lamp", "Velmora heater", "Zorblax", "Orvane speaker", "Brightwatch camera",
-         "Quillory fan", "Dravnic oven", "Selvaro blinds"]
-TEMPLATES = [
-    "Turn on the {}.", "Switch off the {} please.", "Is the {} still running?", "Set the {} to night mode.",
-    "Tell me when the {} is ready.", "Reset the {} in the kitchen.", "Please check the {} upstairs.",
-    "Schedule the {} for seven tomorrow.", "Why is the {} so loud?", "Move the {} to the bedroom.",
-    "How long has the {} been on?", "Clean the {} on Saturday.",
+
+@dataclass(frozen=True)
+class Vocabulary:
+    names: tuple[str, ...]
+    train_templates: tuple[str, ...]
+    heldout_templates: tuple[str, ...]
+
+
+ROUNDS = [
+    Vocabulary(
+        names=("Kwintara lamp", "Velmora heater", "Zorblax", "Orvane speaker", "Brightwatch camera",
+               "Quillory fan", "Dravnic oven", "Selvaro blinds"),
+        train_templates=("Turn on the {}.", "Switch off the {} please.", "Is the {} still running?",
+                         "Set the {} to night mode.", "Tell me when the {} is ready.",
+                         "Reset the {} in the kitchen.", "Please check the {} upstairs.",
+                         "Schedule the {} for seven tomorrow."),
+        heldout_templates=("Why does the {} keep beeping at night?", "Could you move the {} closer to the window?",
+                           "I think the {} needs a new battery.", "Has anyone used the {} today?")),
+    Vocabulary(
+        names=("Wojciech", "Ysolde", "Tamsin Abernathy", "Oyelaran", "Kettleby", "Marrowgate",
+               "Pellucida", "Thistlewaite"),
+        train_templates=("Call {} on my mobile.", "Send a message to {}.", "How far is it to {}?",
+                         "Remind me to visit {} on Sunday.", "Book a table near {} for two.",
+                         "Show me the photos from {}.", "What did {} say yesterday?",
+                         "Add {} to my contacts."),
+        heldout_templates=("We are driving to {} after the football match.", "Did {} answer my email about the trip?",
+                           "The parcel for {} arrived this morning.", "Let me know when {} is free to talk.")),
+    Vocabulary(
+        names=("Zentorva", "Myraclex", "Plunkwise", "Dovabrin", "Halvastat", "Snibbler", "Quorvane drops",
+               "Trellomax"),
+        train_templates=("Open {} on my phone.", "Did I take my {} this morning?", "Order more {} from the pharmacy.",
+                         "Update {} to the latest version.", "How much {} is left?",
+                         "Remind me about the {} at noon.", "Is {} safe with coffee?",
+                         "Close {} and lock the screen."),
+        heldout_templates=("The doctor said {} should be taken with food.", "My sister also uses {} every evening.",
+                           "Please write {} on tomorrow's list.", "I could not find {} anywhere in the house.")),
 ]
-REGRESSION = [
+
+ORDINARY = [
     "The weather will be sunny tomorrow afternoon.", "Please call my sister after dinner.",
     "How many days are left until the holidays?", "Add bread and eggs to the shopping list.",
     "The train to the city leaves at half past eight.", "I would like a cup of coffee with milk.",
@@ -38,37 +74,53 @@ REGRESSION = [
     "What time does the museum open on Sunday?", "We need to leave the house in ten minutes.",
     "The dog has not been walked today.", "Read me the latest news headlines.",
     "I left my keys on the kitchen table.", "Our neighbours are having a party this evening.",
+    "The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.", "These days a chicken leg is a rare dish.",
+    "The juice of lemons makes fine punch.", "The box was thrown beside the parked truck.",
+    "Four hours of steady work faced us.", "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.", "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.", "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.", "A pot of tea helps to pass the evening.",
+    "Smoky fires lack flame and heat.", "The soft cushion broke the man's fall.",
+    "The salt breeze came across from the sea.", "The girl at the booth sold fifty bonds.",
+    "The small pup gnawed a hole in the sock.", "The fish twisted and turned on the bent hook.",
+    "Press the pants and sew a button on the vest.", "The swan dive was far short of perfect.",
+    "The beauty of the view stunned the young boy.", "Two blue fish swam in the tank.",
 ]
-VOICES = ["en-us", "en-gb"]
+# The user's voices: espeak-ng voices and variants that the built-in set (stt/ordinary) does not use.
+VOICES = [("en-us", 160), ("en-gb", 150), ("en-us+f3", 175), ("en-gb-scotland+m3", 145),
+          ("en-029", 165), ("en-us-nyc+f2", 185)]
 
 
-def _sentences() -> list[str]:
-    # Each template with each name, interleaved so neighbours differ in both.
-    return [t.format(n) for i, t in enumerate(TEMPLATES) for n in NAMES[i % 2::2][:4]]
-
-
-def _speak(texts: list[str], first_id: int) -> list[Sample]:
+def speak(texts: list[str], first_id: int, voice_offset: int = 0) -> list[Sample]:
+    """One clip per text, the voices taking turns, with ids counting up from `first_id`."""
     def one(i: int) -> Sample:
-        wav = espeak_16k_wav(texts[i], voice=VOICES[i % len(VOICES)])
+        voice, speed = VOICES[(i + voice_offset) % len(VOICES)]
+        wav = espeak_16k_wav(texts[i], voice=voice, speed=speed)
         return Sample(first_id + i, texts[i], load_for_whisper(wav, AudioConfig()))
 
     with ThreadPoolExecutor(4) as pool:  # espeak-ng runs as a subprocess; threads just wait on it
         return list(pool.map(one, range(len(texts))))
 
 
-def domain_clips(train_count: int, heldout_count: int) -> tuple[list[Sample], list[Sample]]:
-    """(train, held-out) domain clips. Each template gives one held-out sentence, its name
-    rotating, so every name is heard both in training and in held-out sentences."""
-    per_template = len(_sentences()) // len(TEMPLATES)
-    sentences = _sentences()
-    held = [sentences[t * per_template + t % per_template] for t in range(len(TEMPLATES))]
-    rest = [s for s in sentences if s not in held]
-    if train_count > len(rest) or heldout_count > len(held):
-        raise ValueError(f"only {len(rest)} training and {len(held)} held-out sentences")
-    return _speak(rest[:train_count], 1), _speak(held[:heldout_count], 10_000)
+def round_sentences(number: int) -> tuple[list[str], list[str]]:
+    """(training, held-out) sentences of round `number` (1-based): every training template with
+    four names and every held-out template with four others, interleaved so neighbours differ."""
+    vocab = ROUNDS[number - 1]
+    train = [t.format(n) for i, t in enumerate(vocab.train_templates) for n in vocab.names[i % 2::2]]
+    heldout = [t.format(n) for i, t in enumerate(vocab.heldout_templates) for n in vocab.names[(i + 1) % 2::2]]
+    return train, heldout
 
 
-def regression_clips() -> list[Sample]:
+def round_clips(number: int, train_count: int | None = None,
+                heldout_count: int | None = None) -> tuple[list[Sample], list[Sample]]:
+    """(train, held-out) clips of round `number`; ids are 1000 * round + index (held-out from + 500)."""
+    train, heldout = round_sentences(number)
+    return (speak(train[:train_count], 1000 * number),
+            speak(heldout[:heldout_count], 1000 * number + 500, voice_offset=3))
+
+
+def ordinary_clips(count: int | None = None) -> list[Sample]:
     """Ordinary sentences, with negative ids like the folder-based regression clips."""
-    samples = _speak(REGRESSION, 0)
+    samples = speak(ORDINARY[:count], 0, voice_offset=1)
     return [Sample(-1 - s.id, s.text, s.audio) for s in samples]

@@ -65,7 +65,18 @@ class TrainingConfig:
     heldout_fraction: float = 0.1
     heldout_min: int = 3
     wer_tolerance: float = 0.0
+    # A set that got worse blocks a deploy only if it got worse in this share of bootstrap
+    # resamples of its clips (stt/deploy_rule.py): one word among a handful is noise, not a verdict.
+    deploy_confidence: float = 0.95
+    # Earlier runs' items trained on again beside the new ones (as many as the new items, at most
+    # this many), so a second round does not erase the first; 0 turns it off.
+    rehearsal_max: int = 200
+    # The built-in ordinary English speech (stt/ordinary): rehearsed in every run, and a deploy
+    # check while there are fewer than 20 regression checks of your own.
+    builtin_speech: bool = True
     versions_kept: int = 3
+    # Encoder layers trained in mode "adapt" (the top ones); 0 picks a quarter of the encoder's layers.
+    adapt_layers: int = 0
     # Rank of the LoRA adapters (mode "lora" only).
     lora_r: int = 32
     # Gradients are clipped to this global norm: a few odd clips cannot throw the model off.
@@ -96,7 +107,9 @@ _RULES: dict[str, tuple[Any, str]] = {
     "audio.pcm_sample_rate": (lambda v: 1000 <= v <= 384000, "a sample rate in Hz (1000-384000)"),
     "audio.pcm_sample_format": (lambda v: v in {"s16le", "s32le", "f32le", "u8"}, "one of s16le, s32le, f32le, u8"),
     "audio.pcm_channels": (lambda v: 1 <= v <= 8, "a channel count 1-8"),
-    "training.mode": (lambda v: v in {"auto", "decoder", "full", "lora"}, "one of auto, decoder, full, lora"),
+    "training.mode": (lambda v: v in {"auto", "adapt", "decoder", "full", "lora"},
+                      "one of auto, adapt, decoder, full, lora"),
+    "training.adapt_layers": (lambda v: 0 <= v <= 64, "a layer count 0-64 (0: a quarter of the encoder)"),
     "training.learning_rate": (lambda v: 0 < v < 1, "a learning rate between 0 and 1"),
     "training.epochs": (lambda v: 1 <= v <= 1000, "a whole number of epochs 1-1000"),
     "training.batch_size": (lambda v: 1 <= v <= 1024, "a batch size 1-1024"),
@@ -105,6 +118,8 @@ _RULES: dict[str, tuple[Any, str]] = {
     "training.heldout_fraction": (lambda v: 0 <= v < 1, "a fraction 0-1"),
     "training.heldout_min": (lambda v: v >= 0, "a non-negative count"),
     "training.wer_tolerance": (lambda v: 0 <= v <= 1, "an absolute WER tolerance 0-1"),
+    "training.deploy_confidence": (lambda v: 0.5 <= v <= 1, "a share 0.5-1"),
+    "training.rehearsal_max": (lambda v: v >= 0, "a non-negative count"),
     "training.versions_kept": (lambda v: v >= 1, "a count of at least 1"),
     "training.lora_r": (lambda v: 1 <= v <= 1024, "a LoRA rank 1-1024"),
     "training.max_grad_norm": (lambda v: v > 0, "a positive gradient norm"),

@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS s2s_app_audio_meta (
 CREATE TABLE IF NOT EXISTS s2s_app_regression (
     item_id INTEGER PRIMARY KEY
 );
+-- Items a run held out to measure on: once held out, always held out (never trained on),
+-- however the counts that chose them change later.
+CREATE TABLE IF NOT EXISTS s2s_app_heldout (
+    item_id INTEGER PRIMARY KEY
+);
 """
 
 LIST_COLUMNS = "d.id, d.transcript, d.is_reviewed, d.is_trained, d.timestamp"
@@ -75,7 +80,14 @@ HAS_AUDIO = "d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta WHERE error IS 
 # held-out split and the run's plan share, so "pending" is exactly what Train trains on.
 # "IS NOT 1" so a NULL flag written by the assistant counts as not trained.
 USABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {HAS_TEXT} AND {HAS_AUDIO}"
-TRAINABLE = f"{USABLE} AND {NOT_REGRESSION}"
+IS_HELDOUT = "d.id IN (SELECT item_id FROM s2s_app_heldout)"
+# Usable, and neither a regression check nor already held out: what a run trains on, or holds out anew.
+TRAINABLE = f"{USABLE} AND {NOT_REGRESSION} AND NOT {IS_HELDOUT}"
+# Held out by an earlier run and still measurable.
+KEPT_HELDOUT = f"{USABLE} AND {NOT_REGRESSION} AND {IS_HELDOUT}"
+# What a run may rehearse: items a deployed model learned, with words and decodable audio.
+LEARNED = (f"d.is_reviewed = 1 AND d.is_trained = 1 AND {HAS_TEXT} AND {HAS_AUDIO} AND {NOT_REGRESSION} "
+           f"AND NOT {IS_HELDOUT}")
 # Regression checks measure forgetting, so only items no deployed model has learned count.
 REGRESSION = f"{USABLE} AND {IS_REGRESSION}"
 # The audio column as bytes even where the other program stored it as TEXT, which Python's
@@ -186,41 +198,65 @@ def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: 
     total = count()
     reviewed = count("WHERE d.is_reviewed = 1")
     trained = count("WHERE d.is_trained = 1")
-    untrained_reviewed, hashed_out = conn.execute(
+    kept = len(_kept_heldout(conn))
+    candidates, hashed_out = conn.execute(
         f"SELECT count(*), coalesce(sum({HASH_SQL} < ?), 0) FROM {TABLE} d WHERE {TRAINABLE}",
         (heldout_threshold(heldout_fraction),)).fetchone()
     # From the app's small table outwards, rather than testing every reviewed row against it.
     # (CROSS JOIN is how SQLite is told to keep that order.)
     regression = conn.execute(f"SELECT count(*) FROM s2s_app_regression r CROSS JOIN {TABLE} d "
                               f"ON d.id = r.item_id WHERE {USABLE}").fetchone()[0]
-    # The held-out set is a prefix of the hash order (see heldout_ids), so its
-    # size follows from the counts without listing it.
-    heldout = max(hashed_out, min(max(heldout_min, 0), untrained_reviewed))
+    # The next run's new held-out items follow from the counts without listing them (see heldout_ids).
+    new_heldout = hashed_out + _top_up(heldout_min, kept + hashed_out, candidates - hashed_out)
     return {
         "total": total,
         "reviewed": reviewed,
         "trained": trained,
-        "pending_training": untrained_reviewed - heldout,
-        "heldout": heldout,
+        "pending_training": candidates - new_heldout,
+        "heldout": kept + new_heldout,
         "regression": regression,
         "unreviewed": total - reviewed,
     }
 
 
+def _kept_heldout(conn: sqlite3.Connection) -> list[int]:
+    # From the app's small table outwards, as for the regression count.
+    return [r[0] for r in conn.execute(f"SELECT d.id FROM s2s_app_heldout h CROSS JOIN {TABLE} d "
+                                       f"ON d.id = h.item_id WHERE {KEPT_HELDOUT}")]
+
+
+def _top_up(minimum: int, held: int, available: int) -> int:
+    """How many more items the held-out set takes to reach its minimum."""
+    return max(0, min(max(minimum, 0) - held, available))
+
+
 def heldout_ids(conn: sqlite3.Connection, fraction: float, minimum: int) -> list[int]:
     """Reviewed, untrained items kept out of training to measure WER (regression items aside).
 
-    Those whose id hashes below `fraction`, topped up with the lowest hashes to
-    `minimum`: stable as items arrive, and never an item already trained on.
+    Every item held out before stays held out. New items join when their id
+    hashes below `fraction`, and the lowest hashes top the set up to `minimum`:
+    stable as items arrive, and never an item already trained on. Call
+    `keep_heldout` with the result when a run uses it, so it never moves.
     """
-    if fraction <= 0 and minimum <= 0:
-        return []
-    rows = conn.execute(
-        f"SELECT d.id, {HASH_SQL} AS h FROM {TABLE} d WHERE {TRAINABLE} AND (h < ? OR h IN "
-        f"(SELECT {HASH_SQL} FROM {TABLE} d WHERE {TRAINABLE} ORDER BY 1 LIMIT ?)) ORDER BY h",
-        (heldout_threshold(fraction), max(minimum, 0)),
-    ).fetchall()
-    return sorted(r[0] for r in rows)
+    kept = _kept_heldout(conn)
+    if fraction <= 0 and minimum <= len(kept):
+        return sorted(kept)
+    rows = conn.execute(f"SELECT d.id, {HASH_SQL} AS h FROM {TABLE} d WHERE {TRAINABLE} ORDER BY h").fetchall()
+    hashed = [r[0] for r in rows if r[1] < heldout_threshold(fraction)]
+    chosen = set(hashed)
+    rest = [r[0] for r in rows if r[0] not in chosen]
+    top_up = rest[:_top_up(minimum, len(kept) + len(hashed), len(rest))]
+    return sorted([*kept, *hashed, *top_up])
+
+
+def keep_heldout(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
+    """Remember items as held out for good (inside the transaction that records the run)."""
+    conn.executemany("INSERT OR IGNORE INTO s2s_app_heldout(item_id) VALUES (?)", [(i,) for i in ids])
+
+
+def learned_ids(conn: sqlite3.Connection) -> list[int]:
+    """Items the deployed model learned that a run may rehearse (see LEARNED)."""
+    return [r[0] for r in conn.execute(f"SELECT d.id FROM {BY_LIST} WHERE {LEARNED} ORDER BY d.id")]
 
 
 def list_items_json(

@@ -1,0 +1,142 @@
+"""The encoder cut in two, and the frozen half's output kept on disk between runs.
+
+Whisper's encoder reads a fixed 30 s window through two convolutions and N
+transformer layers: on a CPU it is most of the model's compute. The modes
+"decoder" and "adapt" freeze its bottom N - k layers (all of them in
+"decoder") and train the top k layers and the decoder. The bottom's output for
+a clip then never changes, so it is computed once, written to disk, and read
+back in every epoch, for both evaluations, and in later runs while that frozen
+part stays the same. Memory no longer grows with the number of clips: a batch
+is read from memory-mapped files when it is needed.
+
+Files are keyed by the clip's audio and live in a folder named for a
+fingerprint of the frozen weights and the feature settings; a change to either
+(a full fine-tune, a rollback to another lineage, another split point) makes a
+new folder and the stale ones are removed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from stt.data import MAX_SECONDS, SAMPLE_RATE
+
+
+def default_trained_layers(num_layers: int) -> int:
+    """A quarter of the encoder's layers, at least one (tiny.en: 1 of 4; distil-small.en: 3 of 12).
+
+    Measured on tiny.en (docs/performance.md): the top layer is where a voice is adapted;
+    each further layer costs as much as the first and added little.
+    """
+    return max(1, round(num_layers / 4))
+
+
+class EncoderSplit:
+    """The encoder as a frozen bottom (cached) and a trainable top of `trained_layers` layers.
+
+    With 0 trained layers the whole encoder, final layer norm included, is the
+    bottom, and `top` is the identity: that is the "decoder" mode.
+    """
+
+    def __init__(self, model: Any, trained_layers: int) -> None:
+        self.encoder = model.get_encoder()
+        self.num_layers = len(self.encoder.layers)
+        self.trained_layers = max(0, min(trained_layers, self.num_layers))
+        self.cut = self.num_layers - self.trained_layers
+
+    def freeze(self) -> None:
+        """Only the top layers and the final layer norm train; the bottom's cached output stays valid."""
+        self.encoder.requires_grad_(False)
+        if self.trained_layers:
+            for layer in self.encoder.layers[self.cut:]:
+                layer.requires_grad_(True)
+            self.encoder.layer_norm.requires_grad_(True)
+
+    def bottom(self, features: torch.Tensor) -> torch.Tensor:
+        """Output of the frozen part for a batch of log-mel features, without gradients.
+
+        Runs the encoder's own forward (convolutions, positions) over the bottom
+        layers only, so the cached states are exactly what the full model computes.
+        """
+        encoder = self.encoder
+        layers, norm = encoder.layers, encoder.layer_norm
+        if self.trained_layers:
+            encoder.layers, encoder.layer_norm = nn.ModuleList(layers[:self.cut]), nn.Identity()
+        try:
+            with torch.no_grad():  # not inference_mode: these tensors later feed layers that need grad
+                return encoder(features).last_hidden_state
+        finally:
+            encoder.layers, encoder.layer_norm = layers, norm
+
+    def top(self, states: torch.Tensor) -> torch.Tensor:
+        """The encoder's output from the bottom's states: the trained layers and the final layer norm."""
+        if not self.trained_layers:
+            return states
+        hidden = states
+        for layer in self.encoder.layers[self.cut:]:
+            hidden = layer(hidden, None)
+        return self.encoder.layer_norm(hidden)
+
+    def fingerprint(self, feature_extractor: Any) -> str:
+        """A digest of everything the cached states depend on: the frozen weights, the split point
+        and the feature extractor's settings."""
+        digest = hashlib.blake2b(digest_size=12)
+        settings = {k: v for k, v in feature_extractor.to_dict().items() if isinstance(v, (int, float, str))}
+        digest.update(json.dumps({"cut": self.cut, "layers": self.num_layers, **settings}, sort_keys=True).encode())
+        frozen_layers = {f"layers.{i}." for i in range(self.cut)}
+        for name, tensor in self.encoder.state_dict().items():
+            in_top = name.startswith("layers.") and not any(name.startswith(p) for p in frozen_layers)
+            if in_top or (self.trained_layers and name.startswith("layer_norm.")):
+                continue
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+
+def audio_key(audio: np.ndarray) -> str:
+    """A clip's identity for the cache: the samples Whisper sees (its first 30 s at 16 kHz)."""
+    window = np.ascontiguousarray(np.asarray(audio, dtype=np.float32)[:MAX_SECONDS * SAMPLE_RATE])
+    return hashlib.blake2b(window.tobytes(), digest_size=16).hexdigest()
+
+
+class StateCache:
+    """One .npy file per clip under `root/<fingerprint>/`; other fingerprints' folders are deleted.
+
+    Float32, as computed, so training and evaluation from the cache match the
+    full model exactly. Files are written beside their final name and renamed,
+    so a crash never leaves a half-written state that a later run would read.
+    """
+
+    def __init__(self, root: Path, fingerprint: str) -> None:
+        self.root = Path(root)
+        self.folder = self.root / fingerprint
+        if self.root.is_dir():
+            for stale in self.root.iterdir():
+                if stale.name != fingerprint:
+                    shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{key}.npy"
+
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        return [k for k in dict.fromkeys(keys) if not self._path(k).is_file()]
+
+    def put(self, key: str, state: torch.Tensor) -> None:
+        final = self._path(key)
+        partial = final.with_name(f"{key}.{uuid.uuid4().hex[:8]}.partial.npy")
+        np.save(partial, state.detach().cpu().numpy().astype(np.float32, copy=False))
+        os.replace(partial, final)
+
+    def get(self, keys: Sequence[str]) -> torch.Tensor:
+        """The states of `keys` stacked as a batch (batch, positions, d_model)."""
+        return torch.from_numpy(np.stack([np.load(self._path(k), mmap_mode="r") for k in keys]))

@@ -20,15 +20,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from stt import deploy_rule, runs, store
+from stt import deploy_rule, ordinary, runs, store
 from stt.jobs import abort_transaction, connect, work_dir
 from stt.model_format import CTRANSLATE2, detect_format
 from utils import audio, database
 from utils.config import Config, load_config
 
 HEARTBEAT_S = 5
-# With this many regression clips of the user's own, the built-in ordinary speech is no longer a deploy check.
-GATE_UNTIL = 20
 # What the dashboard says under the progress bar in each phase of a run.
 PHASE_MESSAGES = {"preparing": "Decoding the audio and computing features.",
                   "training": "Training on the reviewed recordings.",
@@ -79,23 +77,6 @@ def load_regression(cfg: Config) -> list:
             samples.append(Sample(-(i + 1), text.read_text(encoding="utf-8").strip(),
                                   audio.load_for_whisper(wav.read_bytes(), cfg.audio)))
     return samples
-
-
-def builtin_speech(cfg: Config, new_items: int, regression_clips: int) -> tuple[list, list]:
-    """(rehearsal, gate) clips of the built-in ordinary speech for a run of `new_items` new items.
-
-    Rehearsal: as many clips as new items, between 16 and all of them, so a
-    small run is anchored as well as a large one. The gate only while the user
-    has fewer than GATE_UNTIL regression clips of their own, which measure
-    their real voice and are the better judge.
-    """
-    if not cfg.training.builtin_speech:
-        return [], []
-    from stt import ordinary
-
-    rehearsal = ordinary.load("rehearsal")
-    gate = ordinary.load("gate") if regression_clips < GATE_UNTIL else []
-    return rehearsal[:max(16, new_items)], gate
 
 
 def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = None) -> dict[str, Any] | None:
@@ -154,7 +135,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
         runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in loaded.items() for x in group] +
                           [(i, "skipped", None) for i in skipped])
         regression = flagged + load_regression(cfg)
-        rehearsal, gate = builtin_speech(cfg, len(train), len(regression))
+        rehearsal, gate = ordinary.for_run(len(train), len(regression)) if cfg.training.builtin_speech else ([], [])
         if not train:
             raise RuntimeError("none of the pending items has decodable audio and a transcript")
         # The history shows what ran ("decoder"), not what was asked for ("auto").

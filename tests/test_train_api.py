@@ -71,7 +71,7 @@ def test_a_run_end_to_end(client, conn, cfg, trainable):
     assert run["state"] == "done", run["message"]
     assert run["wer_before"] is not None and run["wer_after"] is not None
     assert run["items"] == 5 and run["heldout_items"] == 3
-    assert run["mode"] == ("full" if torch.cuda.is_available() else "decoder"), "'auto' is recorded as what ran"
+    assert run["mode"] == ("full" if torch.cuda.is_available() else "adapt"), "'auto' is recorded as what ran"
     if run["deployed"]:
         # Exactly the training items are marked: not the held-out ones, not the unreviewed ones.
         assert trained_ids(conn) == set(trainable.train)
@@ -208,6 +208,22 @@ def test_one_changed_word_among_a_few_does_not_veto_a_much_better_model():
     assert not accepted and "regression WER got worse" in message and "regression checks" in message
 
 
+def test_runs_rehearse_the_built_in_speech_and_gate_on_it_until_there_are_enough_own_checks(
+        conn, cfg, trainable, fake_engine):
+    from stt import ordinary
+
+    cfg.training.builtin_speech = True
+    run_in_process(cfg)
+    assert len(fake_engine.seen.rehearsal) == ordinary.REHEARSAL_MIN  # 5 new items: the minimum
+    assert fake_engine.seen.ordinary == len(ordinary.load("gate"))
+    cfg.training.builtin_speech = False
+    database.update_item(conn, trainable.train[0], transcript="edited, so pending again")
+    run_in_process(cfg)
+    # Off: only one of the first run's items is rehearsed (one new item), nothing built-in.
+    assert len(fake_engine.seen.rehearsal) == 1 and fake_engine.seen.rehearsal[0] in trainable.train[1:]
+    assert fake_engine.seen.ordinary == 0
+
+
 def test_command_line_train_list_evaluate_and_rollback(cfg, conn, trainable, capsys, monkeypatch, fake_engine):
     """The terminal commands on the same job code (the real engine's run is test_a_run_end_to_end's)."""
     from main import main
@@ -268,7 +284,7 @@ def test_a_worse_model_is_kept_as_a_rejected_version(client, conn, cfg, trainabl
     fake_engine.wer = (0.2, 0.6)
     run = run_in_process(cfg)
     assert run["state"] == "done" and not run["deployed"]
-    assert run["message"].startswith("Not deployed: held-out WER got worse (20.0% → 60.0%)")
+    assert run["message"].startswith("Not deployed: held-out WER got worse (20.0% → 60.0% over 100 words")
     assert trained_ids(conn) == set()
     assert (cfg.model.path / "model.safetensors").read_bytes() == original
     versions = {v["version"]: v for v in client.get("/api/model").get_json()["versions"]}

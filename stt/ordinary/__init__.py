@@ -28,6 +28,10 @@ INDEX = FOLDER / "index.tsv"
 SPLITS = ("rehearsal", "gate")
 # Negative ids apart from the regression folder's (-1, -2, ...), so no Sample id is shared.
 _FIRST_ID = -1_000_000
+# With this many regression clips of the user's own, the built-in set is no longer a deploy check.
+GATE_UNTIL = 20
+# Rehearsed clips per run: as many as the run's new items, at least this many.
+REHEARSAL_MIN = 16
 
 
 def read_sentences() -> list[str]:
@@ -43,3 +47,16 @@ def load(split: str) -> list[Sample]:
         rows = list(csv.DictReader(f, delimiter="\t"))
     return [Sample(_FIRST_ID - i, row["text"], load_for_whisper((FOLDER / row["file"]).read_bytes(), AudioConfig()))
             for i, row in enumerate(rows) if row["split"] == split]
+
+
+def for_run(new_items: int, regression_clips: int) -> tuple[list[Sample], list[Sample]]:
+    """(rehearsal, gate) clips for a run of `new_items` new items.
+
+    Rehearsal: as many clips as new items, between REHEARSAL_MIN and all of
+    them, so a small run is anchored as well as a large one (measured in
+    docs/performance.md). The gate only while the user has fewer than
+    GATE_UNTIL regression clips of their own, which measure their real voice
+    and are the better judge.
+    """
+    rehearsal = load("rehearsal")[:max(REHEARSAL_MIN, new_items)]
+    return rehearsal, load("gate") if regression_clips < GATE_UNTIL else []

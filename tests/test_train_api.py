@@ -360,7 +360,8 @@ def test_items_whose_audio_does_not_decode_are_left_out_and_stop_counting(conn, 
     left_out = [i for i in junk if i in run["result"]["skipped_items"]]
     assert left_out and f"{len(left_out)} item(s) left out" in run["message"]
     assert not set(junk) & (set(fake_engine.seen.train) | set(fake_engine.seen.heldout)) and not set(junk) & trained_ids(conn)
-    assert not set(junk) & set(jobs.plan(conn, cfg)[0]) and not set(junk) & set(jobs.plan(conn, cfg)[1])
+    after = jobs.plan(conn, cfg)
+    assert not set(junk) & (set(after.train) | set(after.heldout))
 
 
 def test_a_failure_after_the_swap_says_the_model_was_deployed(conn, cfg, trainable, fake_engine, monkeypatch):

@@ -1,6 +1,6 @@
 """S2S Training: review your assistant's transcripts and fine-tune its Whisper model.
 
-Commands (all take --config, --db and --model):
+Commands (all take --config, --db, --model and --create):
   python main.py [serve]             serve the web app with waitress (default 127.0.0.1:5000)
   python main.py serve --demo        fill an empty database with demo clips first, then serve
   python main.py demo                fill an empty database with demo clips (espeak-ng speech)
@@ -18,7 +18,7 @@ import logging
 import sys
 
 from stt.download import DEFAULT_MODEL
-from utils.config import Config, ConfigError, load_config
+from utils.config import Config, ConfigError, embedded_database, load_config
 from utils.database import DatabaseUnavailable
 
 
@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--config", help="TOML config file (default: configs/training.toml)")
     common.add_argument("--db", help="SQLite database file (overrides [database].path)")
     common.add_argument("--model", help="Whisper model folder (overrides [model].path)")
+    common.add_argument("--create", action="store_true",
+                        help="create the database if it does not exist (only data/database.db is created unasked)")
 
     parser = argparse.ArgumentParser(
         prog="main.py", description=__doc__, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -68,6 +70,31 @@ def _config(args: argparse.Namespace) -> Config:
                                                for k, v in overrides.items()})
 
 
+def _check_database(cfg: Config, create: bool) -> None:
+    """A mistyped --db must stop here, not quietly become a new empty database that shows nothing to review."""
+    path = cfg.database.path
+    if create or path.exists() or path == embedded_database(cfg):
+        return
+    raise DatabaseUnavailable(f"there is no database at {path}: check the path (--db or [database].path), "
+                              "or add --create to make a new one there")
+
+
+def _use_demo_model(cfg: Config) -> None:
+    """While the configured model folder is empty, point this session at Whisper tiny.en, installed beside it
+    in a folder named for it; a model of the user's own is never replaced."""
+    from utils import demo
+
+    configured = cfg.model.path
+    if configured.is_dir() and any(configured.iterdir()):
+        return
+    target = demo.model_folder(configured)
+    if demo.install_demo_model(target):
+        print(f"demo: installed Whisper tiny.en, the demo model, at {target}")
+    cfg.model.path = target
+    print(f"demo: training Whisper tiny.en at {target} ({configured} holds no model; for real use put "
+          "distil-small.en there with 'python main.py model download'). Other commands take --model to use it.")
+
+
 def _demo(cfg: Config, force: bool = False) -> int:
     from utils import database, demo
 
@@ -76,9 +103,7 @@ def _demo(cfg: Config, force: bool = False) -> int:
     try:
         count = demo.fill_demo(conn, force=force)
         print(f"demo: added {count} speech clips to {cfg.database.path}")
-        if demo.install_demo_model(cfg.model.path):
-            print(f"demo: installed Whisper tiny.en (the demo model) at {cfg.model.path}; "
-                  "for real use point [model].path at distil-small.en")
+        _use_demo_model(cfg)
     except demo.DemoError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
@@ -88,10 +113,10 @@ def _demo(cfg: Config, force: bool = False) -> int:
 
 
 def _serve(cfg: Config, with_demo: bool) -> int:
-    from waitress import serve
+    from waitress import create_server
 
     from training.src.app import create_app
-    from utils import database
+    from utils import database, demo
 
     if with_demo:
         database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
@@ -100,13 +125,24 @@ def _serve(cfg: Config, with_demo: bool) -> int:
         conn.close()
         if empty and _demo(cfg) != 0:
             return 1
+        try:
+            _use_demo_model(cfg)  # also on later starts, once the demo clips are in
+        except demo.DemoError as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+            return 1
     try:
         app = create_app(cfg)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        server = create_server(app, host=cfg.server.host, port=cfg.server.port, threads=8)
+    except OSError as exc:  # port taken, address not on this computer, name that does not resolve
+        print(f"error: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror or exc}. "
+              "Is S2S Training already running? Choose another port with --port.", file=sys.stderr)
+        return 2
     print(f"S2S Training on http://{cfg.server.host}:{cfg.server.port}/  (database: {cfg.database.path})")
-    serve(app, host=cfg.server.host, port=cfg.server.port, threads=8)
+    server.run()
     return 0
 
 
@@ -127,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
     command = args.command or "serve"
+    if command in ("serve", "demo", "train", "evaluate"):
+        _check_database(cfg, getattr(args, "create", False))
     if command == "serve":
         return _serve(cfg, getattr(args, "demo", False))
     if command == "demo":

@@ -125,20 +125,22 @@ def mark_trained(conn: sqlite3.Connection, job_id: str) -> int:
 
 
 def sync_trained(conn: sqlite3.Connection, lineage: list[str]) -> None:
-    """Make is_trained say what the model made of versions `lineage` has learned, after a rollback.
+    """Make is_trained say what the model made of versions `lineage` has learned, after any deploy by hand.
 
-    An item some run marked counts as trained only if a run in the lineage
-    learned its current transcript; rolling back to an older model puts the
-    others back to pending. Items no run marked (trained by other means) are
-    left alone. Call inside a transaction.
+    An item counts as trained only if a run in the lineage trained on its
+    current transcript. That run may have been rejected and deployed later by
+    hand, so its items still carry role `train`, not `trained`: a model's
+    version, not the verdict, says what it learned. Items no run with a model
+    trained on (trained by other means) are left alone. Call inside a transaction.
     """
     marks = ",".join("?" * len(lineage)) or "NULL"
+    learned_by_a_model = ("SELECT i.item_id FROM s2s_app_train_items i JOIN s2s_app_train_runs r ON r.job_id = i.job_id"
+                          " WHERE i.role IN ('train', 'trained') AND r.version IS NOT NULL")
     conn.execute(
         "UPDATE s2s_training_data SET is_trained = (is_reviewed = 1 AND EXISTS ("
         " SELECT 1 FROM s2s_app_train_items i JOIN s2s_app_train_runs r ON r.job_id = i.job_id"
-        f" WHERE i.item_id = s2s_training_data.id AND i.role = 'trained' AND r.version IN ({marks})"
-        " AND i.transcript IS s2s_training_data.transcript))"
-        " WHERE id IN (SELECT item_id FROM s2s_app_train_items WHERE role = 'trained')", lineage)
+        f" WHERE i.item_id = s2s_training_data.id AND i.role IN ('train', 'trained') AND r.version IN ({marks})"
+        f" AND i.transcript IS s2s_training_data.transcript)) WHERE id IN ({learned_by_a_model})", lineage)
 
 
 def request_cancel(conn: sqlite3.Connection, job_id: str) -> None:

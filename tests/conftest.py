@@ -1,14 +1,17 @@
 """Fixtures: each test gets a fresh app on its own temporary database with the seed schema."""
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
 from waitress.server import create_server
 
+from stt.model_format import detect_format
 from training.src.app import create_app
 from utils import database
 from utils.config import Config, load_config
@@ -42,6 +45,35 @@ def conn(app, cfg: Config):
     connection = database.connect(cfg.database.path)
     yield connection
     connection.close()
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (imported here so tests without pages do not need it)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A desktop-sized page on the live server; the test fails on any JavaScript error or CSP violation."""
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +116,35 @@ def live_server(app) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.close()
     thread.join(timeout=5)
+
+
+def clips_at(wer: float, clips: int = 10, words: int = 10) -> list[tuple[int, int]]:
+    """Per-clip (errors, words) of `clips` clips, every one at `wer`: a change made of them is no chance."""
+    return [(round(wer * words), words)] * clips
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """Replaces only fine_tune: chosen WERs, a hook while "training"; the job, store and database are real."""
+    import stt.engine as engine
+
+    fake = SimpleNamespace(wer=(0.5, 0.3), during=lambda: None, seen=None)
+
+    def fine_tune(model_dir, out_dir, train, heldout, regression, cfg, progress, should_stop, **extra):
+        fake.seen = SimpleNamespace(format=detect_format(model_dir), train=[s.id for s in train],
+                                    heldout=[s.id for s in heldout], regression=[s.text for s in regression],
+                                    epochs=cfg.epochs, rehearsal=[s.id for s in extra["rehearsal"]],
+                                    ordinary=len(extra["ordinary"]))
+        progress(engine.Progress("training", 1, 2, 0.5))
+        fake.during()
+        if should_stop():
+            raise engine.Cancelled("stopped")
+        shutil.copytree(model_dir, out_dir)
+        return engine.EngineResult(mode="decoder", device="cpu", epochs=1, steps=2, train_items=len(train),
+                                   train_loss=0.4, wer_before=fake.wer[0], wer_after=fake.wer[1],
+                                   regression_wer_before=None, regression_wer_after=None, train_seconds=0.1,
+                                   clip_errors={"heldout": {"before": clips_at(fake.wer[0]),
+                                                            "after": clips_at(fake.wer[1])}})
+
+    monkeypatch.setattr(engine, "fine_tune", fine_tune)
+    return fake

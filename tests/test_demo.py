@@ -9,8 +9,8 @@ from utils.config import AudioConfig
 
 
 def test_demo_fills_an_empty_database_once(tmp_path, capsys):
-    db, model = tmp_path / "db.db", tmp_path / "models" / "stt"
-    assert main(["demo", "--db", str(db), "--model", str(model)]) == 0
+    db, model = tmp_path / "db.db", tmp_path / "models" / "distil-small.en"
+    assert main(["demo", "--create", "--db", str(db), "--model", str(model)]) == 0
     conn = database.connect(db)
     rows = conn.execute("SELECT transcript, audio_blob, is_reviewed FROM s2s_training_data").fetchall()
     assert len(rows) == len(demo.DEMO_CLIPS)
@@ -20,10 +20,12 @@ def test_demo_fills_an_empty_database_once(tmp_path, capsys):
     # The initial transcripts are deliberately imperfect: most differ from what was said.
     said = {s.lower().rstrip(".?") for s, _ in demo.DEMO_CLIPS}
     assert sum(t not in said for t, _, _ in rows) > len(rows) // 2
-    assert (model / "model.bin").is_file() and "installed Whisper tiny.en" in capsys.readouterr().out
-    # A second run refuses to add to a database that has items, and leaves the model alone.
+    # The demo model is tiny.en, so it goes in a folder of that name, never into distil-small.en's.
+    assert not model.exists() and (tmp_path / "models" / "tiny.en" / "model.bin").is_file()
+    assert "installed Whisper tiny.en" in capsys.readouterr().out
+    # A second run refuses to add to a database that has items, says how to anyway, and leaves the model alone.
     assert main(["demo", "--db", str(db), "--model", str(model)]) == 1
-    assert "already holds" in capsys.readouterr().err
+    assert "already holds" in (err := capsys.readouterr().err) and "--force" in err
     assert conn.execute("SELECT count(*) FROM s2s_training_data").fetchone()[0] == len(demo.DEMO_CLIPS)
 
 

@@ -16,6 +16,7 @@ from transformers import WhisperForConditionalGeneration
 from stt import deploy_rule, jobs, runs, store, worker
 from stt.model_format import detect_format
 from tests import tiny_whisper
+from tests.conftest import clips_at
 from tests.speech import espeak_16k_wav
 from utils import database
 
@@ -171,11 +172,6 @@ def test_only_items_unchanged_during_the_run_are_marked(conn, speech):
     assert trained_ids(conn) == {ids[0]}
 
 
-def clips_at(wer: float, clips: int = 10, words: int = 10) -> list[tuple[int, int]]:
-    """Per-clip (errors, words) of `clips` clips, every one at `wer`: a change made of them is no chance."""
-    return [(round(wer * words), words)] * clips
-
-
 @pytest.mark.parametrize("before, after, reg_before, reg_after, tolerance, deployed", [
     (0.5, 0.3, None, None, 0.0, True),
     (0.5, 0.5, None, None, 0.0, True),
@@ -248,33 +244,6 @@ def test_command_line_train_list_evaluate_and_rollback(cfg, conn, trainable, cap
 # ---- the job's plumbing around a stand-in engine (in this process, so the engine can be replaced) ----
 
 
-@pytest.fixture
-def fake_engine(monkeypatch):
-    """Replaces only fine_tune: chosen WERs, a hook while "training"; the job, store and database are real."""
-    import stt.engine as engine
-
-    fake = SimpleNamespace(wer=(0.5, 0.3), during=lambda: None, seen=None)
-
-    def fine_tune(model_dir, out_dir, train, heldout, regression, cfg, progress, should_stop, **extra):
-        fake.seen = SimpleNamespace(format=detect_format(model_dir), train=[s.id for s in train],
-                                    heldout=[s.id for s in heldout], regression=[s.text for s in regression],
-                                    epochs=cfg.epochs, rehearsal=[s.id for s in extra["rehearsal"]],
-                                    ordinary=len(extra["ordinary"]))
-        progress(engine.Progress("training", 1, 2, 0.5))
-        fake.during()
-        if should_stop():
-            raise engine.Cancelled("stopped")
-        shutil.copytree(model_dir, out_dir)
-        return engine.EngineResult(mode="decoder", device="cpu", epochs=1, steps=2, train_items=len(train),
-                                   train_loss=0.4, wer_before=fake.wer[0], wer_after=fake.wer[1],
-                                   regression_wer_before=None, regression_wer_after=None, train_seconds=0.1,
-                                   clip_errors={"heldout": {"before": clips_at(fake.wer[0]),
-                                                            "after": clips_at(fake.wer[1])}})
-
-    monkeypatch.setattr(engine, "fine_tune", fine_tune)
-    return fake
-
-
 def run_in_process(cfg) -> dict:
     return worker.run(jobs.start_record(cfg)["job_id"], cfg)
 
@@ -290,6 +259,12 @@ def test_a_worse_model_is_kept_as_a_rejected_version(client, conn, cfg, trainabl
     versions = {v["version"]: v for v in client.get("/api/model").get_json()["versions"]}
     assert versions[run["version"]]["accepted"] is False and not versions[run["version"]]["deployed"]
     assert versions[store.ORIGINAL]["deployed"]
+    # Deployed by hand all the same: the flags the assistant reads and the counts follow the model, not the verdict.
+    assert client.post("/api/model/rollback", json={"version": run["version"]}).status_code == 200
+    assert trained_ids(conn) == set(trainable.train)
+    assert client.get("/api/data/stats").get_json()["pending_training"] == 0
+    client.post("/api/model/rollback", json={"version": store.ORIGINAL})
+    assert trained_ids(conn) == set()
 
 
 def test_items_edited_during_the_run_stay_pending(conn, cfg, trainable, fake_engine):

@@ -224,6 +224,12 @@ def load_config(
     return cfg
 
 
+def embedded_database(cfg: Config) -> Path:
+    """The database the app keeps when none is configured: the only one it creates unasked,
+    so a mistyped path stops with an error instead of becoming a new empty database."""
+    return _absolute(DatabaseConfig.path, cfg.root)
+
+
 def _absolute(path: Path, root: Path) -> Path:
     path = path.expanduser()
     return path if path.is_absolute() else (root / path).resolve()

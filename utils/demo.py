@@ -74,7 +74,8 @@ def fill_demo(conn: sqlite3.Connection, force: bool = False) -> int:
     """Insert the demo clips into an empty table (or any table with `force`); returns how many."""
     existing = conn.execute(f"SELECT count(*) FROM {database.TABLE}").fetchone()[0]
     if existing and not force:
-        raise DemoError(f"the database already holds {existing} items; the demo only fills an empty one")
+        raise DemoError(f"the database already holds {existing} items; the demo only fills an empty one "
+                        "(add --force to add the demo clips anyway)")
     clips = [
         (heard, synthesize(said, VOICES[i % len(VOICES)], 150 + 10 * (i % 4)))
         for i, (said, heard) in enumerate(DEMO_CLIPS)
@@ -88,6 +89,15 @@ def fill_demo(conn: sqlite3.Connection, force: bool = False) -> int:
         conn.execute("ROLLBACK")
         raise
     return len(clips)
+
+
+DEMO_MODEL = "tiny.en"
+
+
+def model_folder(model_path: Path) -> Path:
+    """Where the demo model lives: beside the configured folder, in a folder named for what it is,
+    so Whisper tiny.en never sits in a folder called distil-small.en."""
+    return model_path.parent / DEMO_MODEL
 
 
 def install_demo_model(model_path: Path) -> bool:

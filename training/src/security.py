@@ -9,6 +9,10 @@
   binding: a page on any website could otherwise POST to 127.0.0.1:5000.
 - Every response carries a Content-Security-Policy without inline script, so a
   transcript that slipped into the page as HTML still could not run.
+- Referrer-Policy is "same-origin", not "no-referrer": under "no-referrer" a
+  browser sends `Origin: null` with its own form posts and fetches, which the
+  cross-origin guard must refuse (a sandboxed frame on any site sends the same),
+  so nobody could log in from another computer. Other sites still get no referrer.
 """
 from __future__ import annotations
 
@@ -95,7 +99,7 @@ def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 

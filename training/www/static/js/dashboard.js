@@ -221,7 +221,9 @@ function showResult(run, fromBefore) {
   let title;
   let kind;
   if (run.state === "done" && run.deployed) { title = "New model deployed."; kind = "ok"; }
-  else if (run.state === "done") { title = "Model not deployed."; kind = "warn"; }
+  else if (run.state === "done" && model && model.version && model.version === run.version) {
+    title = "Model rejected by the checks, then deployed by hand."; kind = "ok";
+  } else if (run.state === "done") { title = "Model not deployed."; kind = "warn"; }
   else if (run.state === "cancelled") { title = "Training cancelled."; kind = "neutral"; }
   else { title = "Training failed."; kind = "error"; }
   const wer = Number.isFinite(run.wer_before) || Number.isFinite(run.wer_after)
@@ -294,6 +296,9 @@ function outcome(run) {
     return !model || !model.version || model.version === run.version ? badge("Deployed", "ok")
       : badge("Was deployed", "neutral", `Replaced since: version ${model.version} is in use now`);
   }
+  if (run.state === "done" && model && model.version && model.version === run.version) {
+    return badge("Deployed by hand", "ok", "Rejected by the checks, then deployed from Model versions");
+  }
   if (run.state === "done") return badge("Rejected", "warn", "Accuracy got worse; the model was kept but not deployed");
   if (run.state === "cancelled") return badge("Cancelled", "neutral");
   return badge("Failed", "error");
@@ -341,7 +346,9 @@ function renderVersions(model) {
     : `No model found at ${model.path}. Put a Whisper model there to train.`;
   const versions = model.versions || [];
   const running = Boolean(job && ACTIVE.has(job.state));
-  list.replaceChildren(...versions.map((v) => el("li", { class: v.deployed ? "current" : "" },
+  // Newest first: versions above the deployed one are newer, so choosing one deploys it rather than rolling back.
+  const deployedAt = versions.findIndex((v) => v.deployed);
+  list.replaceChildren(...versions.map((v, i) => el("li", { class: v.deployed ? "current" : "" },
     el("div", { class: "version-main" },
       el("strong", {}, v.version),
       v.deployed ? badge("Deployed", "ok") : v.accepted === false ? badge("Rejected", "warn") : null,
@@ -349,7 +356,8 @@ function renderVersions(model) {
     el("span", { class: "muted small version-wer" },
       Number.isFinite(v.wer_after) ? `WER ${fmtPercent(v.wer_before)} → ${fmtPercent(v.wer_after)}` : ""),
     v.deployed ? el("span", { class: "small muted" }, "in use")
-      : el("button", { type: "button", class: "btn btn-small", disabled: running, onclick: () => rollback(v.version) }, "Roll back"))));
+      : el("button", { type: "button", class: "btn btn-small", disabled: running, onclick: () => rollback(v.version) },
+        deployedAt >= 0 && i > deployedAt ? "Roll back" : "Deploy"))));
   $("versions-empty").hidden = versions.length > 0;
 }
 
@@ -388,6 +396,7 @@ async function rollback(version) {
   }
   // A rollback changes which items count as trained: the counts and badges too, not just the history.
   await Promise.all([loadHistory(), loadStats(), loadItems()]).catch((err) => toast(err.message, true));
+  if (job && !ACTIVE.has(job.state)) showResult(job, true);  // the last run's banner follows what is deployed now
 }
 
 // ---- model scoring (ranking the review queue) ----------------------------

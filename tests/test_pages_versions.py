@@ -1,0 +1,42 @@
+"""The dashboard's Model versions panel in Chromium: deploying a rejected version by hand, and rolling back."""
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from stt import jobs, store, worker
+from tests import tiny_whisper
+from utils import database
+
+
+def test_deploying_a_rejected_version_makes_counts_flags_and_labels_follow(page, conn, cfg, speech, fake_engine):
+    tiny_whisper.build(cfg.model.path)
+    for i in range(7):
+        database.insert_item(conn, f"reviewed sentence {i}", speech["weather"], is_reviewed=1)
+    fake_engine.wer = (0.2, 0.6)  # the checks refuse it
+    run = worker.run(jobs.start_record(cfg)["job_id"], cfg)
+    assert run["state"] == "done" and not run["deployed"]
+    learned = set(fake_engine.seen.train)
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto("/")
+    expect(page.locator("#stat-pending")).to_have_text(str(len(learned)))
+    expect(page.locator("#runs-body .outcome")).to_contain_text("Rejected")
+    rejected = page.locator("#versions li", has_text=run["version"])
+    # Newer than the deployed original: choosing it deploys, it does not "roll back".
+    expect(rejected.locator("button")).to_have_text("Deploy")
+    rejected.locator("button").click()
+
+    expect(page.locator("#stat-trained")).to_have_text(str(len(learned)))
+    expect(page.locator("#stat-pending")).to_have_text("0")
+    expect(rejected).to_contain_text("Deployed")
+    expect(page.locator("#runs-body .outcome")).to_contain_text("Deployed by hand")
+    flags = {r[0] for r in conn.execute("SELECT id FROM s2s_training_data WHERE is_trained = 1")}
+    assert flags == learned, "the assistant reads is_trained: it must say what the deployed model learned"
+
+    original = page.locator("#versions li", has_text=store.ORIGINAL)
+    expect(original.locator("button")).to_have_text("Roll back")
+    original.locator("button").click()
+    expect(page.locator("#stat-pending")).to_have_text(str(len(learned)))
+    expect(page.locator("#runs-body .outcome")).to_contain_text(re.compile("^Rejected"))

@@ -1,0 +1,29 @@
+"""Start-up mistakes a new user makes: each stops with one line naming the problem, and nothing is created."""
+from __future__ import annotations
+
+import socket
+
+from main import main
+from tests.conftest import free_port
+
+
+def test_a_mistyped_database_path_stops_instead_of_creating_one(tmp_path, capsys):
+    typo = tmp_path / "Dev" / "databse" / "database.db"
+    for command in (["serve"], ["train"], ["evaluate"], ["demo"]):
+        assert main([*command, "--db", str(typo), "--model", str(tmp_path / "model")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and str(typo) in err and "--create" in err
+    assert not (tmp_path / "Dev").exists()
+
+
+def test_a_port_in_use_is_one_line(tmp_path, capsys):
+    port, db = free_port(), tmp_path / "new" / "db.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        code = main(["--port", str(port), "--create", "--db", str(db),
+                     "--model", str(tmp_path / "model")])
+    out, err = capsys.readouterr()
+    assert code == 2 and "S2S Training on" not in out
+    assert err.strip().count("\n") == 0 and f"127.0.0.1:{port}" in err and "--port" in err
+    assert db.is_file()  # --create made the database the mistyped-path check would otherwise refuse

@@ -35,28 +35,32 @@ def _parser() -> argparse.ArgumentParser:
         prog="main.py", description=__doc__, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = commands.add_parser("serve", parents=[common], help="serve the web app (the default command)")
+
+    def command(group: argparse._SubParsersAction, name: str, text: str) -> argparse.ArgumentParser:
+        # The same sentence in the list of commands and atop the command's own --help page.
+        return group.add_parser(name, parents=[common], help=text, description=text[0].upper() + text[1:] + ".")
+
+    serve = command(commands, "serve", "serve the web app with waitress (the default command)")
     for p in (parser, serve):  # SUPPRESS, as for the common flags: `--port 8080 serve` must keep the port
         p.add_argument("--host", default=argparse.SUPPRESS,
                        help="address to bind (default from [server].host: 127.0.0.1)")
         p.add_argument("--port", type=int, default=argparse.SUPPRESS,
                        help="port to bind (default from [server].port: 5000)")
         p.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
-                       help="fill an empty database with demo clips before serving")
-    demo = commands.add_parser("demo", parents=[common], help="fill an empty database with demo speech clips")
+                       help="fill an empty database with demo clips and use the demo model before serving")
+    demo = command(commands, "demo", "fill an empty database with demo speech clips and install the demo model")
     demo.add_argument("--force", action="store_true", help="add the demo clips even if the database has items")
-    commands.add_parser("train", parents=[common], help="fine-tune the model on reviewed items in the foreground")
-    commands.add_parser("evaluate", parents=[common], help="report the deployed model's held-out word error rate")
-    model = commands.add_parser("model", parents=[common], help="inspect, download or roll back the model")
+    command(commands, "train", "fine-tune the model on reviewed items in the foreground, with progress")
+    command(commands, "evaluate", "report the deployed model's word error rate on the held-out items")
+    model = command(commands, "model", "inspect, download or roll back the model")
     model_cmds = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
-    model_cmds.add_parser("list", parents=[common], help="show the deployed model and kept versions")
-    model_cmds.add_parser("info", parents=[common], help="format, precision, size, parameters and history")
-    fetch = model_cmds.add_parser("download", parents=[common],
-                                  help="fetch a Whisper model from the Hugging Face hub into the model folder")
+    command(model_cmds, "list", "show the deployed model and the kept versions")
+    command(model_cmds, "info", "show the model's name, format, precision, size, parameters and history")
+    fetch = command(model_cmds, "download", "fetch a Whisper model from the Hugging Face hub into the model folder")
     fetch.add_argument("name", nargs="?", default=DEFAULT_MODEL,
                        help="hub model id, Hugging Face or faster-whisper format (default: %(default)s)")
-    rollback = model_cmds.add_parser("rollback", parents=[common], help="redeploy a kept version")
-    rollback.add_argument("version", help="the version to restore (see 'model list')")
+    rollback = command(model_cmds, "rollback", "deploy a kept version again (see 'model list')")
+    rollback.add_argument("version", help="the version to deploy")
     return parser
 
 

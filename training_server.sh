@@ -3,5 +3,6 @@
 # Any arguments go to main.py, e.g.:  ./training_server.sh --demo   or   ./training_server.sh --port 8080
 set -euo pipefail
 cd "$(dirname "$0")"
-bash scripts/setup.sh
+source scripts/find_python.sh
+"$python_bin" scripts/setup.py
 exec .venv/bin/python main.py "$@"

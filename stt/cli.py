@@ -89,7 +89,9 @@ def model_list(cfg: Config) -> int:
         fmt = detect_format(cfg.model.path)
     except ModelFormatError as exc:
         fmt = f"none ({exc})"
-    print(f"deployed: {cfg.model.path}  format: {fmt}  version: {store.deployed_version(cfg.model.path) or 'original'}")
+    name = model_info.name_of(cfg.model.path) or "no model"
+    print(f"deployed: {name} at {cfg.model.path}  format: {fmt}  "
+          f"version: {store.deployed_version(cfg.model.path) or 'original'}")
     _print_versions(store.list_versions(cfg.model.path))
     return 0
 
@@ -120,7 +122,8 @@ def model_info_command(cfg: Config) -> int:
         print(f"model info: {exc}", file=sys.stderr)
         return 1
     parameters = f"{info['parameters'] / 1e6:.1f} M" if info["parameters"] else "unknown"
-    print(f"path:        {info['path']}\n"
+    print(f"model:       {info['name']}\n"
+          f"path:        {info['path']}\n"
           f"format:      {info['format']} ({info['precision']})\n"
           f"size:        {info['size_bytes'] / 2**20:.1f} MiB\n"
           f"parameters:  {parameters}\n"

@@ -14,7 +14,7 @@ from typing import Any
 from stt import store
 from stt.ct2_binary import count_layers, read_header
 from stt.ct2_export import ct2_quantization
-from stt.model_format import CTRANSLATE2, detect_format
+from stt.model_format import CTRANSLATE2, ModelFormatError, detect_format
 
 
 def folder_size(path: Path) -> int:
@@ -53,19 +53,53 @@ def _ct2_summary(path: Path) -> tuple[int, str]:
 
 
 def _architecture(path: Path, fmt: str) -> dict[str, Any]:
-    """Layer counts and width from the Hugging Face config; CTranslate2 configs hold only decoding settings."""
+    """Layer counts, width and vocabulary from the Hugging Face config; CTranslate2 configs hold only decoding
+    settings, so there they come from the weights' shapes."""
     if fmt == CTRANSLATE2:
         header = read_header(path / "model.bin")
+        rows, width = header.variables["decoder/embeddings/weight"].shape
         return {"encoder_layers": count_layers(header, "encoder"), "decoder_layers": count_layers(header, "decoder"),
-                "d_model": int(header.variables["decoder/embeddings/weight"].shape[1])}
+                "d_model": int(width), "vocab_size": int(rows)}
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    return {key: config.get(key) for key in ("encoder_layers", "decoder_layers", "d_model")}
+    return {key: config.get(key) for key in ("encoder_layers", "decoder_layers", "d_model", "vocab_size")}
+
+
+# Whisper's published sizes by (encoder layers, width), and the decoders that distil-whisper and turbo cut.
+_SIZES = {(4, 384): "tiny", (6, 512): "base", (12, 768): "small", (24, 1024): "medium", (32, 1280): "large"}
+_ENGLISH_ONLY, _V3 = 51864, 51866  # vocabulary sizes: multilingual v1/v2 models have 51865
+
+
+def whisper_name(arch: dict[str, Any]) -> str:
+    """The published model these shapes belong to ("Whisper tiny.en", "distil-small.en"), read from the
+    architecture, because neither a CTranslate2 folder nor a fine-tuned one records a name; fine-tuning
+    keeps the shapes, so the name stays true."""
+    size = _SIZES.get((arch.get("encoder_layers"), arch.get("d_model")))
+    if size is None:
+        return (f"Whisper ({arch.get('encoder_layers')} encoder / {arch.get('decoder_layers')} decoder layers, "
+                f"width {arch.get('d_model')})")
+    full = arch.get("decoder_layers") == arch.get("encoder_layers")
+    vocab = arch.get("vocab_size")
+    suffix = ".en" if vocab == _ENGLISH_ONLY else ""
+    if size == "large":
+        suffix = "-v3" if vocab == _V3 else "-v2"
+        if arch.get("decoder_layers") == 4:
+            return "Whisper large-v3-turbo"
+    return f"Whisper {size}{suffix}" if full else f"distil-whisper distil-{size}{suffix}"
+
+
+def name_of(path: Path) -> str | None:
+    """whisper_name() of the model at `path`, or None when there is no readable model there."""
+    try:
+        return whisper_name(_architecture(path, detect_format(path)))
+    except (ModelFormatError, OSError, ValueError, KeyError):
+        return None
 
 
 def describe(path: Path) -> dict[str, Any]:
     """Everything `model info` prints; raises ModelFormatError when there is no usable model."""
     fmt = detect_format(path)
     parameters, precision = _ct2_summary(path) if fmt == CTRANSLATE2 else _hf_summary(path)
-    return {"path": str(path), "format": fmt, "precision": precision, "parameters": parameters,
-            "size_bytes": folder_size(path), **_architecture(path, fmt),
+    arch = _architecture(path, fmt)
+    return {"path": str(path), "name": whisper_name(arch), "format": fmt, "precision": precision,
+            "parameters": parameters, "size_bytes": folder_size(path), **arch,
             "version": store.deployed_version(path) or store.ORIGINAL, "versions": store.list_versions(path)}

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS s2s_app_train_runs (
     cancel_requested INTEGER DEFAULT 0,
     started_at TEXT NOT NULL,
     phase_started_at TEXT,
+    step_at TEXT,
     heartbeat_at TEXT,
     finished_at TEXT,
     message TEXT,
@@ -62,8 +63,15 @@ def now() -> str:
 
 
 def init_tables(conn: sqlite3.Connection) -> None:
-    """Create the run tables if missing; called lazily, since the assistant owns the database file."""
+    """Create the run tables if missing; called lazily, since the assistant owns the database file.
+
+    Columns added since a table was first created are added in place, so runs recorded by an
+    older version of the app stay readable.
+    """
     conn.executescript(SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(s2s_app_train_runs)")}
+    if "step_at" not in columns:
+        conn.execute("ALTER TABLE s2s_app_train_runs ADD COLUMN step_at TEXT")
 
 
 def create(conn: sqlite3.Connection, mode: str, items: int, heldout: int) -> str:
@@ -80,10 +88,12 @@ def create(conn: sqlite3.Connection, mode: str, items: int, heldout: int) -> str
 def update(conn: sqlite3.Connection, job_id: str, **fields: Any) -> None:
     """Write progress and beat the heart in one statement; a new phase restarts the ETA clock."""
     fields["heartbeat_at"] = now()
-    if "phase" in fields:
-        current = conn.execute("SELECT phase FROM s2s_app_train_runs WHERE job_id = ?", (job_id,)).fetchone()
-        if current is None or current[0] != fields["phase"]:
-            fields["phase_started_at"] = now()
+    if "phase" in fields or "step" in fields:
+        current = conn.execute("SELECT phase, step FROM s2s_app_train_runs WHERE job_id = ?", (job_id,)).fetchone()
+        if "phase" in fields and (current is None or current[0] != fields["phase"]):
+            fields["phase_started_at"] = fields["step_at"] = now()
+        elif "step" in fields and (current is None or current[1] != fields["step"]):
+            fields["step_at"] = now()
     columns = ", ".join(f"{k} = ?" for k in fields)
     conn.execute(f"UPDATE s2s_app_train_runs SET {columns} WHERE job_id = ?", [*fields.values(), job_id])
 
@@ -186,11 +196,18 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
 
 
 def _eta(run: dict[str, Any]) -> float | None:
-    """Seconds left in the current phase, from its pace so far."""
+    """Seconds left in the current phase, from the pace of the steps done so far.
+
+    The pace is measured up to the last finished step, not up to now: counting the time
+    spent on a step still under way as if it were done made the ETA climb while a slow
+    step ran (15 s to 2 min at step 1). The step under way is taken as at most one step.
+    """
     if run["state"] not in ACTIVE or not run["step"] or not run["total"] or not run["phase_started_at"]:
         return None
-    elapsed = _seconds_between(run["phase_started_at"], now()) or 0.0
-    return round(elapsed / run["step"] * (run["total"] - run["step"]), 1)
+    last_step = run.get("step_at") or now()
+    pace = (_seconds_between(run["phase_started_at"], last_step) or 0.0) / run["step"]
+    under_way = min(_seconds_between(last_step, now()) or 0.0, pace)
+    return round(max(pace * (run["total"] - run["step"]) - under_way, 0.0), 1)
 
 
 def get(conn: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:

@@ -186,7 +186,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
         conn.execute("COMMIT")
     except Cancelled:
         abort_transaction(conn)
-        runs.finish(conn, job_id, "cancelled", "Cancelled; the deployed model was not changed.")
+        runs.finish(conn, job_id, "cancelled", "Cancelled: the deployed model was not changed.")
     except Exception as exc:  # the run's record must say why, whatever went wrong
         abort_transaction(conn)
         if version is not None and store.deployed_version(cfg.model.path) == version:

@@ -1,6 +1,7 @@
 """Fixtures: each test gets a fresh app on its own temporary database with the seed schema."""
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -57,7 +58,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        # Debian's chromium, which run_tests.sh installs; on Windows, S2S_CHROMIUM names chrome.exe.
+        chromium = p.chromium.launch(executable_path=os.environ.get("S2S_CHROMIUM", "/usr/bin/chromium"),
+                                     args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 

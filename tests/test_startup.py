@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from main import main
 from tests.conftest import free_port
 
@@ -27,3 +29,12 @@ def test_a_port_in_use_is_one_line(tmp_path, capsys):
     assert code == 2 and "S2S Training on" not in out
     assert err.strip().count("\n") == 0 and f"127.0.0.1:{port}" in err and "--port" in err
     assert db.is_file()  # --create made the database the mistyped-path check would otherwise refuse
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo"], ["train"], ["evaluate"], ["model", "list"],
+                                     ["model", "info"], ["model", "download"], ["model", "rollback"]])
+def test_every_command_says_what_it_does(command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    description = capsys.readouterr().out.split("\n\n")[1]
+    assert description[0].isupper() and description.rstrip().endswith(".") and len(description.split()) >= 5

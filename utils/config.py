@@ -99,6 +99,7 @@ class Config:
     root: Path = PROJECT_ROOT
 
 
+_SECRETS = {"server.access_token"}
 # Checks beyond the type, keyed "section.key": (predicate, what a valid value is).
 _RULES: dict[str, tuple[Any, str]] = {
     "server.port": (lambda v: 0 <= v <= 65535, "a port number 0-65535"),
@@ -240,4 +241,6 @@ def _validate(cfg: Config) -> None:
         section, key = dotted.split(".")
         value = getattr(getattr(cfg, section), key)
         if not ok(value):
-            raise ConfigError(f"config key {dotted}: expected {expected}, got {value!r}")
+            # A secret is never echoed: the message lands in terminals, logs and screenshots.
+            got = f"{len(value)} characters" if dotted in _SECRETS else repr(value)
+            raise ConfigError(f"config key {dotted}: expected {expected}, got {got}")

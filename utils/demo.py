@@ -6,6 +6,7 @@ names, dropped words, no punctuation): exactly what a reviewer corrects.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -56,9 +57,19 @@ class DemoError(RuntimeError):
     """The demo cannot be created (no espeak-ng, or the database already has items)."""
 
 
+def espeak_exe() -> str | None:
+    """espeak-ng on PATH, or where its Windows installer puts it (which it may leave off PATH)."""
+    found = shutil.which("espeak-ng") or shutil.which("espeak")
+    if found is None and os.name == "nt":
+        folders = [os.environ.get(v) for v in ("ProgramFiles", "ProgramFiles(x86)")]
+        found = next((str(exe) for folder in folders if folder
+                      for exe in [Path(folder) / "eSpeak NG" / "espeak-ng.exe"] if exe.is_file()), None)
+    return found
+
+
 def synthesize(text: str, voice: str, speed: int) -> bytes:
     """16 kHz 16-bit WAV of `text`, as the assistant would store a recording."""
-    exe = shutil.which("espeak-ng") or shutil.which("espeak")
+    exe = espeak_exe()
     if exe is None:
         raise DemoError(
             "espeak-ng is needed to synthesize the demo speech: install it "

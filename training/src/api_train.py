@@ -10,7 +10,7 @@ import threading
 
 from flask import Blueprint, current_app, jsonify, request
 
-from stt import jobs, runs, store
+from stt import jobs, model_info, runs, store
 from stt.model_format import ModelFormatError, detect_format
 from training.src import params
 from training.src.db import get_db
@@ -88,13 +88,14 @@ def cancel(job_id: str):
 
 
 @bp.get("/model")
-def model_info():
+def model_state():
     path = _cfg().model.path
     try:
         fmt, present = detect_format(path), True
     except ModelFormatError:
         fmt, present = None, path.is_dir() and any(path.iterdir())
-    return jsonify({"path": str(path), "format": fmt, "present": present,
+    return jsonify({"path": str(path), "name": model_info.name_of(path) if fmt else None, "format": fmt,
+                    "present": present,
                     "version": store.deployed_version(path), "versions": store.list_versions(path)})
 
 

@@ -93,8 +93,9 @@ SCHEMAS: dict[str, Any] = {
         "deployed": {"type": "boolean"}, "version": NULLABLE_STRING, "wer_before": NULLABLE_NUMBER,
         "wer_after": NULLABLE_NUMBER, "regression_wer_before": NULLABLE_NUMBER,
         "regression_wer_after": NULLABLE_NUMBER, "result": {"type": "object"}}},
-    "ModelInfo": {"type": "object", "required": ["path", "format", "present", "version", "versions"], "properties": {
-        "path": {"type": "string"}, "format": NULLABLE_STRING, "present": {"type": "boolean"},
+    "ModelInfo": {"type": "object", "required": ["path", "name", "format", "present", "version", "versions"],
+                  "properties": {
+        "path": {"type": "string"}, "name": NULLABLE_STRING, "format": NULLABLE_STRING, "present": {"type": "boolean"},
         "version": NULLABLE_STRING, "versions": {"type": "array", "items": {"type": "object"}}}},
     "Conflict": {"type": "object", "required": ["error", "message", "current"], "properties": {
         "error": {"type": "string"}, "message": {"type": "string"}, "current": _ref("Item")}},

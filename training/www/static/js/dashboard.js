@@ -159,8 +159,8 @@ async function loadItems(isRetry) {
     return loadItems(isRetry);
   }
   renderRows(data, isRetry);
-  const first = state.total ? state.offset + 1 : 0;
-  $("page-info").textContent = `${first}–${state.offset + data.length} of ${state.total}`;
+  $("page-info").textContent = state.total
+    ? `${state.offset + 1}–${state.offset + data.length} of ${state.total}` : "no items";
   $("page-prev").disabled = state.offset === 0;
   $("page-next").disabled = state.offset + PAGE >= state.total;
   // Durations are measured in the background the first time a page is shown: ask once more shortly.
@@ -230,7 +230,7 @@ function showResult(run, fromBefore) {
     ? ` Held-out WER ${fmtPercent(run.wer_before)} → ${fmtPercent(run.wer_after)}.` : "";
   $("train-result-title").textContent = fromBefore ? `Last run (${fmtAgo(run.finished_at) || fmtShortDate(run.finished_at)}): ${title.charAt(0).toLowerCase()}${title.slice(1)}` : title;
   // The server's message opens with its own verdict ("Deployed: ..."), which the title already says.
-  const stripped = (run.message || "").replace(/^(Not deployed|Deployed):\s*/, "");
+  const stripped = (run.message || "").replace(/^(Not deployed|Deployed|Cancelled):\s*/, "");
   const message = stripped.charAt(0).toUpperCase() + stripped.slice(1);
   $("train-result-text").textContent = message.includes("→") || !wer ? ` ${message}` : ` ${message}${wer}`;
   box.className = `train-result ${kind}`;
@@ -314,15 +314,15 @@ function werChart(runs) {
   const max = Math.ceil((highest * 100) / 10) * 10 / 100;  // a round top line: 10%, 20%, …
   const x = (i) => left + (points.length === 1 ? (w - left - right) / 2 : (i * (w - left - right)) / (points.length - 1));
   const y = (v) => top + (1 - v / max) * (h - top - bottom);
-  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": "Held-out word error rate after each training run" });
+  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": "Held-out word error rate before and after each training run" });
   for (const frac of [0, 0.5, 1]) {
     const v = max * frac;
     svg.append(svgEl("line", { x1: left, x2: w - right, y1: y(v), y2: y(v), class: "chart-grid" }));
     svg.append(svgEl("text", { x: left - 6, y: y(v) + 4, class: "chart-label", "text-anchor": "end" }, `${(v * 100).toFixed(0)}%`));
   }
-  if (points.length > 1) {
-    svg.append(svgEl("polyline", { points: points.map((r, i) => `${x(i)},${y(r.wer_after)}`).join(" "), class: "chart-line" }));
-  }
+  // No line from run to run: each run is measured on the held-out set of its day, which grows as
+  // reviews come in, so a line across runs could rise while every run improved. Each run is its
+  // own before → after stroke.
   points.forEach((r, i) => {
     if (Number.isFinite(r.wer_before)) {
       svg.append(svgEl("line", { x1: x(i), x2: x(i), y1: y(r.wer_before), y2: y(r.wer_after), class: "chart-delta" }));
@@ -334,7 +334,7 @@ function werChart(runs) {
   });
   const legend = el("p", { class: "chart-legend muted" },
     el("span", { class: "dot deployed" }), "deployed ", el("span", { class: "dot rejected" }), "not deployed ",
-    el("span", { class: "dot before" }), "WER before the run");
+    el("span", { class: "dot before" }), "WER before the run · each run is measured on the held-out set of its day: compare a run's before and after");
   box.append(svg, legend);
 }
 
@@ -342,7 +342,7 @@ function renderVersions(model) {
   const list = $("versions");
   if (!model) { list.replaceChildren(); $("versions-empty").hidden = false; return; }
   $("model-line").textContent = model.present
-    ? `${model.format ? `${model.format} model` : "Model"} at ${model.path}${model.version ? ` · version ${model.version} deployed` : ""}`
+    ? `${model.name || "Model"}${model.format ? ` (${model.format})` : ""} at ${model.path}${model.version ? ` · version ${model.version} deployed` : ""}`
     : `No model found at ${model.path}. Put a Whisper model there to train.`;
   const versions = model.versions || [];
   const running = Boolean(job && ACTIVE.has(job.state));
@@ -373,11 +373,13 @@ async function loadHistory() {
   const list = Array.isArray(runs) ? runs : [];
   $("runs-body").replaceChildren(...list.map((r) => el("tr", {},
     el("td", { class: "nowrap" }, el("span", { title: fmtDate(r.started_at) }, fmtShortDate(r.started_at))),
-    el("td", { class: "num" }, r.items ?? "–", r.heldout_items ? el("span", { class: "muted small" }, ` +${r.heldout_items}`) : null),
-    el("td", {}, r.mode || "–"),
-    el("td", { class: "wer" }, Number.isFinite(r.wer_after) || Number.isFinite(r.wer_before)
+    // data-label names the column where a phone shows each row as a card without the header.
+    el("td", { class: "num", "data-label": "Items" }, r.items ?? "–",
+      r.heldout_items ? el("span", { class: "muted small" }, ` +${r.heldout_items}`) : null),
+    el("td", { "data-label": "Mode" }, r.mode || "–"),
+    el("td", { class: "wer", "data-label": "Held-out WER" }, Number.isFinite(r.wer_after) || Number.isFinite(r.wer_before)
       ? `${fmtPercent(r.wer_before)} → ${fmtPercent(r.wer_after)}` : "–"),
-    el("td", { class: "num nowrap" }, fmtDuration(r.duration_s)),
+    el("td", { class: "num nowrap", "data-label": "Took" }, fmtDuration(r.duration_s)),
     el("td", { class: "outcome" }, outcome(r), r.message ? el("span", { class: "muted run-message" }, r.message) : null))));
   $("runs-empty").hidden = list.length > 0;
   werChart(list);
@@ -408,7 +410,9 @@ async function pollScoring() {
     // Ranking by the model's doubt needs its transcripts: say so rather than quietly show oldest first.
     const unscored = state.rank && data.state === "idle"
       ? "Recordings the model has not heard yet come last: Score with model ranks them all." : "";
-    $("score-status").textContent = running ? `Scoring ${data.done} of ${data.total}…` : data.message || unscored;
+    // A job that has not counted its clips yet says "Scoring…", not "Scoring 0 of 0…".
+    const progress = data.total ? ` ${data.done} of ${data.total}` : "";
+    $("score-status").textContent = running ? `Scoring${progress}…` : data.message || unscored;
     $("score-btn").disabled = running;
     if (running) setTimeout(pollScoring, 1500);
     else if (state.rank && data.state === "done") loadItems().catch(() => {});
@@ -433,7 +437,9 @@ function onKey(e) {
     return;
   }
   const inTable = e.target instanceof HTMLElement && e.target.closest("#items-body");
-  if (e.key === "ArrowDown" && (inTable || e.target === $("f-q"))) { e.preventDefault(); moveRowFocus(inTable ? 1 : 0); }
+  // With nothing focused (the page just loaded), ↓ starts at the first row, as the hint under the table says.
+  const fromPage = e.target === document.body || e.target === $("f-q");
+  if (e.key === "ArrowDown" && (inTable || fromPage)) { e.preventDefault(); moveRowFocus(inTable ? 1 : 0); }
   else if (e.key === "ArrowUp" && inTable) { e.preventDefault(); if (e.target === $("items-body").rows[0]) $("f-q").focus(); else moveRowFocus(-1); }
   else if (e.key === "Enter" && inTable && e.target.dataset.id) openItem(e.target.dataset.id);
 }

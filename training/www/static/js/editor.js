@@ -439,25 +439,33 @@ function wordDiff(a, b) {
 async function suggest() {
   if (!ed.item) return;
   const id = ed.item.id;
-  ed.suggestion = null;  // nothing to accept until this answer is in: never a previous one
+  setSuggestion(null, "listening…");  // nothing to accept until this answer is in: never a previous one
   $("suggestion").hidden = false;
-  $("suggestion-meta").textContent = "listening…";
   $("suggestion-diff").replaceChildren();
   try {
     const { data } = await api("POST", `/api/data/${id}/transcribe`);
     if (!ed.item || ed.item.id !== id) return;
     if (!data.text.trim()) {  // nothing to offer: accepting would only empty the transcript
-      ed.suggestion = null;
-      $("suggestion-meta").textContent = "· the model heard no speech in this recording";
+      setSuggestion(null, "· the model heard no speech in this recording");
       return;
     }
-    ed.suggestion = data.text;
-    const sure = Math.exp(data.avg_logprob);
-    $("suggestion-meta").textContent = `· ${sure > 0.8 ? "confident" : sure > 0.5 ? "fairly sure" : "unsure"} (${sure.toFixed(2)})`;
-    $("suggestion-diff").replaceChildren(...wordDiff(textarea.value, data.text));
+    // No "confident" label: the model's mean token probability is not calibrated (0.55 was seen on
+    // suggestions worse than the stored text), so say only what the diff shows.
+    const diff = wordDiff(textarea.value, data.text);
+    const changed = diff.filter((node) => node.tagName === "INS" || node.tagName === "DEL").length;
+    setSuggestion(data.text, changed ? `· ${changed} word change${changed === 1 ? "" : "s"}`
+      : diff.some((node) => node.className === "restyled") ? "· same words, other case or punctuation"
+        : "· the same as the transcript");
+    $("suggestion-diff").replaceChildren(...diff);
   } catch (err) {
-    $("suggestion-meta").textContent = err.message;
+    setSuggestion(null, err.message);
   }
+}
+
+function setSuggestion(text, meta) {
+  ed.suggestion = text;
+  $("suggestion-meta").textContent = meta;
+  $("accept-btn").disabled = text === null;  // "Use this" is only clickable once there is something to use
 }
 
 function acceptSuggestion() {

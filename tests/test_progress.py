@@ -1,0 +1,50 @@
+"""What the dashboard shows while a run works: an ETA that does not climb while a slow step runs."""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+from stt import runs
+
+
+def ago(seconds: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+def test_eta_uses_the_pace_of_finished_steps_and_never_climbs_while_one_runs(conn):
+    runs.init_tables(conn)
+    job = runs.create(conn, "adapt", items=10, heldout=3)
+    runs.update(conn, job, state="training", phase="training", step=1, total=10)
+    seen = []
+    for waited in (0, 5, 10, 60, 600):  # step 1 took 10 s; step 2 has been running for `waited` seconds
+        conn.execute("UPDATE s2s_app_train_runs SET phase_started_at = ?, step_at = ? WHERE job_id = ?",
+                     (ago(10 + waited), ago(waited), job))
+        seen.append(runs.get(conn, job)["eta_s"])
+    assert 85 <= seen[0] <= 90  # nine steps at 10 s
+    assert all(later <= earlier for earlier, later in zip(seen, seen[1:])), seen
+    assert seen[-1] >= 75  # eight steps are still ahead whatever the current one does
+
+
+def test_a_new_step_and_a_new_phase_restart_the_clocks(conn):
+    runs.init_tables(conn)
+    job = runs.create(conn, "adapt", items=4, heldout=1)
+    runs.update(conn, job, state="training", phase="training", step=0, total=4)
+    first = runs.get(conn, job)
+    assert first["step_at"] == first["phase_started_at"]
+    conn.execute("UPDATE s2s_app_train_runs SET step_at = ? WHERE job_id = ?", (ago(30), job))
+    runs.update(conn, job, step=1)
+    assert runs.get(conn, job)["step_at"] > ago(5)
+
+
+def test_a_table_from_an_older_version_gains_the_column(tmp_path):
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("CREATE TABLE s2s_app_train_runs (job_id TEXT PRIMARY KEY, state TEXT NOT NULL, phase TEXT, "
+                 "step INTEGER DEFAULT 0, total INTEGER DEFAULT 0, loss REAL, mode TEXT, items INTEGER DEFAULT 0, "
+                 "heldout_items INTEGER DEFAULT 0, pid INTEGER, cancel_requested INTEGER DEFAULT 0, "
+                 "started_at TEXT NOT NULL, phase_started_at TEXT, heartbeat_at TEXT, finished_at TEXT, "
+                 "message TEXT, deployed INTEGER DEFAULT 0, version TEXT, result_json TEXT)")
+    runs.init_tables(conn)
+    job = runs.create(conn, "adapt", items=1, heldout=1)
+    runs.update(conn, job, state="training", phase="training", step=1, total=2)
+    assert runs.get(conn, job)["eta_s"] is not None

@@ -134,8 +134,21 @@ def recover(cfg: Config) -> None:
         conn.close()
 
 
+def heal(cfg: Config) -> None:
+    """Repair the swap a worker left half done when it died between its two renames.
+
+    Called wherever the model folder is looked for (health, training start,
+    transcription, model info), not only at start-up: otherwise the folder stays
+    missing until the server restarts, and everything that could fix it refuses
+    for want of a model. Costs two stat calls when nothing is wrong.
+    """
+    if not cfg.model.path.exists() and store.swap_interrupted(cfg.model.path):
+        recover(cfg)
+
+
 def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
     """Check that a run can start and record it as queued; raises JobError saying why not."""
+    heal(cfg)
     conn = connect(cfg)
     try:
         reap(conn, cfg)

@@ -67,6 +67,11 @@ def read_meta(folder: Path) -> dict[str, Any]:
         return {}
 
 
+def swap_interrupted(model_path: Path) -> bool:
+    """A swap moved the deployed folder aside and did not finish (see repair)."""
+    return _sibling(model_path, ".previous").exists()
+
+
 def repair(model_path: Path) -> None:
     """Finish or undo a swap a crash interrupted, and drop half-copied folders."""
     previous, incoming = _sibling(model_path, ".previous"), _sibling(model_path, ".incoming")

@@ -24,6 +24,7 @@ from stt import deploy_rule, ordinary, runs, store
 from stt.jobs import abort_transaction, connect, work_dir
 from stt.model_format import CTRANSLATE2, detect_format
 from utils import audio, database
+from utils.columns import INVALID_TEXT
 from utils.config import Config, load_config
 
 HEARTBEAT_S = 5
@@ -42,21 +43,35 @@ def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped:
         row = conn.execute(f"SELECT transcript, {database.AUDIO_BYTES} FROM {database.TABLE} "
                            "WHERE id = ? AND is_reviewed = 1",
                            (item_id,)).fetchone()
-        if row is None or not database.has_text(row[0]):
+        # Not str: the row changed to a BLOB or number since the plan; U+FFFD: not valid UTF-8 (utils/columns.py).
+        if row is None or not isinstance(row[0], str) or not database.has_text(row[0]) or INVALID_TEXT in row[0]:
             if skipped is not None:
                 skipped.append(item_id)
             continue
         blob = bytes(row[1] or b"")
         try:
-            samples.append(Sample(item_id, row[0], audio.load_for_whisper(blob, cfg.audio)))
+            clip = audio.load_for_whisper(blob, cfg.audio)
+            seconds = len(clip) / audio.WHISPER_RATE
+            if seconds <= audio.WHISPER_WINDOW_S:
+                samples.append(Sample(item_id, row[0], clip))
+                continue
+            # Whisper sees 30 s: the rest of the transcript would be taught with no audio under it.
+            facts = audio.info(blob, cfg.audio)
+            _remember(conn, item_id, len(blob), facts.mime, seconds, facts.sample_rate, None)
         except audio.AudioError as exc:
-            if skipped is not None:
-                skipped.append(item_id)
-            try:  # remembered like the editor's own check, so the item stops counting as pending
-                database.store_audio_meta(conn, item_id, len(blob), None, None, None, str(exc))
-            except sqlite3.OperationalError:
-                pass  # the assistant held the lock: the next run finds out again
+            _remember(conn, item_id, len(blob), None, None, None, str(exc))
+        if skipped is not None:
+            skipped.append(item_id)
     return samples
+
+
+def _remember(conn: sqlite3.Connection, item_id: int, length: int, mime: str | None, seconds: float | None,
+              rate: int | None, error: str | None) -> None:
+    """Store what a run found out about a clip, like the editor's own check, so it stops counting as pending."""
+    try:
+        database.store_audio_meta(conn, item_id, length, mime, seconds, rate, error)
+    except sqlite3.OperationalError:
+        pass  # the assistant held the lock: the next run finds out again
 
 
 def load_regression(cfg: Config) -> list:
@@ -168,8 +183,8 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
                                                 cfg.training.deploy_confidence)
         if skipped:
             shown = ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else "")
-            message += (f" {len(skipped)} item(s) left out: no words or audio that cannot be decoded "
-                        f"(ids {shown}); fix them in the editor to use them.")
+            message += (f" {len(skipped)} item(s) left out: no words, a transcript that is not text, audio that "
+                        f"cannot be decoded or lasts over 30 s (ids {shown}); the editor says which.")
         metrics = {**dataclasses.asdict(result), "skipped_items": skipped, "format": fmt}
         # A version number from here on says which model this run made, even if a later step fails.
         version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics})

@@ -161,3 +161,22 @@ def test_rollback_requests_are_checked(client, cfg, conn):
     runs.create(conn, "decoder", 5, 3)  # a run in progress (fresh heartbeat)
     response = client.post("/api/model/rollback", json={"version": store.ORIGINAL})
     assert response.status_code == 409 and response.get_json()["error"] == "job_running"
+
+
+@pytest.mark.parametrize("check", ["health", "model", "train", "transcribe"])
+def test_a_swap_a_dead_worker_left_half_done_is_repaired_by_whatever_looks_for_the_model(client, cfg, conn, check):
+    """The server was running all along: no restart is needed to get the model folder back."""
+    from tests import tiny_whisper
+    from utils import database
+
+    tiny_whisper.build(cfg.model.path)
+    item = database.insert_item(conn, "hello", b"")
+    cfg.model.path.rename(cfg.model.path.with_name(cfg.model.path.name + ".previous"))  # killed mid-swap
+    answer = {"health": lambda: client.get("/api/health"), "model": lambda: client.get("/api/model"),
+              "train": lambda: client.post("/api/train"),
+              "transcribe": lambda: client.post(f"/api/data/{item}/transcribe")}[check]()
+    assert cfg.model.path.is_dir() and not store.swap_interrupted(cfg.model.path)
+    if check in ("health", "model"):
+        assert answer.get_json()["present"] if check == "model" else answer.get_json()["model"]["present"]
+    else:
+        assert "model" not in answer.get_json().get("error", "")  # refused for other reasons, never "no model"

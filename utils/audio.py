@@ -7,6 +7,7 @@ format `[audio]` of the config describes, since PCM has no header to check.
 from __future__ import annotations
 
 import io
+import re
 import struct
 from dataclasses import dataclass
 
@@ -17,6 +18,12 @@ import soxr
 from utils.config import AudioConfig
 
 WHISPER_RATE = 16000
+# Whisper hears 30 s at a time: a longer clip cannot be trained on whole (its transcript
+# would be cut mid-sentence), so training leaves it out and the editor says so.
+WHISPER_WINDOW_S = 30.0
+# Decoding reads this many frames at a time and keeps only their mono mix, so memory is
+# bounded by the duration limit, not by what a compressed file claims or inflates to.
+_BLOCK_FRAMES = 65536
 # Shorter than the shortest word: such a blob is a cut-off or damaged recording (a header
 # over a few bytes of junk decodes as a few milliseconds), not something to review or train on.
 MIN_DURATION_S = 0.1
@@ -28,6 +35,11 @@ PCM_SUBTYPES = {"s16le": (1, 16), "s32le": (1, 32), "f32le": (3, 32), "u8": (1, 
 
 class AudioError(ValueError):
     """The blob cannot be decoded as audio; the message says why, for a 422."""
+
+
+def _why(exc: Exception) -> str:
+    """libsndfile's reason without the in-memory file's repr ("Error opening <_io.BytesIO object at 0x…>: ")."""
+    return re.sub(r"(Error opening )?<_io\.BytesIO object at 0x[0-9a-fA-F]+>:?\s*", "", str(exc)).strip() or "unknown error"
 
 
 @dataclass
@@ -67,10 +79,22 @@ def _pcm_array(blob: bytes, cfg: AudioConfig) -> np.ndarray:
     return data.astype(np.float32) / float(2 ** (8 * dtype.itemsize - 1))
 
 
-def _check_length(frames: int, rate: int) -> None:
+def _check_length(frames: int, rate: int, cfg: AudioConfig) -> None:
     if frames < MIN_DURATION_S * rate:
         raise AudioError(f"the audio lasts only {1000 * frames / rate:.0f} ms, too short to hold a word: "
                          "the recording is probably cut off or damaged")
+    if frames > cfg.max_duration_s * rate:
+        raise _too_long(frames / rate, cfg)
+
+
+def _too_long(seconds: float, cfg: AudioConfig) -> AudioError:
+    return AudioError(f"the audio lasts {_duration(seconds)}, longer than the {_duration(cfg.max_duration_s)} "
+                      "this app decodes ([audio].max_duration_s): it is not opened, to keep memory bounded")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 120 \
+        else f"{seconds:.0f} s"
 
 
 def info(blob: bytes, cfg: AudioConfig) -> AudioInfo:
@@ -78,15 +102,15 @@ def info(blob: bytes, cfg: AudioConfig) -> AudioInfo:
     kind = sniff(blob)
     if kind == "pcm":
         frames = len(_pcm_array(blob, cfg))
-        _check_length(frames, cfg.pcm_sample_rate)
+        _check_length(frames, cfg.pcm_sample_rate, cfg)
         return AudioInfo("pcm", MIME["pcm"], cfg.pcm_sample_rate, cfg.pcm_channels, frames / cfg.pcm_sample_rate)
     try:
         meta = sf.info(io.BytesIO(blob))
     except (sf.LibsndfileError, RuntimeError, EOFError) as exc:
-        raise AudioError(f"the {kind.upper()} audio cannot be read: {exc}") from None
+        raise AudioError(f"the {kind.upper()} audio cannot be read: {_why(exc)}") from None
     if meta.samplerate <= 0 or meta.frames <= 0:
         raise AudioError(f"the {kind.upper()} audio holds no samples")
-    _check_length(meta.frames, meta.samplerate)
+    _check_length(meta.frames, meta.samplerate, cfg)
     return AudioInfo(kind, MIME[kind], meta.samplerate, meta.channels, meta.frames / meta.samplerate)
 
 
@@ -95,15 +119,39 @@ def decode(blob: bytes, cfg: AudioConfig) -> tuple[np.ndarray, int]:
     kind = sniff(blob)
     if kind == "pcm":
         data, rate = _pcm_array(blob, cfg), cfg.pcm_sample_rate
-    else:
-        try:
-            data, rate = sf.read(io.BytesIO(blob), dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError, EOFError) as exc:
-            raise AudioError(f"the {kind.upper()} audio cannot be decoded: {exc}") from None
-    if data.size == 0:
+        if data.size == 0:
+            raise AudioError("the audio holds no samples")
+        _check_length(len(data), int(rate), cfg)
+        return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+    try:
+        mono, rate = _read_bounded(blob, cfg)
+    except (sf.LibsndfileError, RuntimeError, EOFError) as exc:
+        raise AudioError(f"the {kind.upper()} audio cannot be decoded: {_why(exc)}") from None
+    if mono.size == 0:
         raise AudioError("the audio holds no samples")
-    _check_length(len(data), int(rate))
-    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+    _check_length(len(mono), rate, cfg)
+    return mono, rate
+
+
+def _read_bounded(blob: bytes, cfg: AudioConfig) -> tuple[np.ndarray, int]:
+    """Decode block by block, keeping each block's mono mix, and stop once past the duration limit.
+
+    The header's frame count is not trusted: a 2 MB FLAC of silence can claim
+    anything and inflate to gigabytes. Peak memory is the limit's worth of mono
+    float32 plus one block, whatever the file says or holds.
+    """
+    with sf.SoundFile(io.BytesIO(blob)) as f:
+        rate = int(f.samplerate)
+        if rate <= 0:
+            raise AudioError("the audio has no sample rate")
+        limit = int(cfg.max_duration_s * rate)
+        parts, kept = [], 0
+        for block in f.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
+            parts.append(block.mean(axis=1, dtype=np.float32))
+            kept += len(block)
+            if kept > limit:
+                raise _too_long(kept / rate, cfg)
+    return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), rate
 
 
 def load_for_whisper(blob: bytes, cfg: AudioConfig) -> np.ndarray:
@@ -130,6 +178,7 @@ def playable(blob: bytes, cfg: AudioConfig) -> tuple[bytes, str]:
         raise AudioError("the audio is empty" if not blob else "the audio is too short to hold one PCM frame")
     fmt_tag, bits = PCM_SUBTYPES[cfg.pcm_sample_format]
     block = cfg.pcm_channels * bits // 8
+    _check_length(len(data) // block, cfg.pcm_sample_rate, cfg)  # as /peaks does: bytes too few to be speech are 422
     header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
     header += b"fmt " + struct.pack(
         "<IHHIIHH", 16, fmt_tag, cfg.pcm_channels, cfg.pcm_sample_rate, cfg.pcm_sample_rate * block, block, bits

@@ -47,6 +47,9 @@ class AudioConfig:
     pcm_sample_rate: int = 16000
     pcm_sample_format: str = "s16le"
     pcm_channels: int = 1
+    # Longest recording decoded (playback, waveform, transcription, training): bounds memory
+    # against compressed audio that inflates to gigabytes. A voice assistant's clips are seconds.
+    max_duration_s: float = 300.0
 
 
 @dataclass
@@ -99,17 +102,27 @@ class Config:
     root: Path = PROJECT_ROOT
 
 
+def _strong(token: str) -> bool:
+    """Hard enough to guess over the network with wrong tries slowed down (training/src/throttle.py):
+    twelve spaces or "aaaaaaaaaaaa" are not."""
+    return len(token) >= 12 and not any(c.isspace() for c in token) and len(set(token)) >= 8
+
+
+# "auto" picks adapt on a CPU and full on CUDA (stt.engine.resolve_mode).
+TRAINING_MODES = ("auto", "adapt", "decoder", "full", "lora")
 _SECRETS = {"server.access_token"}
 # Checks beyond the type, keyed "section.key": (predicate, what a valid value is).
 _RULES: dict[str, tuple[Any, str]] = {
     "server.port": (lambda v: 0 <= v <= 65535, "a port number 0-65535"),
-    "server.access_token": (lambda v: v == "" or len(v) >= 12, "empty, or a token of at least 12 characters"),
+    "server.access_token": (lambda v: v == "" or _strong(v),
+                            "empty, or a token of at least 12 characters, no spaces, at least 8 of them different "
+                            "(make one with: python -c \"import secrets; print(secrets.token_urlsafe(24))\")"),
     "database.busy_timeout_ms": (lambda v: v >= 0, "a non-negative number of milliseconds"),
     "audio.pcm_sample_rate": (lambda v: 1000 <= v <= 384000, "a sample rate in Hz (1000-384000)"),
     "audio.pcm_sample_format": (lambda v: v in {"s16le", "s32le", "f32le", "u8"}, "one of s16le, s32le, f32le, u8"),
     "audio.pcm_channels": (lambda v: 1 <= v <= 8, "a channel count 1-8"),
-    "training.mode": (lambda v: v in {"auto", "adapt", "decoder", "full", "lora"},
-                      "one of auto, adapt, decoder, full, lora"),
+    "audio.max_duration_s": (lambda v: 1 <= v <= 24 * 3600, "a number of seconds, 1 to 86400"),
+    "training.mode": (lambda v: v in TRAINING_MODES, "one of " + ", ".join(TRAINING_MODES)),
     "training.adapt_layers": (lambda v: 0 <= v <= 64, "a layer count 0-64 (0: a quarter of the encoder)"),
     "training.learning_rate": (lambda v: 0 < v < 1, "a learning rate between 0 and 1"),
     "training.epochs": (lambda v: 1 <= v <= 1000, "a whole number of epochs 1-1000"),

@@ -18,6 +18,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
+from utils import columns
+
 TABLE = "s2s_training_data"
 
 # The seed's schema, verbatim in meaning. AUTOINCREMENT so an id is never reused
@@ -58,7 +60,10 @@ CREATE TABLE IF NOT EXISTS s2s_app_heldout (
 );
 """
 
-LIST_COLUMNS = "d.id, d.transcript, d.is_reviewed, d.is_trained, d.timestamp"
+# Every column as the seed's type, whatever the other program stored (see utils/columns.py).
+LIST_COLUMNS = (f"d.id, {columns.as_text('d.transcript')} AS transcript, {columns.as_flag('d.is_reviewed')} AS is_reviewed, "
+                f"{columns.as_flag('d.is_trained')} AS is_trained, {columns.as_text('d.timestamp')} AS timestamp, "
+                f"{columns.problem('d')} AS problem")
 # Reads of the flags go through the covering index: read from the table, they
 # sit behind the blob and cost a walk over its overflow pages.
 BY_LIST = f"{TABLE} d INDEXED BY s2s_app_idx_list"
@@ -73,9 +78,13 @@ NOT_REGRESSION = f"NOT {IS_REGRESSION}"
 # SQLite's trim() strips spaces only: name the same blanks Python strips (see has_text), so the
 # stats, the plan and the worker agree on what "no words" is.
 BLANKS = " \t\n\v\f\r\u00a0"
-HAS_TEXT = f"trim(coalesce(d.transcript, ''), char({', '.join(str(ord(c)) for c in BLANKS)})) <> ''"
-# Nor one whose audio is known not to decode (the editor or a run found out and cached why).
-HAS_AUDIO = "d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta WHERE error IS NOT NULL)"
+# Only TEXT counts: a transcript stored as a BLOB or a number waits until it is saved as text.
+HAS_TEXT = (f"typeof(d.transcript) = 'text' AND "
+            f"trim(d.transcript, char({', '.join(str(ord(c)) for c in BLANKS)})) <> ''")
+# Nor one whose audio is known not to decode (the editor or a run found out and cached why), or
+# to last longer than the 30 s Whisper hears at once (audio.WHISPER_WINDOW_S).
+HAS_AUDIO = ("d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta "
+             "WHERE error IS NOT NULL OR duration_s > 30.0)")
 # Reviewed items a run may use, for training or held out: the one definition the stats, the
 # held-out split and the run's plan share, so "pending" is exactly what Train trains on.
 # "IS NOT 1" so a NULL flag written by the assistant counts as not trained.
@@ -134,6 +143,7 @@ def connect(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
         str(path), timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
     )
     conn.row_factory = sqlite3.Row
+    conn.text_factory = columns.lenient_text
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     return conn
 
@@ -168,10 +178,11 @@ def _item(row: sqlite3.Row) -> dict[str, Any]:
     item = {
         "id": row["id"],
         "transcript": row["transcript"],
-        "is_reviewed": int(row["is_reviewed"] or 0),
-        "is_trained": int(row["is_trained"] or 0),
+        "is_reviewed": row["is_reviewed"],
+        "is_trained": row["is_trained"],
         "regression": int(row["regression"]),
         "timestamp": row["timestamp"],
+        "problem": ((row["problem"] or "") + (columns.text_problem(row["transcript"]) or "")).strip() or None,
     }
     if "duration_s" in row.keys():
         item["duration_s"] = row["duration_s"]
@@ -303,9 +314,8 @@ def list_items_json(
     text = conn.execute(
         "SELECT coalesce(json_group_array(json_object('id', id, 'transcript', transcript, "
         "'is_reviewed', is_reviewed, 'is_trained', is_trained, 'timestamp', timestamp, "
-        "'duration_s', duration_s)), '[]') FROM ("
-        f"SELECT d.id, d.transcript, coalesce(d.is_reviewed, 0) AS is_reviewed, "
-        f"coalesce(d.is_trained, 0) AS is_trained, d.timestamp, m.duration_s FROM {BY_LIST} "
+        "'duration_s', duration_s, 'problem', problem)), '[]') FROM ("
+        f"SELECT {LIST_COLUMNS}, m.duration_s FROM {BY_LIST} "
         f"LEFT JOIN s2s_app_audio_meta m ON m.item_id = d.id {join} {clause} ORDER BY {order} {page})",
         join_params + params + page_params,
     ).fetchone()[0]
@@ -355,9 +365,16 @@ def update_item(
         if if_match is not None and if_match != "*" and if_match != current["version"]:
             raise VersionConflict(current)
         sets, params = [], []
-        if transcript is not None and transcript != current["transcript"]:
+        # Saving repairs what the other program stored with the wrong type (see utils/columns.py).
+        text_type, trained_ok = conn.execute(
+            f"SELECT typeof(transcript), is_trained IS NULL OR is_trained IN (0, 1) FROM {TABLE} WHERE id = ?",
+            (item_id,)).fetchone()
+        odd_text = text_type not in ("text", "null") or columns.INVALID_TEXT in (current["transcript"] or "")
+        if transcript is not None and (transcript != current["transcript"] or odd_text):
             sets += ["transcript = ?", "is_trained = 0"]
             params.append(transcript)
+        elif not trained_ok:
+            sets.append("is_trained = 0")  # what it already read as
         if is_reviewed is not None:
             sets.append("is_reviewed = ?")
             params.append(int(is_reviewed))

@@ -6,7 +6,7 @@ import json
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from stt import suggestions
+from stt import jobs, suggestions
 from stt.transcriber import model_fingerprint
 from training.src import audio_meta
 from training.src.db import get_db
@@ -34,6 +34,7 @@ def _with_etag(item: dict, status: int = 200):
 @bp.get("/health")
 def health():
     cfg = current_app.config["S2S"]
+    jobs.heal(cfg)
     model_path = cfg.model.path
     body = {
         "status": "ok",
@@ -72,7 +73,7 @@ def list_items():
         get_db(),
         reviewed=params.bool_arg("reviewed"),
         trained=params.bool_arg("trained"),
-        q=(request.args.get("q") or "").strip() or None,
+        q=params.text_arg("q", params.MAX_QUERY_CHARS),
         sort=sort if sort in database.SORTABLE else "id",
         descending=params.choice_arg("order", "asc", {"asc", "desc"}) == "desc",
         limit=limit,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
 
-from stt import suggestions
+from stt import jobs, suggestions
 from stt.model_format import ModelFormatError
 from stt.transcriber import ModelLoadError, check_model
 from training.src.db import get_db
@@ -40,6 +40,7 @@ def _model_error(exc: Exception) -> ApiError:
 @bp.post("/data/<item:item_id>/transcribe")
 def transcribe(item_id: int):
     """The current model's transcript of the item (cached per model) and its disagreement with the stored one."""
+    jobs.heal(current_app.config["S2S"])
     try:
         return jsonify(suggestions.suggest(current_app.config["S2S"], get_db(), item_id))
     except database.NotFound:
@@ -54,6 +55,7 @@ def transcribe(item_id: int):
 def start_scoring():
     """Transcribe every unreviewed item the current model has not heard yet, in the background."""
     cfg = current_app.config["S2S"]
+    jobs.heal(cfg)
     try:
         check_model(cfg.model.path)  # refuse now rather than fail in the thread
     except ModelFormatError as exc:

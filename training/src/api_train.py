@@ -15,6 +15,7 @@ from stt.model_format import ModelFormatError, detect_format
 from training.src import params
 from training.src.db import get_db
 from training.src.errors import ApiError
+from utils.config import TRAINING_MODES as MODES
 
 bp = Blueprint("train", __name__, url_prefix="/api")
 # Starting a run and rolling back both change what sits at the model path (a new worker
@@ -50,8 +51,9 @@ def start_training():
     if request.get_data(cache=True).strip():
         body = params.json_object()
         mode = body.get("mode")
-        if mode is not None and mode not in ("decoder", "full", "lora", "auto"):
-            raise ApiError(400, "invalid_field", "'mode' must be one of decoder, full, lora, auto.", field="mode")
+        # null is refused as the schema says: leaving "mode" out is how to take the configured one.
+        if "mode" in body and mode not in MODES:
+            raise ApiError(400, "invalid_field", f"'mode' must be one of {', '.join(MODES)}.", field="mode")
     try:
         with _model_lock:
             started = jobs.start(_cfg(), mode)
@@ -89,6 +91,7 @@ def cancel(job_id: str):
 
 @bp.get("/model")
 def model_state():
+    jobs.heal(_cfg())
     path = _cfg().model.path
     try:
         fmt, present = detect_format(path), True

@@ -27,6 +27,10 @@ class ItemIdConverter(IntegerConverter):
     answering 405 because some other route's shape matched the path.
     """
 
+    # ASCII digits without leading zeros: Werkzeug's \d also takes "01" and Arabic-Indic "١", which
+    # int() reads as 1, so one item answered at many addresses.
+    regex = r"-?(?:0|[1-9][0-9]*)"
+
     def __init__(self, map, *args, **kwargs):
         super().__init__(map, signed=True)
 

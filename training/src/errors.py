@@ -26,7 +26,10 @@ def error_response(status: int, error: str, message: str, **extra: object):
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.error, exc.message, **exc.extra)
+        response, status = error_response(exc.status, exc.error, exc.message, **exc.extra)
+        if "retry_after_s" in exc.extra:  # 429: clients and proxies read the wait from the header
+            response.headers["Retry-After"] = str(exc.extra["retry_after_s"])
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

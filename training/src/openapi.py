@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from utils.config import TRAINING_MODES as MODES
+
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
 
@@ -60,7 +62,8 @@ SCHEMAS: dict[str, Any] = {
                         "id": {"type": "integer"}, "transcript": NULLABLE_STRING,
                         "is_reviewed": {"type": "integer", "enum": [0, 1]},
                         "is_trained": {"type": "integer", "enum": [0, 1]},
-                        "timestamp": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER}},
+                        "timestamp": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER,
+                        "problem": NULLABLE_STRING}},
     "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version", "regression"], "properties": {
         "version": {"type": "string"}, "regression": {"type": "integer", "enum": [0, 1]}}}]},
     "ItemDetail": {"allOf": [_ref("Item"), {"type": "object", "properties": {
@@ -162,7 +165,7 @@ PATHS: dict[str, Any] = {
     "/api/train": {"post": {
         "summary": "Start fine-tuning on pending items in a background process",
         "requestBody": {"required": False, "content": {"application/json": {"schema": {
-            "type": "object", "properties": {"mode": {"type": "string", "enum": ["auto", "decoder", "full", "lora"]}}}}}},
+            "type": "object", "properties": {"mode": {"type": "string", "enum": list(MODES)}}}}}},
         "responses": {"202": _json(_ref("TrainStarted"), "Started"), **_errors(400, 409, 503)}}},
     "/api/train/status": {"get": {"summary": "The latest run, or {state: idle}",
                                   "responses": {"200": _json({"oneOf": [_ref("Run"), _ref("Idle")]})}}},
@@ -177,7 +180,7 @@ PATHS: dict[str, Any] = {
     "/api/model/rollback": {"post": {
         "summary": "Deploy a kept version again",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}}}},
+            "type": "object", "required": ["version"], "properties": {"version": {"type": "string", "minLength": 1}}}}}},
         "responses": {"200": _json({"type": "object"}), **_errors(400, 404, 409)}}},
     "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
 }

@@ -10,9 +10,12 @@ from training.src.errors import ApiError
 
 TRUE, FALSE = {"true", "1"}, {"false", "0"}
 MAX_TRANSCRIPT_CHARS = 10_000
-# C0 controls other than tab/newline/carriage return, DEL, and lone surrogates (from
-# invalid UTF-8 escapes) have no place in a transcript and break tokenizers.
-BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Longer search text is no transcript anyone typed, and SQLite refuses LIKE patterns past ~50,000.
+MAX_QUERY_CHARS = 500
+# C0 controls other than tab/newline/carriage return, DEL, C1 controls (U+0085, U+009B, ...),
+# bidirectional overrides and isolates (which make the text read differently from what it holds),
+# and lone surrogates (from invalid UTF-8 escapes) have no place in a transcript and break tokenizers.
+BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def bool_arg(name: str) -> bool | None:
@@ -39,6 +42,14 @@ def int_arg(name: str, default: int | None, minimum: int, maximum: int) -> int |
     return value
 
 
+def text_arg(name: str, maximum: int) -> str | None:
+    """A free-text parameter, stripped; None when empty."""
+    raw = (request.args.get(name) or "").strip()
+    if len(raw) > maximum:
+        raise ApiError(400, "invalid_parameter", f"'{name}' is longer than {maximum} characters.", parameter=name)
+    return raw or None
+
+
 def choice_arg(name: str, default: str, choices: set[str]) -> str:
     raw = request.args.get(name, default)
     if raw not in choices:
@@ -48,7 +59,10 @@ def choice_arg(name: str, default: str, choices: set[str]) -> str:
 
 def json_object() -> dict[str, Any]:
     """The request body as a JSON object, or a 400 that says what was wrong with it."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # json.loads recurses per level: 50,000 "[" fit the size limit
+        raise ApiError(400, "invalid_body", "The request body nests too deeply; send a flat JSON object.") from None
     if body is None:
         if not request.get_data(cache=True):
             raise ApiError(400, "invalid_body", "The request body is empty; send a JSON object.")
@@ -94,4 +108,8 @@ def if_match() -> str | None:
     raw = raw.strip()
     if raw.startswith("W/"):
         raw = raw[2:]
-    return raw.strip('"')
+    raw = raw.strip('"')
+    if not raw:
+        raise ApiError(400, "invalid_header", "If-Match is empty: send the item's version (its ETag), or leave "
+                       "the header out to save whatever the item holds now.")
+    return raw

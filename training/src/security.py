@@ -19,11 +19,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 
 from training.src.errors import ApiError
+from training.src.throttle import Throttle
 from utils.config import Config, ConfigError
 
 COOKIE = "s2s_session"
@@ -66,11 +68,31 @@ def _same(a: str, b: str) -> bool:
 
 
 def _authorized(token: str) -> bool:
+    """A right Bearer token or login cookie. A wrong Bearer token counts as a guess (see throttle.py)."""
     header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer ") and _same(header[7:].strip(), token):
-        return True
+    if header:
+        _check_throttle()
+        if header.startswith("Bearer ") and _same(header[7:].strip(), token):
+            _throttle().succeeded(_client())
+            return True
+        _throttle().failed(_client())
     cookie = request.cookies.get(COOKIE)
     return cookie is not None and _same(cookie, _session_value(token))
+
+
+def _throttle() -> Throttle:
+    return current_app.extensions["s2s_throttle"]
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _check_throttle() -> None:
+    wait = _throttle().wait(_client())
+    if wait > 0:
+        raise ApiError(429, "too_many_attempts", f"Too many wrong access tokens from this address: try again in "
+                       f"{math.ceil(wait)} s.", retry_after_s=math.ceil(wait))
 
 
 def _host_name(netloc: str) -> str:
@@ -106,19 +128,39 @@ def _headers(response: Response) -> Response:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     token = current_app.config["S2S"].server.access_token
-    target = request.values.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"  # only ever redirect within this app
+    target = _same_site_path(request.values.get("next", "/"))
     if request.method == "GET" or not token:
         return render_template("login.html", next=target, error=None)
+    wait = _throttle().wait(_client())
+    if wait > 0:
+        return render_template("login.html", next=target, error=f"Too many wrong tokens: wait {math.ceil(wait)} s "
+                               "and try again."), 429, {"Retry-After": str(math.ceil(wait))}
     if not _same(request.form.get("token", ""), token):
+        _throttle().failed(_client())
         return render_template("login.html", next=target, error="That access token is not right."), 401
+    _throttle().succeeded(_client())
     response = redirect(target)
     response.set_cookie(COOKIE, _session_value(token), httponly=True, samesite="Strict", path="/")
     return response
 
 
+def _same_site_path(target: str) -> str:
+    """`next` if it is a path on this site, else "/".
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    "/<TAB>/evil.example" and "/\\evil.example" would leave the site; a newline in a
+    Location header is refused by the server (a 500). Any of them means "/".
+    """
+    if any(c in target for c in "\\") or any(ord(c) < 0x20 or ord(c) == 0x7f for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
 def init_app(app: Flask) -> None:
+    app.extensions["s2s_throttle"] = Throttle()
     app.before_request(_guard)
     app.after_request(_headers)
     app.register_blueprint(bp)

@@ -128,7 +128,8 @@ function renderRows(items, measured) {
       el("td", { class: "num col-dur" }, item.duration_s === null ? el("span", { class: "muted", title: measured ? "Length unknown" : "Measuring…" }, measured ? "–" : "…") : fmtSeconds(item.duration_s)),
       el("td", { class: "col-status" },
         item.is_reviewed ? badge("Reviewed", "ok") : badge("To review", "new"),
-        item.is_trained ? badge("Trained", "trained") : null),
+        item.is_trained ? badge("Trained", "trained") : null,
+        item.problem ? badge("Needs repair", "warn", item.problem) : null),
       el("td", { class: "col-time" }, el("span", { title: fmtDate(item.timestamp) }, fmtAgo(item.timestamp) || fmtShortDate(item.timestamp))));
     row.addEventListener("click", () => openItem(item.id));
     return row;

@@ -218,6 +218,14 @@ function fillDetails(item) {
     item.is_trained ? badge("Trained", "trained") : null,
     item.regression ? badge("Regression check", "warn") : null].filter(Boolean));
   $("trained-note").hidden = !item.is_trained;
+  // Why training would leave this item out, where the reviewer can act on it.
+  const notes = [];
+  if (item.problem) notes.push(`${item.problem} Saving stores it as it should be.`);  // wrong types from the assistant
+  if (item.duration_s > 30) {
+    notes.push(`This recording lasts ${fmtSeconds(item.duration_s)}: Whisper hears 30 s at a time, so training leaves it out.`);
+  }
+  $("row-problem").textContent = notes.join(" ");
+  $("row-problem").hidden = !notes.length;
   // Speech the model has learned cannot show forgetting; the server refuses it too.
   $("regression").disabled = Boolean(item.is_trained) && !item.regression;
   $("regression").closest("label").title = $("regression").disabled

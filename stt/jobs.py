@@ -50,7 +50,6 @@ def connect(cfg: Config) -> sqlite3.Connection:
         database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
         _initialized.add(cfg.database.path)
     conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
-    runs.init_tables(conn)
     return conn
 
 

@@ -16,6 +16,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
+from utils.database import now
+
 ACTIVE = ("queued", "preparing", "training", "evaluating", "saving")
 FINISHED = ("done", "failed", "cancelled")
 # The worker beats every 5 s from a thread of its own; nine missed beats mean it is gone. Generous,
@@ -23,55 +25,7 @@ FINISHED = ("done", "failed", "cancelled")
 # start itself (one it started is watched through its process handle instead).
 STALE_AFTER_S = 45
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS s2s_app_train_runs (
-    job_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    phase TEXT,
-    step INTEGER DEFAULT 0,
-    total INTEGER DEFAULT 0,
-    loss REAL,
-    mode TEXT,
-    items INTEGER DEFAULT 0,
-    heldout_items INTEGER DEFAULT 0,
-    pid INTEGER,
-    -- 0, or the Unix time a cancel was asked for (so a worker that ignores it can be ended later)
-    cancel_requested INTEGER DEFAULT 0,
-    started_at TEXT NOT NULL,
-    phase_started_at TEXT,
-    step_at TEXT,
-    heartbeat_at TEXT,
-    finished_at TEXT,
-    message TEXT,
-    deployed INTEGER DEFAULT 0,
-    version TEXT,
-    result_json TEXT
-);
-CREATE TABLE IF NOT EXISTS s2s_app_train_items (
-    job_id TEXT NOT NULL,
-    item_id INTEGER NOT NULL,
-    role TEXT NOT NULL,
-    transcript TEXT,
-    PRIMARY KEY (job_id, item_id)
-);
-"""
 
-
-def now() -> str:
-    """UTC timestamps as ISO text: they sort as strings, so SQL can compare them."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def init_tables(conn: sqlite3.Connection) -> None:
-    """Create the run tables if missing; called lazily, since the assistant owns the database file.
-
-    Columns added since a table was first created are added in place, so runs recorded by an
-    older version of the app stay readable.
-    """
-    conn.executescript(SCHEMA)
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(s2s_app_train_runs)")}
-    if "step_at" not in columns:
-        conn.execute("ALTER TABLE s2s_app_train_runs ADD COLUMN step_at TEXT")
 
 
 def create(conn: sqlite3.Connection, mode: str, items: int, heldout: int) -> str:
@@ -180,6 +134,7 @@ def _public(row: sqlite3.Row) -> dict[str, Any]:
     result = json.loads(run.pop("result_json") or "{}")
     run.pop("cancel_requested", None)
     run["deployed"] = bool(run["deployed"])
+    run["active"] = run["state"] in ACTIVE  # the page asks this rather than keep its own list of states
     run["percent"] = round(100.0 * run["step"] / run["total"], 1) if run["total"] else 0.0
     run["eta_s"] = _eta(run)
     run["result"] = result

@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from utils.database import now
+
 META = "s2s_version.json"
 ORIGINAL = "v0-original"
 
@@ -129,11 +131,11 @@ def add_version(model_path: Path, candidate: Path, meta: dict[str, Any]) -> str:
     if model_path.is_dir() and not (vdir / ORIGINAL).exists() and deployed_version(model_path) is None:
         # The first run keeps the user's own model, so it can always be restored.
         _copy_into(model_path, vdir / ORIGINAL)
-        (vdir / ORIGINAL / META).write_text(json.dumps({"version": ORIGINAL, "created_at": _now(),
+        (vdir / ORIGINAL / META).write_text(json.dumps({"version": ORIGINAL, "created_at": now(),
                                                         "note": "the model before any training"}), encoding="utf-8")
     name = _next_name(model_path)
     # Trained from whatever is deployed now: runs and rollbacks never overlap.
-    record = {**meta, "version": name, "created_at": _now(), "lineage": lineage(model_path)}
+    record = {**meta, "version": name, "created_at": now(), "lineage": lineage(model_path)}
     (candidate / META).write_text(json.dumps(record), encoding="utf-8")
     _copy_into(candidate, vdir / name)
     return name
@@ -182,6 +184,3 @@ def prune(model_path: Path, keep: int) -> None:
     for name in others[keep:]:
         shutil.rmtree(versions_dir(model_path) / name, ignore_errors=True)
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

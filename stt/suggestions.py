@@ -15,7 +15,6 @@ import hashlib
 import logging
 import sqlite3
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +22,13 @@ import jiwer
 
 from stt.transcriber import Transcriber, check_model, get_transcriber
 from utils import audio, database
+from utils.schema import SUGGESTIONS
 from utils.config import Config
 
 log = logging.getLogger(__name__)
 
-TABLE = "s2s_app_suggestions"
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    item_id INTEGER NOT NULL,
-    model_fingerprint TEXT NOT NULL,
-    transcript_version TEXT,
-    text TEXT,
-    avg_logprob REAL,
-    wer REAL,
-    created_at TEXT,
-    PRIMARY KEY (item_id, model_fingerprint)
-)
-"""
+TABLE = SUGGESTIONS
+
 # For the list's sort=disagreement|uncertainty: join on alias `s`, one parameter (the fingerprint).
 DISAGREEMENT_JOIN = f"LEFT JOIN {TABLE} s ON s.item_id = d.id AND s.model_fingerprint = ?"
 # Unscored items sort last in both orders (`IS NULL` is 0 for scored rows, so they come first).
@@ -48,10 +37,6 @@ SORT_KEYS = {"disagreement": "s.wer IS NULL, s.wer DESC", "uncertainty": "s.avg_
 # Lowercase and drop punctuation, so "Turn on the lamp." and "turn on the lamp" agree.
 _NORMALIZE = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
                             jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
-
-
-def init_tables(conn: sqlite3.Connection) -> None:
-    conn.execute(SCHEMA)
 
 
 def disagreement_join(fingerprint: str) -> tuple[str, list[str]]:
@@ -78,10 +63,6 @@ def _transcript_version(transcript: str | None) -> str:
     return hashlib.sha1(repr(transcript).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def _row(item_id: int, fingerprint: str, text: str, avg_logprob: float, wer: float, cached: bool) -> dict[str, Any]:
     return {"item_id": item_id, "text": text, "avg_logprob": avg_logprob, "wer": wer,
             "model_fingerprint": fingerprint, "cached": cached}
@@ -97,7 +78,7 @@ def _transcribe_and_store(cfg: Config, conn: sqlite3.Connection, model: Transcri
         f"INSERT OR REPLACE INTO {TABLE}(item_id, model_fingerprint, transcript_version, text, avg_logprob, wer, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (item["id"], model.fingerprint, _transcript_version(item["transcript"]), result.text,
-         result.avg_logprob, wer, _now()),
+         result.avg_logprob, wer, database.now()),
     )
     return _row(item["id"], model.fingerprint, result.text, result.avg_logprob, wer, cached=False)
 
@@ -211,12 +192,3 @@ class ScoreJob:
         finally:
             if conn is not None:
                 conn.close()
-
-
-def ensure_tables(database_path: Path, busy_timeout_ms: int) -> None:
-    """Create this module's table in the shared database (at app start)."""
-    conn = database.connect(database_path, busy_timeout_ms)
-    try:
-        init_tables(conn)
-    finally:
-        conn.close()

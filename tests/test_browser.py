@@ -125,7 +125,7 @@ def test_train_is_disabled_without_a_usable_model(page, seeded, cfg):
 def test_training_progress_is_shown_live(page, seeded):
     """The progress UI against a scripted job: phase, percent, step, loss, ETA, cancel, the result."""
     calls = {"status": 0, "cancel": 0}
-    running = {"job_id": "j1", "state": "training", "phase": "epoch 1", "step": 3, "total": 12, "percent": 25.0,
+    running = {"job_id": "j1", "state": "training", "active": True, "phase": "epoch 1", "step": 3, "total": 12, "percent": 25.0,
                "eta_s": 42, "loss": 1.2346, "message": "Training on 4 items."}
     done = {"job_id": "j1", "state": "done", "deployed": True, "wer_before": 0.25, "wer_after": 0.125,
             "message": "Deployed: held-out WER 25.0% → 12.5%.", "percent": 100, "step": 1, "total": 1}

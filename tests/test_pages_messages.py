@@ -11,7 +11,7 @@ def reply(route: Route, body, status: int = 200) -> None:
 
 
 def test_a_cancelled_run_says_so_once(page, seeded):
-    running = {"job_id": "j1", "state": "training", "phase": "training", "step": 1, "total": 8, "percent": 12.5,
+    running = {"job_id": "j1", "state": "training", "active": True, "phase": "training", "step": 1, "total": 8, "percent": 12.5,
                "eta_s": 30, "loss": 2.0, "message": "Training."}
     cancelled = {"job_id": "j1", "state": "cancelled", "deployed": False, "percent": 0, "step": 1, "total": 8,
                  "message": "Cancelled: the deployed model was not changed."}

@@ -5,6 +5,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from stt import runs
+from utils import schema
 
 
 def ago(seconds: float) -> str:
@@ -12,7 +13,7 @@ def ago(seconds: float) -> str:
 
 
 def test_eta_uses_the_pace_of_finished_steps_and_never_climbs_while_one_runs(conn):
-    runs.init_tables(conn)
+    schema.migrate(conn)
     job = runs.create(conn, "adapt", items=10, heldout=3)
     runs.update(conn, job, state="training", phase="training", step=1, total=10)
     seen = []
@@ -26,7 +27,7 @@ def test_eta_uses_the_pace_of_finished_steps_and_never_climbs_while_one_runs(con
 
 
 def test_a_new_step_and_a_new_phase_restart_the_clocks(conn):
-    runs.init_tables(conn)
+    schema.migrate(conn)
     job = runs.create(conn, "adapt", items=4, heldout=1)
     runs.update(conn, job, state="training", phase="training", step=0, total=4)
     first = runs.get(conn, job)
@@ -44,7 +45,7 @@ def test_a_table_from_an_older_version_gains_the_column(tmp_path):
                  "heldout_items INTEGER DEFAULT 0, pid INTEGER, cancel_requested INTEGER DEFAULT 0, "
                  "started_at TEXT NOT NULL, phase_started_at TEXT, heartbeat_at TEXT, finished_at TEXT, "
                  "message TEXT, deployed INTEGER DEFAULT 0, version TEXT, result_json TEXT)")
-    runs.init_tables(conn)
+    schema.migrate(conn)
     job = runs.create(conn, "adapt", items=1, heldout=1)
     runs.update(conn, job, state="training", phase="training", step=1, total=2)
     assert runs.get(conn, job)["eta_s"] is not None

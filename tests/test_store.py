@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from stt import runs, store
+from utils import schema
 
 
 def make_model(folder: Path, weights: str) -> Path:
@@ -148,7 +149,7 @@ def test_rename_retries_while_the_folder_is_in_use(tmp_path: Path, monkeypatch):
 
 def test_model_endpoint_without_a_model(client, cfg):
     body = client.get("/api/model").get_json()
-    assert body == {"path": str(cfg.model.path), "format": None, "present": False, "version": None, "versions": []}
+    assert body == {"path": str(cfg.model.path), "name": None, "format": None, "present": False, "version": None, "versions": []}
 
 
 def test_rollback_requests_are_checked(client, cfg, conn):
@@ -157,7 +158,7 @@ def test_rollback_requests_are_checked(client, cfg, conn):
         assert response.status_code == 400 and response.get_json()["error"] == "invalid_field"
     assert client.post("/api/model/rollback", json={"version": "v1-none"}).status_code == 404
     make_model(cfg.model.path, "original")
-    runs.init_tables(conn)
+    schema.migrate(conn)
     runs.create(conn, "decoder", 5, 3)  # a run in progress (fresh heartbeat)
     response = client.post("/api/model/rollback", json={"version": store.ORIGINAL})
     assert response.status_code == 409 and response.get_json()["error"] == "job_running"

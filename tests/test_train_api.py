@@ -18,7 +18,7 @@ from stt.model_format import detect_format
 from tests import tiny_whisper
 from tests.conftest import clips_at
 from tests.speech import espeak_16k_wav
-from utils import database
+from utils import database, schema
 
 SENTENCES = ["Turn on the Kwintara lamp.", "Ask Zorblax to vacuum.", "Dim the Velmora heater.",
              "Play music on the Orvane speaker.", "Lock the front door.", "Set a timer for ten minutes.",
@@ -151,7 +151,7 @@ def test_cancel_stops_the_run_and_changes_nothing(client, conn, cfg, trainable):
 
 
 def test_a_run_whose_heartbeat_stops_is_failed_after_a_restart(conn):
-    runs.init_tables(conn)
+    schema.migrate(conn)
     job_id = runs.create(conn, "decoder", 5, 3)
     runs.update(conn, job_id, state="training")
     conn.execute("UPDATE s2s_app_train_runs SET heartbeat_at = '2000-01-01T00:00:00+00:00' WHERE job_id = ?", (job_id,))
@@ -161,7 +161,7 @@ def test_a_run_whose_heartbeat_stops_is_failed_after_a_restart(conn):
 
 
 def test_only_items_unchanged_during_the_run_are_marked(conn, speech):
-    runs.init_tables(conn)
+    schema.migrate(conn)
     ids = [database.insert_item(conn, f"text {i}", speech["hello"], is_reviewed=1) for i in range(4)]
     job_id = runs.create(conn, "decoder", 3, 1)
     runs.record_items(conn, job_id, [(ids[0], "train", "text 0"), (ids[1], "train", "text 1"),

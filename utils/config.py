@@ -123,7 +123,7 @@ _RULES: dict[str, tuple[Any, str]] = {
     "audio.pcm_channels": (lambda v: 1 <= v <= 8, "a channel count 1-8"),
     "audio.max_duration_s": (lambda v: 1 <= v <= 24 * 3600, "a number of seconds, 1 to 86400"),
     "training.mode": (lambda v: v in TRAINING_MODES, "one of " + ", ".join(TRAINING_MODES)),
-    "training.adapt_layers": (lambda v: 0 <= v <= 64, "a layer count 0-64 (0: a quarter of the encoder)"),
+    "training.adapt_layers": (lambda v: 0 <= v <= 64, "a layer count 0-64 (0: half of a small encoder, a quarter of a larger one)"),
     "training.learning_rate": (lambda v: 0 < v < 1, "a learning rate between 0 and 1"),
     "training.epochs": (lambda v: 1 <= v <= 1000, "a whole number of epochs 1-1000"),
     "training.batch_size": (lambda v: 1 <= v <= 1024, "a batch size 1-1024"),

@@ -15,50 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from utils import columns
-
-TABLE = "s2s_training_data"
-
-# The seed's schema, verbatim in meaning. AUTOINCREMENT so an id is never reused
-# after a delete: the app's own tables refer to items by id.
-SEED_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    transcript TEXT,
-    audio_blob BLOB,
-    is_reviewed INTEGER DEFAULT 0,
-    is_trained INTEGER DEFAULT 0,
-    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP
-)
-"""
-
-APP_SCHEMA = f"""
--- The flags, and the transcript so "pending" (which needs words) is counted from the index alone.
-CREATE INDEX IF NOT EXISTS s2s_app_idx_review ON {TABLE}(is_reviewed, is_trained, transcript);
-DROP INDEX IF EXISTS s2s_app_idx_flags;  -- its two columns lead the index above
-CREATE INDEX IF NOT EXISTS s2s_app_idx_list ON {TABLE}(id, is_reviewed, is_trained, timestamp, transcript);
-CREATE TABLE IF NOT EXISTS s2s_app_audio_meta (
-    item_id INTEGER PRIMARY KEY,
-    blob_length INTEGER NOT NULL,
-    mime TEXT,
-    duration_s REAL,
-    sample_rate INTEGER,
-    error TEXT
-);
--- Items the reviewer set aside as a regression check: never trained on, and a new
--- model is deployed only if its WER on them does not rise.
-CREATE TABLE IF NOT EXISTS s2s_app_regression (
-    item_id INTEGER PRIMARY KEY
-);
--- Items a run held out to measure on: once held out, always held out (never trained on),
--- however the counts that chose them change later.
-CREATE TABLE IF NOT EXISTS s2s_app_heldout (
-    item_id INTEGER PRIMARY KEY
-);
-"""
+from utils.schema import SEED_SCHEMA, TABLE, migrate  # noqa: F401  (SEED_SCHEMA: the assistant's table, for tests)
 
 # Every column as the seed's type, whatever the other program stored (see utils/columns.py).
 LIST_COLUMNS = (f"d.id, {columns.as_text('d.transcript')} AS transcript, {columns.as_flag('d.is_reviewed')} AS is_reviewed, "
@@ -102,6 +64,11 @@ REGRESSION = f"{USABLE} AND {IS_REGRESSION}"
 # The audio column as bytes even where the other program stored it as TEXT, which Python's
 # sqlite3 would otherwise try (and fail) to decode as UTF-8.
 AUDIO_BYTES = "CAST(audio_blob AS BLOB)"
+
+
+def now() -> str:
+    """UTC timestamps as ISO text, for the app's own tables and files: they sort as strings, so SQL can compare them."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def has_text(transcript: str | None) -> bool:
@@ -159,8 +126,7 @@ def init_db(path: Path, busy_timeout_ms: int = 5000) -> None:
         conn = connect(path, busy_timeout_ms)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(SEED_SCHEMA)
-            conn.executescript(APP_SCHEMA)
+            migrate(conn)
         finally:
             conn.close()
     except (sqlite3.Error, OSError) as exc:

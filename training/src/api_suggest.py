@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
-from flask.blueprints import BlueprintSetupState
 
 from stt import jobs, suggestions
 from stt.model_format import ModelFormatError
@@ -14,14 +13,6 @@ from utils.audio import AudioError
 
 bp = Blueprint("suggest", __name__, url_prefix="/api")
 JOB_KEY = "s2s_score_job"
-
-
-@bp.record_once
-def _setup(state: BlueprintSetupState) -> None:
-    # One job per app (a web process serves one), so tests' apps do not share progress.
-    cfg = state.app.config["S2S"]
-    suggestions.ensure_tables(cfg.database.path, cfg.database.busy_timeout_ms)
-    state.app.extensions[JOB_KEY] = suggestions.ScoreJob()
 
 
 def _job() -> suggestions.ScoreJob:

@@ -23,19 +23,12 @@ bp = Blueprint("train", __name__, url_prefix="/api")
 _model_lock = threading.Lock()
 
 
-@bp.record_once
-def _setup(state) -> None:
-    # Runs that died while the app was down show as failed; a half-done swap is undone.
-    jobs.recover(state.app.config["S2S"])
-
-
 def _cfg():
     return current_app.config["S2S"]
 
 
 def _conn() -> sqlite3.Connection:
     conn = get_db()
-    runs.init_tables(conn)
     jobs.reap(conn, _cfg())
     return conn
 

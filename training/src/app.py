@@ -1,7 +1,8 @@
 """The Flask application factory: configuration in, a ready app out.
 
-Routes live in blueprints beside this file (api_data, api_audio, api_train,
-pages); this module only wires them together.
+create_app() is the one place where start-up happens, step by step in the
+order they must run; the blueprints beside this file (api_data, api_audio,
+api_suggest, api_train, openapi, pages) only register routes.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from training.src import api_audio, api_data, api_suggest, api_train, db, errors, openapi, pages, security
+from stt import jobs, suggestions
+from utils import database
 from utils.config import Config, load_config
 
 WWW = Path(__file__).resolve().parent.parent / "www"
@@ -42,13 +45,22 @@ class ItemIdConverter(IntegerConverter):
 
 
 def create_app(config: Config | None = None) -> Flask:
+    """Each step that can fail raises ConfigError or DatabaseUnavailable with one line main.py prints."""
     cfg = config or load_config()
+    # 1. Reachable beyond this computer only with an access token.
     security.check_binding(cfg)
+    # 2. Open the shared database; create and migrate every table the app uses (utils/schema.py).
+    database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
+    # 3. Runs that died while the app was down show as failed; a model swap cut short is repaired.
+    jobs.recover(cfg)
     app = Flask(__name__, template_folder=str(WWW / "templates"), static_folder=str(WWW / "static"))
     app.config["S2S"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     app.url_map.converters["item"] = ItemIdConverter
+    # 4. The one background score-all job of this process (each app its own, so tests do not share it).
+    app.extensions[api_suggest.JOB_KEY] = suggestions.ScoreJob()
+    # 5. Errors as JSON, access checks and headers, per-request connections, then the routes.
     errors.register(app)
     security.init_app(app)
     db.init_app(app)

@@ -22,6 +22,4 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    cfg = app.config["S2S"]
-    database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
     app.teardown_appcontext(close_db)

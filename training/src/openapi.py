@@ -93,7 +93,7 @@ SCHEMAS: dict[str, Any] = {
         "percent": {"type": "number"}, "eta_s": NULLABLE_NUMBER, "loss": NULLABLE_NUMBER, "mode": NULLABLE_STRING,
         "items": {"type": "integer"}, "heldout_items": {"type": "integer"}, "started_at": {"type": "string"},
         "finished_at": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER, "message": NULLABLE_STRING,
-        "deployed": {"type": "boolean"}, "version": NULLABLE_STRING, "wer_before": NULLABLE_NUMBER,
+        "deployed": {"type": "boolean"}, "active": {"type": "boolean"}, "version": NULLABLE_STRING, "wer_before": NULLABLE_NUMBER,
         "wer_after": NULLABLE_NUMBER, "regression_wer_before": NULLABLE_NUMBER,
         "regression_wer_after": NULLABLE_NUMBER, "result": {"type": "object"}}},
     "ModelInfo": {"type": "object", "required": ["path", "name", "format", "present", "version", "versions"],

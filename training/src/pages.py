@@ -8,9 +8,9 @@ bp = Blueprint("pages", __name__)
 
 @bp.get("/")
 def dashboard():
-    return render_template("index.html")
+    return render_template("index.html", page="dashboard")
 
 
 @bp.get("/editor")
 def editor():
-    return render_template("editor.html")
+    return render_template("editor.html", page="editor")

@@ -30,7 +30,6 @@ from utils.config import Config, ConfigError
 
 COOKIE = "s2s_session"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")

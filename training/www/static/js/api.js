@@ -40,6 +40,10 @@ async function api(method, url, body, headers) {
 }
 
 // el("td", {class: "x"}, "text", child): every string becomes a text node, never HTML.
+const $ = (id) => document.getElementById(id);
+
+function badge(text, kind, title) { return el("span", { class: `badge ${kind}`, title }, text); }
+
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   setAttrs(node, attrs);

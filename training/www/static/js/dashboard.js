@@ -3,10 +3,8 @@
 "use strict";
 
 const PAGE = 50;
-const ACTIVE = new Set(["queued", "preparing", "training", "evaluating", "saving"]);
 const PHASES = { queued: "Waiting to start", preparing: "Preparing data", training: "Training",
   evaluating: "Measuring accuracy", saving: "Saving the model", done: "Finished", failed: "Failed", cancelled: "Cancelled" };
-const $ = (id) => document.getElementById(id);
 // A run's stages in order; the bar restarts in each, so the page says which one of these it is.
 const STAGES = ["preparing", "before training", "training", "after training", "saving"];
 
@@ -75,7 +73,7 @@ async function loadStats() {
 }
 
 function updateTrainButton() {
-  const running = Boolean(job && ACTIVE.has(job.state));
+  const running = Boolean(job && job.active);
   const pending = stats ? stats.pending_training : 0;
   const button = $("train-btn");
   const noModel = Boolean(model && !model.format);  // no folder, or one that holds no Whisper model
@@ -111,7 +109,6 @@ function itemsUrl() {
   return `/api/data?${p}`;
 }
 
-function badge(text, kind, title) { return el("span", { class: `badge ${kind}`, title }, text); }
 
 function openItem(id) { window.location.href = `/editor?id=${encodeURIComponent(id)}`; }
 
@@ -188,7 +185,7 @@ function moveRowFocus(delta) {
 
 function showJob(status) {
   job = status && status.state && status.state !== "idle" ? status : null;
-  const running = Boolean(job && ACTIVE.has(job.state));
+  const running = Boolean(job && job.active);
   $("train-progress").hidden = !running;
   if (running) {
     const pct = Math.max(0, Math.min(100, Number(job.percent) || 0));
@@ -218,7 +215,7 @@ function fmtShortDate(text) {
 
 function showResult(run, fromBefore) {
   const box = $("train-result");
-  if (!run || ACTIVE.has(run.state)) { box.hidden = true; return; }
+  if (!run || run.active) { box.hidden = true; return; }
   let title;
   let kind;
   if (run.state === "done" && run.deployed) { title = "New model deployed."; kind = "ok"; }
@@ -244,7 +241,7 @@ async function pollJob(announce) {
   try {
     const status = (await api("GET", "/api/train/status")).data;
     trainingApi = true;
-    const wasRunning = Boolean(job && ACTIVE.has(job.state));
+    const wasRunning = Boolean(job && job.active);
     running = showJob(status);
     if (!running && (announce || wasRunning)) showResult(job, !wasRunning);
     if (wasRunning && !running) {
@@ -291,7 +288,7 @@ async function cancelTraining() {
 // ---- history and versions -------------------------------------------------
 
 function outcome(run) {
-  if (ACTIVE.has(run.state)) return badge("Running", "new");
+  if (run.active) return badge("Running", "new");
   if (run.state === "done" && run.deployed) {
     // Deployed when it ran; a later run or a rollback may have replaced it since.
     return !model || !model.version || model.version === run.version ? badge("Deployed", "ok")
@@ -346,7 +343,7 @@ function renderVersions(model) {
     ? `${model.name || "Model"}${model.format ? ` (${model.format})` : ""} at ${model.path}${model.version ? ` · version ${model.version} deployed` : ""}`
     : `No model found at ${model.path}. Put a Whisper model there to train.`;
   const versions = model.versions || [];
-  const running = Boolean(job && ACTIVE.has(job.state));
+  const running = Boolean(job && job.active);
   // Newest first: versions above the deployed one are newer, so choosing one deploys it rather than rolling back.
   const deployedAt = versions.findIndex((v) => v.deployed);
   list.replaceChildren(...versions.map((v, i) => el("li", { class: v.deployed ? "current" : "" },
@@ -399,7 +396,7 @@ async function rollback(version) {
   }
   // A rollback changes which items count as trained: the counts and badges too, not just the history.
   await Promise.all([loadHistory(), loadStats(), loadItems()]).catch((err) => toast(err.message, true));
-  if (job && !ACTIVE.has(job.state)) showResult(job, true);  // the last run's banner follows what is deployed now
+  if (job && !job.active) showResult(job, true);  // the last run's banner follows what is deployed now
 }
 
 // ---- model scoring (ranking the review queue) ----------------------------

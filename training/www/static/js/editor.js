@@ -2,7 +2,6 @@
 // unsaved changes are guarded, and a save that would overwrite someone else's change is refused (If-Match).
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const audio = $("audio");
 const canvas = $("wave");
 const textarea = $("transcript");
@@ -201,7 +200,6 @@ function show(which) {
   $("error-panel").hidden = which !== "error";
 }
 
-function badge(text, kind) { return el("span", { class: `badge ${kind}` }, text); }
 
 function fillDetails(item) {
   $("d-id").textContent = item.id;

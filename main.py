@@ -22,6 +22,10 @@ from utils.config import Config, ConfigError, embedded_database, load_config
 from utils.database import DatabaseUnavailable
 
 
+class CannotListen(OSError):
+    """The address or port cannot be bound; the message says what to do."""
+
+
 def _parser() -> argparse.ArgumentParser:
     # SUPPRESS so a flag given before the command is not reset by the command's own copy of it.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -125,7 +129,7 @@ def _serve(cfg: Config, with_demo: bool) -> int:
     if with_demo:
         database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
         conn = database.connect(cfg.database.path)
-        empty = conn.execute(f"SELECT count(*) FROM {database.TABLE}").fetchone()[0] == 0
+        empty = database.count_items(conn) == 0
         conn.close()
         if empty and _demo(cfg) != 0:
             return 1
@@ -134,17 +138,12 @@ def _serve(cfg: Config, with_demo: bool) -> int:
         except demo.DemoError as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1
-    try:
-        app = create_app(cfg)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    app = create_app(cfg)
     try:
         server = create_server(app, host=cfg.server.host, port=cfg.server.port, threads=8)
     except OSError as exc:  # port taken, address not on this computer, name that does not resolve
-        print(f"error: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror or exc}. "
-              "Is S2S Training already running? Choose another port with --port.", file=sys.stderr)
-        return 2
+        raise CannotListen(f"cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror or exc}. "
+                           "Is S2S Training already running? Choose another port with --port.") from None
     print(f"S2S Training on http://{cfg.server.host}:{cfg.server.port}/  (database: {cfg.database.path})")
     server.run()
     return 0
@@ -154,13 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     try:
-        cfg = _config(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return _run(args, cfg)
-    except DatabaseUnavailable as exc:  # read-only, not SQLite, unreachable folder: say so in one line
+        return _run(args, _config(args))
+    except (ConfigError, DatabaseUnavailable, CannotListen) as exc:  # every start-up problem: one line, exit 2
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from training.src.app import create_app  # noqa: E402
 from utils import database  # noqa: E402
 from utils.config import load_config  # noqa: E402
-from bench.report import write_section  # noqa: E402
+from bench.report import publish  # noqa: E402
 
 
 def build(path: Path, rows: int, blob_kb: int) -> None:
@@ -139,9 +139,7 @@ def main() -> None:
         "the app column also builds the JSON response, so a ratio above 1 is all index work. "
         "'One item with audio' includes reading and base64-encoding the blob, which the plain query does not.",
     ]
-    table = "\n".join(lines)
-    print("\n" + table)
-    write_section(Path(args.out), "API", table)
+    publish(lines, Path(args.out), "API")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,13 @@ def write_section(path: Path, heading: str, body: str) -> None:
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 
 
+def publish(lines: list[str], path: Path, heading: str) -> None:
+    """Print a benchmark's section and write it into its document."""
+    table = "\n".join(lines)
+    print("\n" + table)
+    write_section(path, heading, table)
+
+
 def peak_rss_mb() -> float | None:
     """Peak resident memory of this process; None where `resource` is missing (Windows)."""
     try:

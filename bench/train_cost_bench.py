@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import multiprocessing
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench.report import DOC, machine, peak_rss_mb, write_section  # noqa: E402
 
 SECOND_RUN_NEW = 50
+THROUGHPUT_CLIPS, THROUGHPUT_EPOCHS = 48, 2
 # distil-whisper/distil-small.en's config.json, the numbers that set the cost.
 DISTIL_SMALL_EN = dict(vocab_size=51864, num_mel_bins=80, d_model=768, encoder_layers=12, decoder_layers=2,
                        encoder_attention_heads=12, decoder_attention_heads=12, encoder_ffn_dim=3072,
@@ -120,7 +120,28 @@ def _child(model_dir: str, count: int, cfg: Any) -> dict[str, Any]:
     return out
 
 
-def _section(rows: list[dict[str, Any]], cfg: Any) -> str:
+def _throughput(model_dir: str, cfg: Any, count: int = THROUGHPUT_CLIPS) -> dict[str, Any]:
+    """Sample-epochs per second of the training loop, adapt against a full fine-tune, on the same clips.
+
+    The loop alone (EngineResult.train_seconds): the encoding that adapt pays once per clip is
+    in the table above, and a full fine-tune pays it on every step instead.
+    """
+    import torch
+
+    from stt.engine import fine_tune
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    samples, out = clips(count, first=10_000), {}
+    for mode in ("adapt", "full"):
+        setting = dataclasses.replace(cfg, mode=mode, epochs=THROUGHPUT_EPOCHS)
+        with tempfile.TemporaryDirectory() as tmp:
+            result = fine_tune(Path(model_dir), Path(tmp) / "out", samples, [], [], setting, cache_dir=Path(tmp) / "c")
+        out[mode] = count * THROUGHPUT_EPOCHS / result.train_seconds
+    out["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    return out
+
+
+def _section(rows: list[dict[str, Any]], cfg: Any, speed: dict[str, Any] | None = None) -> str:
     lines = ["| clips | encoder layers trained | wall (s) | per clip (s) | floor per clip (s) | wall / floor "
              "| peak RSS (MB) | second run: +50 clips (s) | clips it encoded | second / its floor |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -133,8 +154,8 @@ def _section(rows: list[dict[str, Any]], cfg: Any) -> str:
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
         per_hundred = (b["peak_rss_mb"] - a["peak_rss_mb"]) / (b["clips"] - a["clips"]) * 100
-        growth = (f" Peak RSS grew by {b['peak_rss_mb'] - a['peak_rss_mb']:.0f} MB from {a['clips']} to "
-                  f"{b['clips']} clips ({per_hundred:.0f} MB per hundred clips: the clips' decoded audio and "
+        growth = (f"Peak RSS changed by {b['peak_rss_mb'] - a['peak_rss_mb']:+.0f} MB from {a['clips']} to "
+                  f"{b['clips']} clips ({per_hundred:+.0f} MB per hundred clips: the clips' decoded audio and "
                   "labels; the encoder states are on disk).")
     return f"""Run `python bench/train_cost_bench.py` on {machine()}. A model of exactly distil-small.en's shape (12 encoder \
 layers, 2 decoder layers, width 768; random weights, tiny.en's tokenizer), default settings (mode \
@@ -145,7 +166,20 @@ rehearses {SECOND_RUN_NEW} learned ones on the same state cache.
 
 {chr(10).join(lines)}
 {growth}
-"""
+{_speed_note(speed)}"""
+
+
+def _speed_note(speed: dict[str, Any] | None) -> str:
+    if not speed:
+        return ""
+    note = (f"Training loop on {THROUGHPUT_CLIPS} clips, {THROUGHPUT_EPOCHS} epochs: adapt "
+            f"{speed['adapt']:.1f} sample-epochs/s, a full fine-tune {speed['full']:.1f}: "
+            f"{speed['adapt'] / speed['full']:.1f}x.")
+    if speed.get("device") == "cuda":
+        note += (" On a GPU the full fine-tune's arithmetic is cheap and adapt pays for reading cached "
+                 "states from disk and moving them to the GPU, which is why mode \"auto\" picks full on CUDA "
+                 "and adapt on a CPU.")
+    return note + "\n"
 
 
 def main() -> None:
@@ -174,7 +208,10 @@ def main() -> None:
             with multiprocessing.get_context("spawn").Pool(1) as pool:
                 rows.append(pool.apply(_child, (str(model_dir), count, cfg)))
             print(rows[-1], flush=True)
-    section = _section(rows, cfg)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            speed = pool.apply(_throughput, (str(model_dir), cfg))
+        print(speed, flush=True)
+    section = _section(rows, cfg, speed)
     print(section)
     if not args.no_write:
         write_section(DOC, "Training cost on distil-small.en's shape", section)

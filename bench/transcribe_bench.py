@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import jiwer  # noqa: E402
 
-from bench.report import write_section  # noqa: E402
+from bench.report import publish  # noqa: E402
 from stt.suggestions import word_error_rate  # noqa: E402
 from stt.transcriber import SAMPLE_RATE, Transcriber  # noqa: E402
 from utils.audio import load_for_whisper  # noqa: E402
@@ -114,9 +114,7 @@ def main() -> None:
         "10 tokens per second of audio: without the cap, transformers' greedy decoding looped on one clip "
         "(\"and, and, ...\") to Whisper's 448-token limit, 10 s for a 3 s clip.",
     ]
-    table = "\n".join(lines)
-    print("\n" + table)
-    write_section(Path(args.out), "Transcription", table)
+    publish(lines, Path(args.out), "Transcription")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 from stt import download, jobs, model_info, store, worker
-from stt.model_format import CTRANSLATE2, ModelFormatError, detect_format
+from stt.clips import load_samples
+from stt.model_format import ModelFormatError, as_huggingface, detect_format
 from utils.config import Config
 
 BAR = 30
@@ -50,7 +51,7 @@ def train_foreground(cfg: Config) -> int:
 def evaluate_current(cfg: Config) -> int:
     """WER of the deployed model on the held-out items, as a training run measures it."""
     try:
-        fmt = detect_format(cfg.model.path)
+        detect_format(cfg.model.path)
     except ModelFormatError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 1
@@ -62,18 +63,13 @@ def evaluate_current(cfg: Config) -> int:
     from stt.engine import evaluate, pick_device
 
     conn = jobs.connect(cfg)
-    samples = worker.load_samples(conn, cfg, jobs.plan(conn, cfg).heldout)
+    samples = load_samples(conn, cfg, jobs.plan(conn, cfg).heldout)
     conn.close()
     if not samples:
         print("evaluate: no held-out items yet: review some items first", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = cfg.model.path
-        if fmt == CTRANSLATE2:
-            from stt.ct2_import import ct2_to_hf
-
-            model_dir = Path(tmp) / "hf"
-            ct2_to_hf(cfg.model.path, model_dir)
+        model_dir = as_huggingface(cfg.model.path, Path(tmp) / "hf")
         device = pick_device()
         model = WhisperForConditionalGeneration.from_pretrained(str(model_dir)).to(device)
         processor = WhisperProcessor.from_pretrained(str(model_dir))

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stt import runs, store
+from stt import store
 from stt.model_format import ModelFormatError, detect_format
-from utils import database
+from utils import database, runs, training_sets
 from utils.config import Config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,11 +37,12 @@ _initialized: set[Path] = set()
 
 
 class JobError(Exception):
-    """Why a run cannot start; `status` is the HTTP status the API answers with."""
+    """Why a run (or a rollback, or a cancel) cannot go ahead: `error` names the case
+    (training/src/errors.py gives each its HTTP status), `message` says it to a person."""
 
-    def __init__(self, status: int, error: str, message: str, **extra: Any):
+    def __init__(self, error: str, message: str, **extra: Any):
         super().__init__(message)
-        self.status, self.error, self.message, self.extra = status, error, message, extra
+        self.error, self.message, self.extra = error, message, extra
 
 
 def connect(cfg: Config) -> sqlite3.Connection:
@@ -64,14 +65,11 @@ class Plan:
 
 def plan(conn: sqlite3.Connection, cfg: Config) -> Plan:
     """What a run started now would use."""
-    heldout = database.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
+    heldout = training_sets.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
     held = set(heldout)
-    pending = [r[0] for r in conn.execute(
-        f"SELECT d.id FROM {database.BY_LIST} WHERE {database.TRAINABLE} ORDER BY d.id")]
-    regression = [r[0] for r in conn.execute(
-        f"SELECT d.id FROM {database.BY_LIST} WHERE {database.REGRESSION} ORDER BY d.id")]
-    train = [i for i in pending if i not in held]
-    learned = database.learned_ids(conn)
+    train = [i for i in training_sets.trainable_ids(conn) if i not in held]
+    regression = training_sets.regression_ids(conn)
+    learned = training_sets.learned_ids(conn)
     # As many as the new items (capped): enough to hold earlier rounds in place without drowning the new one.
     # Seeded by what is learned, so a retried run rehearses the same items.
     count = min(len(learned), len(train), cfg.training.rehearsal_max)
@@ -153,27 +151,25 @@ def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
         reap(conn, cfg)
         # Check and record in one write transaction: two Train clicks (or the web app and
         # `main.py train`) cannot both see "nothing running".
-        conn.execute("BEGIN IMMEDIATE")
-        running = runs.active(conn)
-        if running:
-            raise JobError(409, "job_running", "A training run is already in progress.", job_id=running["job_id"])
-        try:
-            detect_format(cfg.model.path)
-        except ModelFormatError as exc:
-            raise JobError(400, "model_missing", f"No trainable model: {exc}") from None
-        planned = plan(conn, cfg)
-        if not planned.train:
-            raise JobError(400, "nothing_pending",
-                           "Nothing to train on: review some items first (held-out items are only used to measure).")
-        job_id = runs.create(conn, mode or cfg.training.mode, len(planned.train), len(planned.heldout))
-        # The run uses exactly these items, however many more get reviewed before its worker starts,
-        # and what it holds out stays held out in every later run.
-        database.keep_heldout(conn, planned.heldout)
-        runs.record_items(conn, job_id, [(i, role, None) for role in ("train", "heldout", "regression", "rehearsal")
-                                         for i in getattr(planned, role)])
-        conn.execute("COMMIT")
+        with database.transaction(conn):
+            running = runs.active(conn)
+            if running:
+                raise JobError("job_running", "A training run is already in progress.", job_id=running["job_id"])
+            try:
+                detect_format(cfg.model.path)
+            except ModelFormatError as exc:
+                raise JobError("model_missing", f"No trainable model: {exc}") from None
+            planned = plan(conn, cfg)
+            if not planned.train:
+                raise JobError("nothing_pending", "Nothing to train on: review some items first "
+                               "(held-out items are only used to measure).")
+            job_id = runs.create(conn, mode or cfg.training.mode, len(planned.train), len(planned.heldout))
+            # The run uses exactly these items, however many more get reviewed before its worker starts,
+            # and what it holds out stays held out in every later run.
+            training_sets.keep_heldout(conn, planned.heldout)
+            runs.record_items(conn, job_id, [(i, role, None) for role in ("train", "heldout", "regression",
+                                                                           "rehearsal") for i in getattr(planned, role)])
     finally:
-        abort_transaction(conn)
         conn.close()
     train, heldout = len(planned.train), len(planned.heldout)
     return {"success": True, "trained_count": train, "heldout_count": heldout, "job_id": job_id,
@@ -194,7 +190,7 @@ def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:
         conn = connect(cfg)
         runs.finish(conn, job_id, "failed", f"The training process could not be started: {exc}.")
         conn.close()
-        raise JobError(503, "worker_failed", f"The training process could not be started: {exc}.") from None
+        raise JobError("worker_failed", f"The training process could not be started: {exc}.") from None
     return started
 
 
@@ -204,9 +200,9 @@ def cancel(cfg: Config, job_id: str) -> dict[str, Any]:
     try:
         run = runs.get(conn, job_id)
         if run is None:
-            raise JobError(404, "not_found", f"No training run {job_id}.")
+            raise JobError("not_found", f"No training run {job_id}.")
         if run["state"] not in runs.ACTIVE:
-            raise JobError(409, "not_running", f"The run has already ended ({run['state']}).")
+            raise JobError("not_running", f"The run has already ended ({run['state']}).")
         runs.request_cancel(conn, job_id)
         return {"job_id": job_id, "state": run["state"], "message": "Cancelling after the current step."}
     finally:
@@ -223,16 +219,16 @@ def rollback(cfg: Config, version: str) -> dict[str, Any]:
     try:
         reap(conn, cfg)
         if runs.active(conn):
-            raise JobError(409, "job_running", "Wait for the training run to finish before rolling back.")
+            raise JobError("job_running", "Wait for the training run to finish before rolling back.")
         if version not in {v["version"] for v in store.list_versions(cfg.model.path)}:
-            raise JobError(404, "not_found", f"There is no kept model version {version!r}.")
+            raise JobError("not_found", f"There is no kept model version {version!r}.")
         old, new = store.lineage(cfg.model.path), store.lineage(cfg.model.path, version)
         _sync(conn, [v for v in old if v in new])
         try:
             store.deploy(cfg.model.path, version)
         except (store.StoreError, OSError) as exc:
             _sync(conn, old)
-            raise JobError(409, "rollback_failed", f"Could not deploy version {version}: {exc}. "
+            raise JobError("rollback_failed", f"Could not deploy version {version}: {exc}. "
                            "The model that was deployed is still in place.") from None
         _sync(conn, new)
     finally:
@@ -241,9 +237,8 @@ def rollback(cfg: Config, version: str) -> dict[str, Any]:
 
 
 def _sync(conn: sqlite3.Connection, lineage: list[str]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    runs.sync_trained(conn, lineage)
-    conn.execute("COMMIT")
+    with database.transaction(conn):
+        runs.sync_trained(conn, lineage)
 
 
 def _config_json(cfg: Config, mode: str) -> str:
@@ -258,8 +253,3 @@ def _config_json(cfg: Config, mode: str) -> str:
     data["training"]["mode"] = mode
     return json.dumps(data, default=str)
 
-
-def abort_transaction(conn: sqlite3.Connection) -> None:
-    """Roll back what an error left open, so the connection can record why."""
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")

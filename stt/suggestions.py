@@ -15,33 +15,20 @@ import hashlib
 import logging
 import sqlite3
 import threading
-from pathlib import Path
 from typing import Any
 
 import jiwer
 
 from stt.transcriber import Transcriber, check_model, get_transcriber
-from utils import audio, database
-from utils.schema import SUGGESTIONS
+from utils import audio, database, suggestion_rows
 from utils.config import Config
 
 log = logging.getLogger(__name__)
 
-TABLE = SUGGESTIONS
-
-# For the list's sort=disagreement|uncertainty: join on alias `s`, one parameter (the fingerprint).
-DISAGREEMENT_JOIN = f"LEFT JOIN {TABLE} s ON s.item_id = d.id AND s.model_fingerprint = ?"
-# Unscored items sort last in both orders (`IS NULL` is 0 for scored rows, so they come first).
-SORT_KEYS = {"disagreement": "s.wer IS NULL, s.wer DESC", "uncertainty": "s.avg_logprob IS NULL, s.avg_logprob ASC"}
 
 # Lowercase and drop punctuation, so "Turn on the lamp." and "turn on the lamp" agree.
 _NORMALIZE = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
                             jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
-
-
-def disagreement_join(fingerprint: str) -> tuple[str, list[str]]:
-    """The JOIN clause and its parameters that bring the current model's suggestion in as `s`."""
-    return DISAGREEMENT_JOIN, [fingerprint]
 
 
 def word_error_rate(reference: str | None, hypothesis: str) -> float:
@@ -74,12 +61,8 @@ def _transcribe_and_store(cfg: Config, conn: sqlite3.Connection, model: Transcri
     samples = audio.load_for_whisper(database.get_audio(conn, item["id"]), cfg.audio)
     result = model.transcribe(samples)
     wer = word_error_rate(item["transcript"], result.text)
-    conn.execute(
-        f"INSERT OR REPLACE INTO {TABLE}(item_id, model_fingerprint, transcript_version, text, avg_logprob, wer, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (item["id"], model.fingerprint, _transcript_version(item["transcript"]), result.text,
-         result.avg_logprob, wer, database.now()),
-    )
+    suggestion_rows.store(conn, item["id"], model.fingerprint, _transcript_version(item["transcript"]), result.text,
+                          result.avg_logprob, wer, database.now())
     return _row(item["id"], model.fingerprint, result.text, result.avg_logprob, wer, cached=False)
 
 
@@ -90,29 +73,15 @@ def suggest(cfg: Config, conn: sqlite3.Connection, item_id: int) -> dict[str, An
     """
     item = database.get_item(conn, item_id)
     _format, fingerprint = check_model(cfg.model.path)
-    row = conn.execute(
-        f"SELECT transcript_version, text, avg_logprob, wer FROM {TABLE} WHERE item_id = ? AND model_fingerprint = ?",
-        (item_id, fingerprint),
-    ).fetchone()
+    row = suggestion_rows.stored(conn, item_id, fingerprint)
     if row is not None:
         version = _transcript_version(item["transcript"])
         wer = row["wer"]
         if row["transcript_version"] != version:
             wer = word_error_rate(item["transcript"], row["text"])
-            conn.execute(f"UPDATE {TABLE} SET transcript_version = ?, wer = ? WHERE item_id = ? AND model_fingerprint = ?",
-                         (version, wer, item_id, fingerprint))
+            suggestion_rows.update_wer(conn, item_id, fingerprint, version, wer)
         return _row(item_id, fingerprint, row["text"], row["avg_logprob"], wer, cached=True)
     return _transcribe_and_store(cfg, conn, get_transcriber(cfg.model.path), item)
-
-
-def unscored_ids(conn: sqlite3.Connection, fingerprint: str) -> list[int]:
-    """Unreviewed items the model with `fingerprint` has not transcribed yet, oldest first."""
-    join, params = disagreement_join(fingerprint)
-    rows = conn.execute(
-        f"SELECT d.id FROM {database.TABLE} d {join} WHERE d.is_reviewed IS NOT 1 AND s.item_id IS NULL ORDER BY d.id",
-        params,
-    ).fetchall()
-    return [r[0] for r in rows]
 
 
 class ScoreJob:
@@ -170,7 +139,7 @@ class ScoreJob:
         try:
             conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
             model = get_transcriber(cfg.model.path)
-            ids = unscored_ids(conn, model.fingerprint)
+            ids = suggestion_rows.unscored_ids(conn, model.fingerprint)
             self._update(total=len(ids), message=f"Transcribing {len(ids)} unreviewed items.")
             undecodable = 0
             for done, item_id in enumerate(ids, start=1):

@@ -1,10 +1,17 @@
 """The training worker: one run from its planned items to a deployed (or rejected) model.
 
 Started as `python -m stt.worker` by stt.jobs.start (or run in-process by
-`main.py train`). The order of a run's last steps is what keeps a crash
-harmless: the new model is kept as a version, then swapped in atomically
-(stt.store), and only then are its items marked trained, in the same
-transaction that records the run as done.
+`main.py train`). A run is five steps, and their order is what keeps a crash at
+any moment harmless:
+
+1. prepare       read the planned clips; record what each item said
+2. train         fine-tune a Hugging Face copy; bring it back to the deployed format
+3. keep_version  judge it (stt.deploy_rule) and keep it as a version, accepted or not
+4. swap          if accepted: note the version on the run, then swap it in atomically
+5. record        mark its items trained and the run done, in one transaction
+
+Until step 4 nothing the assistant uses has changed; after it, items are marked
+only together with the record that says which model learned them.
 """
 from __future__ import annotations
 
@@ -20,11 +27,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from stt import deploy_rule, ordinary, runs, store
-from stt.jobs import abort_transaction, connect, work_dir
-from stt.model_format import CTRANSLATE2, detect_format
-from utils import audio, database
-from utils.columns import INVALID_TEXT
+from stt import deploy_rule, ordinary, store
+from stt.clips import load_regression, load_samples
+from stt.jobs import connect, work_dir
+from stt.model_format import as_huggingface, detect_format, in_format_of
+from utils import database, runs
 from utils.config import Config, load_config
 
 HEARTBEAT_S = 5
@@ -34,64 +41,24 @@ PHASE_MESSAGES = {"preparing": "Decoding the audio and computing features.",
                   "evaluating": "Measuring word error rate before and after.", "saving": "Saving the model."}
 
 
-def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped: list[int] | None = None) -> list:
-    """Decoded 16 kHz samples of items; those without audio or transcript go to `skipped`."""
-    from stt.engine import Sample
-
-    samples = []
-    for item_id in ids:
-        row = conn.execute(f"SELECT transcript, {database.AUDIO_BYTES} FROM {database.TABLE} "
-                           "WHERE id = ? AND is_reviewed = 1",
-                           (item_id,)).fetchone()
-        # Not str: the row changed to a BLOB or number since the plan; U+FFFD: not valid UTF-8 (utils/columns.py).
-        if row is None or not isinstance(row[0], str) or not database.has_text(row[0]) or INVALID_TEXT in row[0]:
-            if skipped is not None:
-                skipped.append(item_id)
-            continue
-        blob = bytes(row[1] or b"")
-        try:
-            clip = audio.load_for_whisper(blob, cfg.audio)
-            seconds = len(clip) / audio.WHISPER_RATE
-            if seconds <= audio.WHISPER_WINDOW_S:
-                samples.append(Sample(item_id, row[0], clip))
-                continue
-            # Whisper sees 30 s: the rest of the transcript would be taught with no audio under it.
-            facts = audio.info(blob, cfg.audio)
-            _remember(conn, item_id, len(blob), facts.mime, seconds, facts.sample_rate, None)
-        except audio.AudioError as exc:
-            _remember(conn, item_id, len(blob), None, None, None, str(exc))
-        if skipped is not None:
-            skipped.append(item_id)
-    return samples
+@dataclasses.dataclass
+class Batch:
+    """The clips of one run by role, read once in prepare()."""
+    train: list
+    heldout: list
+    regression: list      # the reviewer's checks and the regression folder: WER must not rise
+    rehearsal: list       # earlier items and built-in ordinary speech, trained again
+    gate: list            # built-in ordinary speech measured while the user has few checks of their own
+    skipped: list[int]
 
 
-def _remember(conn: sqlite3.Connection, item_id: int, length: int, mime: str | None, seconds: float | None,
-              rate: int | None, error: str | None) -> None:
-    """Store what a run found out about a clip, like the editor's own check, so it stops counting as pending."""
-    try:
-        database.store_audio_meta(conn, item_id, length, mime, seconds, rate, error)
-    except sqlite3.OperationalError:
-        pass  # the assistant held the lock: the next run finds out again
-
-
-def load_regression(cfg: Config) -> list:
-    """Clips of ordinary speech whose WER must not rise: `<name>.wav` + `<name>.txt` pairs in regression_dir
-    (besides the items the reviewer flagged, which load_samples reads)."""
-    from stt.engine import Sample
-
-    if not cfg.training.regression_dir:
-        return []
-    folder = Path(cfg.training.regression_dir)
-    folder = folder if folder.is_absolute() else cfg.root / folder
-    if not folder.is_dir():  # a typo must not silently switch the check off
-        raise RuntimeError(f"the regression folder {folder} (training.regression_dir) does not exist")
-    samples = []
-    for i, wav in enumerate(sorted(folder.glob("*.wav"))):
-        text = wav.with_suffix(".txt")
-        if text.is_file():
-            samples.append(Sample(-(i + 1), text.read_text(encoding="utf-8").strip(),
-                                  audio.load_for_whisper(wav.read_bytes(), cfg.audio)))
-    return samples
+@dataclasses.dataclass
+class Verdict:
+    """Step 3's outcome: the kept version, whether it may be deployed, and what the run will say."""
+    version: str
+    accepted: bool
+    message: str
+    metrics: dict[str, Any]
 
 
 def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = None) -> dict[str, Any] | None:
@@ -99,118 +66,24 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     conn = connect(cfg)
     # The heart beats before torch is imported: that alone can take half a minute on a busy machine.
     runs.update(conn, job_id, pid=os.getpid())
+    stop = _heartbeat(cfg, job_id)
     work = work_dir(cfg, job_id)
-    stop = threading.Event()
+    _quiet_libraries()
+    from stt.engine import Cancelled
 
-    def beat() -> None:  # a silent worker is a dead worker to the reaper, even during a long step
-        beat_conn = connect(cfg)
-        while not stop.wait(HEARTBEAT_S):
-            try:
-                runs.update(beat_conn, job_id)
-            except sqlite3.Error:
-                pass  # the assistant held the lock past the timeout: the next beat will do
-        beat_conn.close()
-
-    threading.Thread(target=beat, daemon=True).start()
-    from transformers.utils import logging as hf_logging
-
-    from stt.engine import Cancelled, Progress, fine_tune, pick_device, resolve_mode
-
-    # The run reports its own progress; library progress bars and deprecation chatter only bury it.
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
     store.repair(cfg.model.path)
-    last_write, last_phase = [0.0], [""]
-
-    def progress(p: Progress) -> None:
-        if on_progress:
-            on_progress(p)
-        if time.monotonic() - last_write[0] > 0.5 or p.step == p.total:
-            last_write[0] = time.monotonic()
-            # "evaluating" happens twice; a phase of its own each, so the ETA restarts and the page can tell them apart.
-            phase = f"{p.stage} training" if p.stage else p.phase
-            fields: dict[str, Any] = {"state": p.phase, "phase": phase, "step": p.step, "total": p.total, "loss": p.loss}
-            # The message changes with the phase only, so "Cancelling after the current step." stays up.
-            if phase != last_phase[0] and not runs.cancel_requested(conn, job_id):
-                fields["message"] = PHASE_MESSAGES.get(p.phase, "")
-            try:
-                runs.update(conn, job_id, **fields)
-                last_phase[0] = phase
-            except sqlite3.OperationalError:
-                pass  # the assistant held the lock past the timeout: the next report writes it
-
-    version = None
+    verdict: Verdict | None = None
     try:
-        runs.update(conn, job_id, state="preparing", phase="preparing", message=PHASE_MESSAGES["preparing"])
-        planned = runs.planned_items(conn, job_id)
-        skipped: list[int] = []
-        loaded = {role: load_samples(conn, cfg, ids, skipped) for role, ids in planned.items()}
-        train, heldout, flagged = loaded["train"], loaded["heldout"], loaded["regression"]
-        # What each item said when the run read it: only items still saying it are marked trained.
-        runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in loaded.items() for x in group] +
-                          [(i, "skipped", None) for i in skipped])
-        regression = flagged + load_regression(cfg)
-        rehearsal, gate = ordinary.for_run(len(train), len(regression)) if cfg.training.builtin_speech else ([], [])
-        if not train:
-            raise RuntimeError("none of the pending items has decodable audio and a transcript")
-        # The history shows what ran ("decoder"), not what was asked for ("auto").
-        runs.update(conn, job_id, items=len(train), heldout_items=len(heldout),
-                    mode=resolve_mode(cfg.training.mode, pick_device()))
-        fmt = detect_format(cfg.model.path)
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        base = cfg.model.path
-        if fmt == CTRANSLATE2:
-            from stt.ct2_import import ct2_to_hf
-
-            base = work / "base"
-            ct2_to_hf(cfg.model.path, base)
-        trained = work / "trained"
-        result = fine_tune(base, trained, train, heldout, regression, cfg.training, progress=progress,
-                           should_stop=lambda: runs.cancel_requested(conn, job_id),
-                           rehearsal=loaded["rehearsal"] + rehearsal, ordinary=gate,
-                           cache_dir=store.state_cache_dir(cfg.model.path))
-        runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message=PHASE_MESSAGES["saving"])
-        candidate = trained
-        if fmt == CTRANSLATE2:
-            from stt.ct2_export import ct2_quantization, export_ct2
-
-            candidate = work / "export"
-            export_ct2(trained, candidate, ct2_quantization(cfg.model.path))
-        if runs.cancel_requested(conn, job_id):  # asked during the export: still nothing has changed
-            raise Cancelled("cancelled before saving")
-        accepted, message = deploy_rule.verdict(result.clip_errors, cfg.training.wer_tolerance,
-                                                cfg.training.deploy_confidence)
-        if skipped:
-            shown = ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else "")
-            message += (f" {len(skipped)} item(s) left out: no words, a transcript that is not text, audio that "
-                        f"cannot be decoded or lasts over 30 s (ids {shown}); the editor says which.")
-        metrics = {**dataclasses.asdict(result), "skipped_items": skipped, "format": fmt}
-        # A version number from here on says which model this run made, even if a later step fails.
-        version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics})
-        if accepted:
-            # Recorded before the swap, so a crash right after it is reported as "deployed, items pending".
-            runs.update(conn, job_id, version=version)
-            store.deploy(cfg.model.path, version)
-        conn.execute("BEGIN IMMEDIATE")
-        marked = runs.mark_trained(conn, job_id) if accepted else 0
-        if accepted and marked < len(train):
-            message += f" {len(train) - marked} item(s) changed during training and stay pending."
-        runs.finish(conn, job_id, "done", message, deployed=int(accepted), version=version, step=1, total=1,
-                    result_json=json.dumps({**metrics, "marked_trained": marked}))
-        conn.execute("COMMIT")
+        batch = prepare(conn, cfg, job_id)
+        result, candidate = train(conn, cfg, job_id, batch, work, on_progress)
+        verdict = keep_version(cfg, job_id, batch, result, candidate)
+        if verdict.accepted:
+            swap(conn, cfg, job_id, verdict.version)
+        record(conn, job_id, batch, verdict)
     except Cancelled:
-        abort_transaction(conn)
         runs.finish(conn, job_id, "cancelled", "Cancelled: the deployed model was not changed.")
     except Exception as exc:  # the run's record must say why, whatever went wrong
-        abort_transaction(conn)
-        if version is not None and store.deployed_version(cfg.model.path) == version:
-            # Failed after the swap (say the assistant held the lock too long): the model is live, its
-            # items stay pending and are trained again next time; never claim nothing changed.
-            runs.finish(conn, job_id, "failed", f"Training failed after deploying its model (version {version}): "
-                        f"{exc}. Its items were not marked trained and stay pending.", deployed=1, version=version)
-        else:
-            runs.finish(conn, job_id, "failed", f"Training failed: {exc}. The deployed model was not changed.")
+        _record_failure(conn, cfg, job_id, verdict.version if verdict else None, exc)
     finally:
         stop.set()
         shutil.rmtree(work, ignore_errors=True)
@@ -221,6 +94,142 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     finished = runs.get(conn, job_id)
     conn.close()
     return finished
+
+
+def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str) -> Batch:
+    """Step 1: read the planned clips and note what each item said, since only items still saying
+    it are marked trained at the end."""
+    from stt.engine import pick_device, resolve_mode
+
+    runs.update(conn, job_id, state="preparing", phase="preparing", message=PHASE_MESSAGES["preparing"])
+    skipped: list[int] = []
+    loaded = {role: load_samples(conn, cfg, ids, skipped) for role, ids in runs.planned_items(conn, job_id).items()}
+    runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in loaded.items() for x in group] +
+                      [(i, "skipped", None) for i in skipped])
+    regression = loaded["regression"] + load_regression(cfg)
+    builtin, gate = ordinary.for_run(len(loaded["train"]), len(regression)) if cfg.training.builtin_speech \
+        else ([], [])
+    if not loaded["train"]:
+        raise RuntimeError("none of the pending items has decodable audio and a transcript")
+    # The history shows what ran ("adapt"), not what was asked for ("auto").
+    runs.update(conn, job_id, items=len(loaded["train"]), heldout_items=len(loaded["heldout"]),
+                mode=resolve_mode(cfg.training.mode, pick_device()))
+    return Batch(loaded["train"], loaded["heldout"], regression, loaded["rehearsal"] + builtin, gate, skipped)
+
+
+def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work: Path,
+          on_progress: Callable[[Any], None] | None) -> tuple[Any, Path]:
+    """Step 2: fine-tune in the run's scratch folder; returns the engine's result and the new
+    model in the deployed model's own format. Nothing outside `work` changes."""
+    from stt.engine import Cancelled, fine_tune
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    base = as_huggingface(cfg.model.path, work / "base")
+    result = fine_tune(base, work / "trained", batch.train, batch.heldout, batch.regression, cfg.training,
+                       progress=_progress_writer(conn, job_id, on_progress),
+                       should_stop=lambda: runs.cancel_requested(conn, job_id),
+                       rehearsal=batch.rehearsal, ordinary=batch.gate,
+                       cache_dir=store.state_cache_dir(cfg.model.path))
+    runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message=PHASE_MESSAGES["saving"])
+    candidate = in_format_of(cfg.model.path, work / "trained", work / "export")
+    if runs.cancel_requested(conn, job_id):  # asked during the export: still nothing has changed
+        raise Cancelled("cancelled before saving")
+    return result, candidate
+
+
+def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, candidate: Path) -> Verdict:
+    """Step 3: judge the new model and keep it as a version, accepted or not."""
+    accepted, message = deploy_rule.verdict(result.clip_errors, cfg.training.wer_tolerance,
+                                            cfg.training.deploy_confidence)
+    if batch.skipped:
+        shown = ", ".join(map(str, batch.skipped[:10])) + (" ..." if len(batch.skipped) > 10 else "")
+        message += (f" {len(batch.skipped)} item(s) left out: no words, a transcript that is not text, audio "
+                    f"that cannot be decoded or lasts over 30 s (ids {shown}); the editor says which.")
+    metrics = {**dataclasses.asdict(result), "skipped_items": batch.skipped, "format": detect_format(cfg.model.path)}
+    # A version number from here on says which model this run made, even if a later step fails.
+    version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics})
+    return Verdict(version, accepted, message, metrics)
+
+
+def swap(conn: sqlite3.Connection, cfg: Config, job_id: str, version: str) -> None:
+    """Step 4: the version is noted on the run before the swap, so a crash right after it is
+    reported as "deployed, items pending" rather than "nothing changed"."""
+    runs.update(conn, job_id, version=version)
+    store.deploy(cfg.model.path, version)
+
+
+def record(conn: sqlite3.Connection, job_id: str, batch: Batch, verdict: Verdict) -> None:
+    """Step 5: mark the items the deployed model learned and finish the run, in one transaction."""
+    message = verdict.message
+    with database.transaction(conn):
+        marked = runs.mark_trained(conn, job_id) if verdict.accepted else 0
+        if verdict.accepted and marked < len(batch.train):
+            message += f" {len(batch.train) - marked} item(s) changed during training and stay pending."
+        runs.finish(conn, job_id, "done", message, deployed=int(verdict.accepted), version=verdict.version,
+                    step=1, total=1, result_json=json.dumps({**verdict.metrics, "marked_trained": marked}))
+
+
+def _record_failure(conn: sqlite3.Connection, cfg: Config, job_id: str, version: str | None, exc: Exception) -> None:
+    if version is not None and store.deployed_version(cfg.model.path) == version:
+        # Failed after the swap (say the assistant held the lock too long): the model is live, its
+        # items stay pending and are trained again next time; never claim nothing changed.
+        runs.finish(conn, job_id, "failed", f"Training failed after deploying its model (version {version}): "
+                    f"{exc}. Its items were not marked trained and stay pending.", deployed=1, version=version)
+    else:
+        runs.finish(conn, job_id, "failed", f"Training failed: {exc}. The deployed model was not changed.")
+
+
+def _heartbeat(cfg: Config, job_id: str) -> threading.Event:
+    """Beat every few seconds until the returned event is set: a silent worker is a dead worker
+    to the reaper, even during a long step."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        beat_conn = connect(cfg)
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                runs.update(beat_conn, job_id)
+            except sqlite3.Error:
+                pass  # the assistant held the lock past the timeout: the next beat will do
+        beat_conn.close()
+
+    threading.Thread(target=beat, daemon=True).start()
+    return stop
+
+
+def _quiet_libraries() -> None:
+    """The run reports its own progress; library progress bars and deprecation chatter only bury it."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _progress_writer(conn: sqlite3.Connection, job_id: str,
+                     on_progress: Callable[[Any], None] | None) -> Callable[[Any], None]:
+    """The engine's progress, written to the run at most twice a second (and at each phase's end)."""
+    last_write, last_phase = [0.0], [""]
+
+    def progress(p: Any) -> None:
+        if on_progress:
+            on_progress(p)
+        if time.monotonic() - last_write[0] <= 0.5 and p.step != p.total:
+            return
+        last_write[0] = time.monotonic()
+        # "evaluating" happens twice; a phase of its own each, so the ETA restarts and the page can tell them apart.
+        phase = f"{p.stage} training" if p.stage else p.phase
+        fields: dict[str, Any] = {"state": p.phase, "phase": phase, "step": p.step, "total": p.total, "loss": p.loss}
+        # The message changes with the phase only, so "Cancelling after the current step." stays up.
+        if phase != last_phase[0] and not runs.cancel_requested(conn, job_id):
+            fields["message"] = PHASE_MESSAGES.get(p.phase, "")
+        try:
+            runs.update(conn, job_id, **fields)
+            last_phase[0] = phase
+        except sqlite3.OperationalError:
+            pass  # the assistant held the lock past the timeout: the next report writes it
+
+    return progress
 
 
 def main(argv: list[str] | None = None) -> int:

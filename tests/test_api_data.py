@@ -7,7 +7,7 @@ import io
 import pytest
 import soundfile as sf
 
-from utils import database
+from utils import database, training_sets
 
 
 def test_health_reports_database_and_model(client, cfg):
@@ -46,7 +46,7 @@ def test_regression_items_are_set_aside_from_training(client, conn, speech):
     assert flagged.headers["ETag"] != item.headers["ETag"], "a reviewer holding the old version must be told"
     body = client.get("/api/data/stats").get_json()
     assert body["regression"] == 1 and body["pending_training"] + body["heldout"] == 9
-    assert ids[-1] not in database.heldout_ids(conn, 0.1, 3)
+    assert ids[-1] not in training_sets.heldout_ids(conn, 0.1, 3)
     # Flagging is idempotent, and unflagging puts the item back in the pool.
     assert client.put(f"/api/data/{ids[-1]}", json={"regression": 1}).get_json()["regression"] == 1
     assert client.put(f"/api/data/{ids[-1]}", json={"regression": False}).get_json()["regression"] == 0
@@ -64,12 +64,12 @@ def test_items_without_words_or_playable_audio_are_never_pending(client, conn, s
     after = client.get("/api/data/stats").get_json()
     assert after["reviewed"] == before["reviewed"] + 2
     assert after["pending_training"] + after["heldout"] == before["pending_training"] + before["heldout"]
-    assert seeded["empty"] not in database.heldout_ids(conn, 1.0, 10)
-    assert seeded["corrupt"] not in database.heldout_ids(conn, 1.0, 10)
+    assert seeded["empty"] not in training_sets.heldout_ids(conn, 1.0, 10)
+    assert seeded["corrupt"] not in training_sets.heldout_ids(conn, 1.0, 10)
     # Blanks the assistant may write (newline, tab, no-break space) are no words either, in SQL and in Python.
     for blank in ("\n", "\t ", "\u00a0"):
         item_id = database.insert_item(conn, blank, b"", is_reviewed=1)
-        assert not database.has_text(blank) and item_id not in database.heldout_ids(conn, 1.0, 100)
+        assert not training_sets.has_text(blank) and item_id not in training_sets.heldout_ids(conn, 1.0, 100)
     assert client.get("/api/data/stats").get_json()["pending_training"] == after["pending_training"]
 
 

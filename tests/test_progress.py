@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
-from stt import runs
+from utils import runs
 from utils import schema
 
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from stt import jobs, runs
+from stt import jobs
 from tests import tiny_whisper
-from utils import database
+from utils import database, runs, training_sets
 
 
 def _review(conn, count: int, audio: bytes) -> list[int]:
@@ -40,7 +40,7 @@ def test_held_out_items_stay_held_out_over_growing_data(conn, cfg, audio):
     rng = random.Random(1)
     for _round in range(6):
         _review(conn, rng.randint(5, 25), audio)
-        stats = database.stats(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
+        stats = training_sets.stats(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
         planned = _train_planned(conn, cfg)
         # The counts the dashboard shows are exactly what the run used.
         assert stats["pending_training"] == len(planned.train) and stats["heldout"] == len(planned.heldout)

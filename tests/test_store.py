@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from stt import runs, store
+from stt import store
+from utils import runs
 from utils import schema
 
 

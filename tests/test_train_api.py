@@ -13,12 +13,12 @@ import pytest
 import torch
 from transformers import WhisperForConditionalGeneration
 
-from stt import deploy_rule, jobs, runs, store, worker
+from stt import deploy_rule, jobs, store, worker
 from stt.model_format import detect_format
 from tests import tiny_whisper
 from tests.conftest import clips_at
 from tests.speech import espeak_16k_wav
-from utils import database, schema
+from utils import database, runs, schema, training_sets
 
 SENTENCES = ["Turn on the Kwintara lamp.", "Ask Zorblax to vacuum.", "Dim the Velmora heater.",
              "Play music on the Orvane speaker.", "Lock the front door.", "Set a timer for ten minutes.",
@@ -38,7 +38,7 @@ def trainable(cfg, conn, clips):
     cfg.training.batch_size = 4
     reviewed = [database.insert_item(conn, text, clip, is_reviewed=1) for text, clip in zip(SENTENCES, clips)]
     unreviewed = [database.insert_item(conn, "not yet reviewed", clips[0]) for _ in range(2)]
-    heldout = database.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
+    heldout = training_sets.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
     return SimpleNamespace(reviewed=reviewed, unreviewed=unreviewed, heldout=heldout,
                            train=[i for i in reviewed if i not in heldout])
 

@@ -17,63 +17,41 @@ import hashlib
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 from utils import columns
-from utils.schema import SEED_SCHEMA, TABLE, migrate  # noqa: F401  (SEED_SCHEMA: the assistant's table, for tests)
+from utils.schema import BY_LIST, SEED_SCHEMA, TABLE, migrate  # noqa: F401  (SEED_SCHEMA: the assistant's table, for tests)
+from utils.suggestion_rows import Ranking
+from utils.training_sets import IS_REGRESSION
 
 # Every column as the seed's type, whatever the other program stored (see utils/columns.py).
 LIST_COLUMNS = (f"d.id, {columns.as_text('d.transcript')} AS transcript, {columns.as_flag('d.is_reviewed')} AS is_reviewed, "
                 f"{columns.as_flag('d.is_trained')} AS is_trained, {columns.as_text('d.timestamp')} AS timestamp, "
                 f"{columns.problem('d')} AS problem")
-# Reads of the flags go through the covering index: read from the table, they
-# sit behind the blob and cost a walk over its overflow pages.
-BY_LIST = f"{TABLE} d INDEXED BY s2s_app_idx_list"
 SORTABLE = {"id": "d.id", "timestamp": "d.timestamp", "transcript": "d.transcript"}
-# Knuth's multiplicative hash, in SQL integer arithmetic, spreads ids evenly over
-# 0..2^32 so "held out" is a stable function of the id alone.
-HASH_SQL = "((d.id * 2654435761) % 4294967296)"
-HASH_SPACE = 4294967296
-IS_REGRESSION = "d.id IN (SELECT item_id FROM s2s_app_regression)"
-NOT_REGRESSION = f"NOT {IS_REGRESSION}"
-# A reviewed item with no words teaches the model nothing a run can use; it is never pending.
-# SQLite's trim() strips spaces only: name the same blanks Python strips (see has_text), so the
-# stats, the plan and the worker agree on what "no words" is.
-BLANKS = " \t\n\v\f\r\u00a0"
-# Only TEXT counts: a transcript stored as a BLOB or a number waits until it is saved as text.
-HAS_TEXT = (f"typeof(d.transcript) = 'text' AND "
-            f"trim(d.transcript, char({', '.join(str(ord(c)) for c in BLANKS)})) <> ''")
-# Nor one whose audio is known not to decode (the editor or a run found out and cached why), or
-# to last longer than the 30 s Whisper hears at once (audio.WHISPER_WINDOW_S).
-HAS_AUDIO = ("d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta "
-             "WHERE error IS NOT NULL OR duration_s > 30.0)")
-# Reviewed items a run may use, for training or held out: the one definition the stats, the
-# held-out split and the run's plan share, so "pending" is exactly what Train trains on.
-# "IS NOT 1" so a NULL flag written by the assistant counts as not trained.
-USABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {HAS_TEXT} AND {HAS_AUDIO}"
-IS_HELDOUT = "d.id IN (SELECT item_id FROM s2s_app_heldout)"
-# Usable, and neither a regression check nor already held out: what a run trains on, or holds out anew.
-TRAINABLE = f"{USABLE} AND {NOT_REGRESSION} AND NOT {IS_HELDOUT}"
-# Held out by an earlier run and still measurable.
-KEPT_HELDOUT = f"{USABLE} AND {NOT_REGRESSION} AND {IS_HELDOUT}"
-# What a run may rehearse: items a deployed model learned, with words and decodable audio.
-LEARNED = (f"d.is_reviewed = 1 AND d.is_trained = 1 AND {HAS_TEXT} AND {HAS_AUDIO} AND {NOT_REGRESSION} "
-           f"AND NOT {IS_HELDOUT}")
-# Regression checks measure forgetting, so only items no deployed model has learned count.
-REGRESSION = f"{USABLE} AND {IS_REGRESSION}"
 # The audio column as bytes even where the other program stored it as TEXT, which Python's
 # sqlite3 would otherwise try (and fail) to decode as UTF-8.
 AUDIO_BYTES = "CAST(audio_blob AS BLOB)"
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The one way the app writes: a short `BEGIN IMMEDIATE` transaction, committed when the
+    block ends and rolled back if it raises, so a failure never leaves a half-done write or a
+    transaction open on a connection that must go on to record why."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def now() -> str:
     """UTC timestamps as ISO text, for the app's own tables and files: they sort as strings, so SQL can compare them."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def has_text(transcript: str | None) -> bool:
-    """Python's side of HAS_TEXT."""
-    return bool((transcript or "").strip(BLANKS))
 
 
 class NotFound(LookupError):
@@ -156,86 +134,6 @@ def _item(row: sqlite3.Row) -> dict[str, Any]:
     return item
 
 
-def heldout_threshold(fraction: float) -> int:
-    return int(fraction * HASH_SPACE)
-
-
-def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: int = 0) -> dict[str, int]:
-    """Counts answered from the indexes; `pending_training` excludes held-out and regression
-    items and those without words or with audio known not to decode, so it counts what the
-    next run will train on.
-
-    Separate count(*) queries beat one pass with sum(...) expressions where SQLite
-    answers each from an index range (or the b-tree's own count) in C; the trainable
-    items, whose test is dearer, are counted in one pass with their held-out share.
-    """
-    def count(where: str = "", *args: object) -> int:
-        return conn.execute(f"SELECT count(*) FROM {TABLE} d {where}", args).fetchone()[0]
-
-    total = count()
-    reviewed = count("WHERE d.is_reviewed = 1")
-    trained = count("WHERE d.is_trained = 1")
-    kept = len(_kept_heldout(conn))
-    candidates, hashed_out = conn.execute(
-        f"SELECT count(*), coalesce(sum({HASH_SQL} < ?), 0) FROM {TABLE} d WHERE {TRAINABLE}",
-        (heldout_threshold(heldout_fraction),)).fetchone()
-    # From the app's small table outwards, rather than testing every reviewed row against it.
-    # (CROSS JOIN is how SQLite is told to keep that order.)
-    regression = conn.execute(f"SELECT count(*) FROM s2s_app_regression r CROSS JOIN {TABLE} d "
-                              f"ON d.id = r.item_id WHERE {USABLE}").fetchone()[0]
-    # The next run's new held-out items follow from the counts without listing them (see heldout_ids).
-    new_heldout = hashed_out + _top_up(heldout_min, kept + hashed_out, candidates - hashed_out)
-    return {
-        "total": total,
-        "reviewed": reviewed,
-        "trained": trained,
-        "pending_training": candidates - new_heldout,
-        "heldout": kept + new_heldout,
-        "regression": regression,
-        "unreviewed": total - reviewed,
-    }
-
-
-def _kept_heldout(conn: sqlite3.Connection) -> list[int]:
-    # From the app's small table outwards, as for the regression count.
-    return [r[0] for r in conn.execute(f"SELECT d.id FROM s2s_app_heldout h CROSS JOIN {TABLE} d "
-                                       f"ON d.id = h.item_id WHERE {KEPT_HELDOUT}")]
-
-
-def _top_up(minimum: int, held: int, available: int) -> int:
-    """How many more items the held-out set takes to reach its minimum."""
-    return max(0, min(max(minimum, 0) - held, available))
-
-
-def heldout_ids(conn: sqlite3.Connection, fraction: float, minimum: int) -> list[int]:
-    """Reviewed, untrained items kept out of training to measure WER (regression items aside).
-
-    Every item held out before stays held out. New items join when their id
-    hashes below `fraction`, and the lowest hashes top the set up to `minimum`:
-    stable as items arrive, and never an item already trained on. Call
-    `keep_heldout` with the result when a run uses it, so it never moves.
-    """
-    kept = _kept_heldout(conn)
-    if fraction <= 0 and minimum <= len(kept):
-        return sorted(kept)
-    rows = conn.execute(f"SELECT d.id, {HASH_SQL} AS h FROM {TABLE} d WHERE {TRAINABLE} ORDER BY h").fetchall()
-    hashed = [r[0] for r in rows if r[1] < heldout_threshold(fraction)]
-    chosen = set(hashed)
-    rest = [r[0] for r in rows if r[0] not in chosen]
-    top_up = rest[:_top_up(minimum, len(kept) + len(hashed), len(rest))]
-    return sorted([*kept, *hashed, *top_up])
-
-
-def keep_heldout(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
-    """Remember items as held out for good (inside the transaction that records the run)."""
-    conn.executemany("INSERT OR IGNORE INTO s2s_app_heldout(item_id) VALUES (?)", [(i,) for i in ids])
-
-
-def learned_ids(conn: sqlite3.Connection) -> list[int]:
-    """Items the deployed model learned that a run may rehearse (see LEARNED)."""
-    return [r[0] for r in conn.execute(f"SELECT d.id FROM {BY_LIST} WHERE {LEARNED} ORDER BY d.id")]
-
-
 def list_items_json(
     conn: sqlite3.Connection,
     reviewed: bool | None = None,
@@ -245,13 +143,12 @@ def list_items_json(
     descending: bool = False,
     limit: int | None = None,
     offset: int = 0,
-    ranking: tuple[str, str, list[Any]] | None = None,
+    ranking: Ranking | None = None,
 ) -> tuple[str, int]:
     """A filtered, ordered page of items without audio as a JSON array, and the count of all that match.
 
-    `ranking` orders by a score kept in another table instead of `sort`: a JOIN
-    clause, the ORDER BY expression (with its own direction) and the JOIN's
-    parameters, e.g. the model's disagreement with each transcript.
+    `ranking` orders by what the deployed model heard (utils/suggestion_rows.py)
+    instead of `sort`, e.g. its disagreement with each transcript.
 
     SQLite builds the JSON itself (json_group_array): for the unpaged list of
     100,000 items that is several times faster than making Python dicts and
@@ -273,7 +170,7 @@ def list_items_json(
     order = f"{SORTABLE[sort]} {direction}, d.id {direction}"
     join, join_params = "", []
     if ranking is not None:
-        join, ranked_order, join_params = ranking
+        join, ranked_order, join_params = ranking.sql()
         order = f"{ranked_order}, d.id ASC"
     page = "LIMIT ? OFFSET ?" if limit is not None else ""
     page_params = [limit, offset] if limit is not None else []
@@ -303,6 +200,25 @@ def get_audio(conn: sqlite3.Connection, item_id: int) -> bytes:
     return bytes(row[0] or b"")
 
 
+def reviewed_text_and_audio(conn: sqlite3.Connection, item_id: int) -> tuple[Any, bytes] | None:
+    """(transcript as stored, audio bytes) of a reviewed item, for a run to train on; None if it is not reviewed.
+
+    The transcript is not cast: a run checks it is text itself (see utils/columns.py).
+    """
+    row = conn.execute(f"SELECT transcript, {AUDIO_BYTES} FROM {TABLE} WHERE id = ? AND is_reviewed = 1",
+                       (item_id,)).fetchone()
+    return None if row is None else (row[0], bytes(row[1] or b""))
+
+
+def count_items(conn: sqlite3.Connection) -> int:
+    return conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+
+
+def ping(conn: sqlite3.Connection) -> None:
+    """Read the shared table once: raises if the database cannot be read (for the health check)."""
+    conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1").fetchall()
+
+
 def audio_length(conn: sqlite3.Connection, item_id: int) -> int:
     """length() of a BLOB is read from the record header, so this never loads the audio."""
     row = conn.execute(f"SELECT length(audio_blob) FROM {TABLE} WHERE id = ?", (item_id,)).fetchone()
@@ -325,8 +241,7 @@ def update_item(
     the model learned the old text, so the corrected one is pending again.
     `regression` sets the item aside as a regression check (or returns it to training).
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         current = get_item(conn, item_id)
         if if_match is not None and if_match != "*" and if_match != current["version"]:
             raise VersionConflict(current)
@@ -353,10 +268,6 @@ def update_item(
             conn.execute("INSERT OR IGNORE INTO s2s_app_regression(item_id) VALUES (?)" if regression
                          else "DELETE FROM s2s_app_regression WHERE item_id = ?", (item_id,))
         updated = get_item(conn, item_id)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return updated
 
 
@@ -385,9 +296,9 @@ def next_unreviewed(conn: sqlite3.Connection, after_id: int = 0) -> int | None:
     return None
 
 
-def next_unreviewed_ranked(conn: sqlite3.Connection, ranking: tuple[str, str, list[Any]], skip_id: int = 0) -> int | None:
-    """The unreviewed item that ranks first by a score (see list_items_json), other than the one just shown."""
-    join, order, join_params = ranking
+def next_unreviewed_ranked(conn: sqlite3.Connection, ranking: Ranking, skip_id: int = 0) -> int | None:
+    """The unreviewed item that ranks first by what the model heard, other than the one just shown."""
+    join, order, join_params = ranking.sql()
     row = conn.execute(
         f"SELECT d.id FROM {BY_LIST} {join} WHERE d.is_reviewed IS NOT 1 AND d.id != ? ORDER BY {order}, d.id LIMIT 1",
         join_params + [skip_id],

@@ -83,7 +83,7 @@ def synthesize(text: str, voice: str, speed: int) -> bytes:
 
 def fill_demo(conn: sqlite3.Connection, force: bool = False) -> int:
     """Insert the demo clips into an empty table (or any table with `force`); returns how many."""
-    existing = conn.execute(f"SELECT count(*) FROM {database.TABLE}").fetchone()[0]
+    existing = database.count_items(conn)
     if existing and not force:
         raise DemoError(f"the database already holds {existing} items; the demo only fills an empty one "
                         "(add --force to add the demo clips anyway)")
@@ -91,14 +91,9 @@ def fill_demo(conn: sqlite3.Connection, force: bool = False) -> int:
         (heard, synthesize(said, VOICES[i % len(VOICES)], 150 + 10 * (i % 4)))
         for i, (said, heard) in enumerate(DEMO_CLIPS)
     ]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with database.transaction(conn):
         for heard, wav in clips:
             database.insert_item(conn, heard, wav)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(clips)
 
 

@@ -12,6 +12,9 @@ import sqlite3
 
 TABLE = "s2s_training_data"
 SUGGESTIONS = "s2s_app_suggestions"
+# Reads of the flags go through the covering index: read from the table, they
+# sit behind the blob and cost a walk over its overflow pages.
+BY_LIST = f"{TABLE} d INDEXED BY s2s_app_idx_list"
 
 # The seed's schema, verbatim in meaning. AUTOINCREMENT so an id is never reused
 # after a delete: the app's own tables refer to items by id.

@@ -4,24 +4,17 @@ from __future__ import annotations
 import base64
 import json
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
-from stt import jobs, suggestions
+from stt import jobs
 from stt.transcriber import model_fingerprint
 from training.src import audio_meta
 from training.src.db import get_db
 from training.src.errors import ApiError
 from training.src import params
-from utils import database
+from utils import database, suggestion_rows, training_sets
 
 bp = Blueprint("data", __name__, url_prefix="/api")
-
-
-def _item_or_404(item_id: int) -> dict:
-    try:
-        return database.get_item(get_db(), item_id)
-    except database.NotFound:
-        raise ApiError(404, "not_found", f"No item with id {item_id}.") from None
 
 
 def _with_etag(item: dict, status: int = 200):
@@ -42,7 +35,7 @@ def health():
         "model": {"path": str(model_path), "present": model_path.is_dir() and any(model_path.iterdir())},
     }
     try:
-        get_db().execute(f"SELECT 1 FROM {database.TABLE} LIMIT 1").fetchall()
+        database.ping(get_db())
     except Exception as exc:  # health must report, not fail
         body["status"] = "degraded"
         body["database"].update(ok=False, message=str(exc))
@@ -53,22 +46,21 @@ def health():
 @bp.get("/data/stats")
 def stats():
     t = current_app.config["S2S"].training
-    return jsonify(database.stats(get_db(), t.heldout_fraction, t.heldout_min))
+    return jsonify(training_sets.stats(get_db(), t.heldout_fraction, t.heldout_min))
 
 
-def _ranking(sort: str) -> tuple[str, str, list] | None:
+def _ranking(sort: str) -> suggestion_rows.Ranking | None:
     """For sort=disagreement|uncertainty: the deployed model's scores, most worth reviewing first, unscored last."""
-    if sort not in suggestions.SORT_KEYS:
+    if sort not in suggestion_rows.RANKINGS:
         return None
-    join, join_params = suggestions.disagreement_join(model_fingerprint(current_app.config["S2S"].model.path))
-    return join, suggestions.SORT_KEYS[sort], join_params
+    return suggestion_rows.Ranking(sort, model_fingerprint(current_app.config["S2S"].model.path))
 
 
 @bp.get("/data")
 def list_items():
     """Every matching item without audio; paged when `limit` is given, total in `X-Total-Count`."""
     limit = params.int_arg("limit", None, 1, 1000)
-    sort = params.choice_arg("sort", "id", set(database.SORTABLE) | set(suggestions.SORT_KEYS))
+    sort = params.choice_arg("sort", "id", set(database.SORTABLE) | set(suggestion_rows.RANKINGS))
     text, total = database.list_items_json(
         get_db(),
         reviewed=params.bool_arg("reviewed"),
@@ -96,7 +88,7 @@ def next_unreviewed():
     uncertainty the one the model scores most worth reviewing, other than `after`.
     """
     after = params.int_arg("after", 0, 0, 2**63 - 1)
-    ranking = _ranking(params.choice_arg("sort", "id", {"id"} | set(suggestions.SORT_KEYS)))
+    ranking = _ranking(params.choice_arg("sort", "id", {"id"} | set(suggestion_rows.RANKINGS)))
     if ranking is not None:
         return jsonify({"id": database.next_unreviewed_ranked(get_db(), ranking, after)})
     return jsonify({"id": database.next_unreviewed(get_db(), after)})
@@ -105,7 +97,7 @@ def next_unreviewed():
 @bp.get("/data/<item:item_id>")
 def get_item(item_id: int):
     """The item, its neighbours and its audio (base64); `?audio=0` leaves the audio out."""
-    item = _item_or_404(item_id)
+    item = database.get_item(get_db(), item_id)
     conn = get_db()
     item.update(database.neighbours(conn, item_id))
     item.update(audio_meta.describe(current_app, conn, item_id))
@@ -123,20 +115,5 @@ def update_item(item_id: int):
     regression = params.flag_field(body, "regression")
     if transcript is None and is_reviewed is None and regression is None:
         raise ApiError(400, "invalid_body", "Send 'transcript', 'is_reviewed' and/or 'regression'.")
-    try:
-        item = database.update_item(get_db(), item_id, transcript, is_reviewed, params.if_match(), regression)
-    except database.NotFound:
-        raise ApiError(404, "not_found", f"No item with id {item_id}.") from None
-    except database.AlreadyTrained:
-        raise ApiError(409, "already_trained", "This recording was already used for training, so it cannot check "
-                       "whether a new model forgets: choose one the model has not learned.", field="regression") from None
-    except database.VersionConflict as conflict:
-        response = jsonify({
-            "error": "version_conflict",
-            "message": "Someone else changed this item since you opened it. Their version is in 'current'.",
-            "current": conflict.current,
-        })
-        response.status_code = 412
-        response.set_etag(conflict.current["version"])
-        return response
+    item = database.update_item(get_db(), item_id, transcript, is_reviewed, params.if_match(), regression)
     return _with_etag(item)

@@ -8,8 +8,6 @@ from stt.model_format import ModelFormatError
 from stt.transcriber import ModelLoadError, check_model
 from training.src.db import get_db
 from training.src.errors import ApiError
-from utils import database
-from utils.audio import AudioError
 
 bp = Blueprint("suggest", __name__, url_prefix="/api")
 JOB_KEY = "s2s_score_job"
@@ -34,10 +32,6 @@ def transcribe(item_id: int):
     jobs.heal(current_app.config["S2S"])
     try:
         return jsonify(suggestions.suggest(current_app.config["S2S"], get_db(), item_id))
-    except database.NotFound:
-        raise ApiError(404, "not_found", f"No item with id {item_id}.") from None
-    except AudioError as exc:
-        raise ApiError(422, "undecodable_audio", f"The audio of item {item_id} cannot be decoded: {exc}") from None
     except (ModelFormatError, ModelLoadError) as exc:
         raise _model_error(exc) from None
 

@@ -10,7 +10,8 @@ import threading
 
 from flask import Blueprint, current_app, jsonify, request
 
-from stt import jobs, model_info, runs, store
+from stt import jobs, model_info, store
+from utils import runs
 from stt.model_format import ModelFormatError, detect_format
 from training.src import params
 from training.src.db import get_db
@@ -33,10 +34,6 @@ def _conn() -> sqlite3.Connection:
     return conn
 
 
-def _raise(exc: jobs.JobError):
-    raise ApiError(exc.status, exc.error, exc.message, **exc.extra) from None
-
-
 @bp.post("/train")
 def start_training():
     """Start fine-tuning on every pending item; the optional body may choose the mode."""
@@ -47,11 +44,8 @@ def start_training():
         # null is refused as the schema says: leaving "mode" out is how to take the configured one.
         if "mode" in body and mode not in MODES:
             raise ApiError(400, "invalid_field", f"'mode' must be one of {', '.join(MODES)}.", field="mode")
-    try:
-        with _model_lock:
-            started = jobs.start(_cfg(), mode)
-    except jobs.JobError as exc:
-        _raise(exc)
+    with _model_lock:
+        started = jobs.start(_cfg(), mode)
     return jsonify(started), 202
 
 
@@ -76,10 +70,7 @@ def one_run(job_id: str):
 
 @bp.post("/train/<job_id>/cancel")
 def cancel(job_id: str):
-    try:
-        return jsonify(jobs.cancel(_cfg(), job_id)), 202
-    except jobs.JobError as exc:
-        _raise(exc)
+    return jsonify(jobs.cancel(_cfg(), job_id)), 202
 
 
 @bp.get("/model")
@@ -101,8 +92,5 @@ def rollback():
     version = body.get("version")
     if not isinstance(version, str) or not version:
         raise ApiError(400, "invalid_field", "'version' must name a kept version (see GET /api/model).", field="version")
-    try:
-        with _model_lock:
-            return jsonify(jobs.rollback(_cfg(), version))
-    except jobs.JobError as exc:
-        _raise(exc)
+    with _model_lock:
+        return jsonify(jobs.rollback(_cfg(), version))

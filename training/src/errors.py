@@ -1,4 +1,8 @@
-"""Every error leaves the API as JSON `{error, message}` with its proper status, never an HTML page or a traceback."""
+"""Every error leaves the API as JSON `{error, message}` with its proper status, never an HTML page or a traceback.
+
+The data layer and the training package raise domain exceptions that know nothing
+of HTTP; each is mapped to its status here, once, so no view writes a 404 by hand.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,6 +10,9 @@ import sqlite3
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from stt import jobs
+from utils import audio, database
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +23,11 @@ class ApiError(Exception):
     def __init__(self, status: int, error: str, message: str, **extra: object):
         super().__init__(message)
         self.status, self.error, self.message, self.extra = status, error, message, extra
+
+
+# Why a run, cancel or rollback was refused (stt.jobs.JobError.error), as HTTP.
+JOB_STATUS = {"job_running": 409, "not_running": 409, "rollback_failed": 409, "not_found": 404,
+              "model_missing": 400, "nothing_pending": 400, "worker_failed": 503}
 
 
 def error_response(status: int, error: str, message: str, **extra: object):
@@ -29,6 +41,33 @@ def register(app: Flask) -> None:
         response, status = error_response(exc.status, exc.error, exc.message, **exc.extra)
         if "retry_after_s" in exc.extra:  # 429: clients and proxies read the wait from the header
             response.headers["Retry-After"] = str(exc.extra["retry_after_s"])
+        return response, status
+
+    @app.errorhandler(jobs.JobError)
+    def _job_error(exc: jobs.JobError):
+        return error_response(JOB_STATUS[exc.error], exc.error, exc.message, **exc.extra)
+
+    @app.errorhandler(database.NotFound)
+    def _not_found(exc: database.NotFound):
+        return error_response(404, "not_found", f"No item with id {exc.args[0] if exc.args else '?'}.")
+
+    @app.errorhandler(audio.AudioError)
+    def _undecodable(exc: audio.AudioError):
+        item = (request.view_args or {}).get("item_id", "?")
+        return error_response(422, "undecodable_audio", f"The audio of item {item} cannot be played: {exc}. "
+                              "The transcript can still be edited.")
+
+    @app.errorhandler(database.AlreadyTrained)
+    def _already_trained(exc: database.AlreadyTrained):
+        return error_response(409, "already_trained", "This recording was already used for training, so it "
+                              "cannot check whether a new model forgets: choose one the model has not learned.",
+                              field="regression")
+
+    @app.errorhandler(database.VersionConflict)
+    def _conflict(exc: database.VersionConflict):
+        response, status = error_response(412, "version_conflict", "Someone else changed this item since you "
+                                          "opened it. Their version is in 'current'.", current=exc.current)
+        response.set_etag(exc.current["version"])
         return response, status
 
     @app.errorhandler(HTTPException)

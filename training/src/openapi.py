@@ -33,7 +33,7 @@ def _id_param(name: str = "item_id") -> dict[str, Any]:
 
 
 def _job_param() -> dict[str, Any]:
-    # Run ids are 12 hex digits (stt.runs.create); the pattern also keeps /api/train/status and
+    # Run ids are 12 hex digits (utils.runs.create); the pattern also keeps /api/train/status and
     # /api/train/runs, which the same path template would match, out of this operation.
     return {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{12}$"}}
 

@@ -1,0 +1,142 @@
+"""Which items a run may use, and in which role: the one definition that the stats, the
+held-out split and a run's plan share, so "pending" on the dashboard is exactly what Train
+trains on.
+
+Each set is an SQL predicate over the shared table (alias `d`), combined from a few
+plain rules: reviewed, not trained, words in the transcript, audio not known to be
+unusable, and whether the reviewer set it aside as a regression check or an earlier
+run held it out.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Iterable
+
+from utils.schema import BY_LIST, TABLE
+
+# Knuth's multiplicative hash, in SQL integer arithmetic, spreads ids evenly over
+# 0..2^32 so "held out" is a stable function of the id alone.
+HASH_SQL = "((d.id * 2654435761) % 4294967296)"
+HASH_SPACE = 4294967296
+IS_REGRESSION = "d.id IN (SELECT item_id FROM s2s_app_regression)"
+NOT_REGRESSION = f"NOT {IS_REGRESSION}"
+# A reviewed item with no words teaches the model nothing a run can use; it is never pending.
+# SQLite's trim() strips spaces only: name the same blanks Python strips (see has_text), so the
+# stats, the plan and the worker agree on what "no words" is.
+BLANKS = " \t\n\v\f\r\u00a0"
+# Only TEXT counts: a transcript stored as a BLOB or a number waits until it is saved as text.
+HAS_TEXT = (f"typeof(d.transcript) = 'text' AND "
+            f"trim(d.transcript, char({', '.join(str(ord(c)) for c in BLANKS)})) <> ''")
+# Nor one whose audio is known not to decode (the editor or a run found out and cached why), or
+# to last longer than the 30 s Whisper hears at once (audio.WHISPER_WINDOW_S).
+HAS_AUDIO = ("d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta "
+             "WHERE error IS NOT NULL OR duration_s > 30.0)")
+# Reviewed items a run may use, for training or held out: the one definition the stats, the
+# held-out split and the run's plan share, so "pending" is exactly what Train trains on.
+# "IS NOT 1" so a NULL flag written by the assistant counts as not trained.
+USABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {HAS_TEXT} AND {HAS_AUDIO}"
+IS_HELDOUT = "d.id IN (SELECT item_id FROM s2s_app_heldout)"
+# Usable, and neither a regression check nor already held out: what a run trains on, or holds out anew.
+TRAINABLE = f"{USABLE} AND {NOT_REGRESSION} AND NOT {IS_HELDOUT}"
+# Held out by an earlier run and still measurable.
+KEPT_HELDOUT = f"{USABLE} AND {NOT_REGRESSION} AND {IS_HELDOUT}"
+# What a run may rehearse: items a deployed model learned, with words and decodable audio.
+LEARNED = (f"d.is_reviewed = 1 AND d.is_trained = 1 AND {HAS_TEXT} AND {HAS_AUDIO} AND {NOT_REGRESSION} "
+           f"AND NOT {IS_HELDOUT}")
+# Regression checks measure forgetting, so only items no deployed model has learned count.
+REGRESSION = f"{USABLE} AND {IS_REGRESSION}"
+
+
+def has_text(transcript: str | None) -> bool:
+    """Python's side of HAS_TEXT."""
+    return bool((transcript or "").strip(BLANKS))
+
+
+def heldout_threshold(fraction: float) -> int:
+    return int(fraction * HASH_SPACE)
+
+
+def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: int = 0) -> dict[str, int]:
+    """Counts answered from the indexes; `pending_training` excludes held-out and regression
+    items and those without words or with audio known not to decode, so it counts what the
+    next run will train on.
+
+    Separate count(*) queries beat one pass with sum(...) expressions where SQLite
+    answers each from an index range (or the b-tree's own count) in C; the trainable
+    items, whose test is dearer, are counted in one pass with their held-out share.
+    """
+    def count(where: str = "", *args: object) -> int:
+        return conn.execute(f"SELECT count(*) FROM {TABLE} d {where}", args).fetchone()[0]
+
+    total = count()
+    reviewed = count("WHERE d.is_reviewed = 1")
+    trained = count("WHERE d.is_trained = 1")
+    kept = len(_kept_heldout(conn))
+    candidates, hashed_out = conn.execute(
+        f"SELECT count(*), coalesce(sum({HASH_SQL} < ?), 0) FROM {TABLE} d WHERE {TRAINABLE}",
+        (heldout_threshold(heldout_fraction),)).fetchone()
+    # From the app's small table outwards, rather than testing every reviewed row against it.
+    # (CROSS JOIN is how SQLite is told to keep that order.)
+    regression = conn.execute(f"SELECT count(*) FROM s2s_app_regression r CROSS JOIN {TABLE} d "
+                              f"ON d.id = r.item_id WHERE {USABLE}").fetchone()[0]
+    # The next run's new held-out items follow from the counts without listing them (see heldout_ids).
+    new_heldout = hashed_out + _top_up(heldout_min, kept + hashed_out, candidates - hashed_out)
+    return {
+        "total": total,
+        "reviewed": reviewed,
+        "trained": trained,
+        "pending_training": candidates - new_heldout,
+        "heldout": kept + new_heldout,
+        "regression": regression,
+        "unreviewed": total - reviewed,
+    }
+
+
+def _kept_heldout(conn: sqlite3.Connection) -> list[int]:
+    # From the app's small table outwards, as for the regression count.
+    return [r[0] for r in conn.execute(f"SELECT d.id FROM s2s_app_heldout h CROSS JOIN {TABLE} d "
+                                       f"ON d.id = h.item_id WHERE {KEPT_HELDOUT}")]
+
+
+def _top_up(minimum: int, held: int, available: int) -> int:
+    """How many more items the held-out set takes to reach its minimum."""
+    return max(0, min(max(minimum, 0) - held, available))
+
+
+def heldout_ids(conn: sqlite3.Connection, fraction: float, minimum: int) -> list[int]:
+    """Reviewed, untrained items kept out of training to measure WER (regression items aside).
+
+    Every item held out before stays held out. New items join when their id
+    hashes below `fraction`, and the lowest hashes top the set up to `minimum`:
+    stable as items arrive, and never an item already trained on. Call
+    `keep_heldout` with the result when a run uses it, so it never moves.
+    """
+    kept = _kept_heldout(conn)
+    if fraction <= 0 and minimum <= len(kept):
+        return sorted(kept)
+    rows = conn.execute(f"SELECT d.id, {HASH_SQL} AS h FROM {TABLE} d WHERE {TRAINABLE} ORDER BY h").fetchall()
+    hashed = [r[0] for r in rows if r[1] < heldout_threshold(fraction)]
+    chosen = set(hashed)
+    rest = [r[0] for r in rows if r[0] not in chosen]
+    top_up = rest[:_top_up(minimum, len(kept) + len(hashed), len(rest))]
+    return sorted([*kept, *hashed, *top_up])
+
+
+def keep_heldout(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
+    """Remember items as held out for good (inside the transaction that records the run)."""
+    conn.executemany("INSERT OR IGNORE INTO s2s_app_heldout(item_id) VALUES (?)", [(i,) for i in ids])
+
+
+def learned_ids(conn: sqlite3.Connection) -> list[int]:
+    """Items the deployed model learned that a run may rehearse (see LEARNED)."""
+    return [r[0] for r in conn.execute(f"SELECT d.id FROM {BY_LIST} WHERE {LEARNED} ORDER BY d.id")]
+
+
+def trainable_ids(conn: sqlite3.Connection) -> list[int]:
+    """Items a run would train on or hold out anew (see TRAINABLE), oldest first."""
+    return [r[0] for r in conn.execute(f"SELECT d.id FROM {BY_LIST} WHERE {TRAINABLE} ORDER BY d.id")]
+
+
+def regression_ids(conn: sqlite3.Connection) -> list[int]:
+    """The reviewer's regression checks a run measures (see REGRESSION), oldest first."""
+    return [r[0] for r in conn.execute(f"SELECT d.id FROM {BY_LIST} WHERE {REGRESSION} ORDER BY d.id")]

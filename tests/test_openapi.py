@@ -1,6 +1,7 @@
 """The published OpenAPI document matches the routes, and the live app keeps to it under generated input."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -59,6 +60,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 # Starting training and rollback have their own tests; fuzzing them would start real jobs.
 @schema.exclude(path_regex=r"^/api/(train|model/rollback)$").parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000 if os.environ.get("S2S_STRESS") == "1" else 60, deadline=None,
+          suppress_health_check=list(HealthCheck))
 def test_api_never_errors_and_keeps_to_the_schema(case):
     case.call_and_validate()

@@ -17,7 +17,7 @@ import argparse
 import logging
 import sys
 
-from stt.download import DEFAULT_MODEL
+from stt.models.download import DEFAULT_MODEL
 from utils.config import Config, ConfigError, embedded_database, load_config
 from utils.database import DatabaseUnavailable
 

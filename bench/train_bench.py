@@ -71,7 +71,7 @@ def _run_seq2seq_trainer(model_dir: Path, out_dir: Path, train: list, cfg: Any) 
     from transformers import (Seq2SeqTrainer, Seq2SeqTrainingArguments, WhisperForConditionalGeneration,
                               WhisperProcessor)
 
-    from stt.data import configure_tokenizer, is_multilingual, make_labels
+    from stt.finetune.data import configure_tokenizer, is_multilingual, make_labels
 
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
@@ -98,7 +98,7 @@ def _run_seq2seq_trainer(model_dir: Path, out_dir: Path, train: list, cfg: Any) 
 
 
 def _run_engine(model_dir: Path, out_dir: Path, train: list, cfg: Any, rehearsal: list) -> dict[str, Any]:
-    from stt.engine import fine_tune
+    from stt.finetune.engine import fine_tune
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
@@ -112,8 +112,8 @@ def _child(method: str, model_dir: str, out_dir: str, train: list, heldout: list
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from stt import ordinary as builtin
-    from stt.engine import evaluate
+    from stt.finetune import ordinary as builtin
+    from stt.finetune.engine import evaluate
 
     cpu_before = _cpu_seconds()
     if method == "seq2seq":
@@ -137,14 +137,14 @@ def _child(method: str, model_dir: str, out_dir: str, train: list, heldout: list
 
 
 def _rounds(model_dir: str, rounds: list[tuple[list, list]], ordinary: list, cfg: Any) -> list[dict[str, Any]]:
-    """Three rounds with the default, planned as stt.jobs.plan and stt.worker plan them."""
+    """Three rounds with the default, planned as stt.finetune.jobs.plan and stt.finetune.worker plan them."""
     import shutil
 
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from stt import ordinary as builtin
-    from stt.engine import evaluate, fine_tune
+    from stt.finetune import ordinary as builtin
+    from stt.finetune.engine import evaluate, fine_tune
 
     def measure(folder: Path) -> dict[str, float]:
         model = WhisperForConditionalGeneration.from_pretrained(str(folder), dtype=torch.float32)
@@ -217,7 +217,7 @@ def _section(rows: list[dict[str, Any]], rounds: list[dict[str, Any]], before: t
 Whisper tiny.en fine-tuned on {n_train} espeak-ng clips of round 1 (smart-home commands with made-up device \
 names); held-out WER on {n_heldout} sentences of other shapes with the same names, ordinary-speech WER on \
 {n_ordinary} everyday sentences never trained on. Settings: {", ".join(f"{k}={v}" for k, v in settings.items())}. \
-WER is corpus WER after Whisper's English normalizer (stt/metrics.py). Sample-epochs count every clip trained \
+WER is corpus WER after Whisper's English normalizer (stt/finetune/metrics.py). Sample-epochs count every clip trained \
 on, rehearsal included.
 
 {_comparison_table(rows, before)}
@@ -252,8 +252,8 @@ def main() -> None:
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from stt.ct2_import import ct2_to_hf
-    from stt.engine import evaluate
+    from stt.models.ct2_import import ct2_to_hf
+    from stt.finetune.engine import evaluate
     from tests.training_clips import ROUNDS, ordinary_clips, round_clips
     from utils.config import TrainingConfig
 

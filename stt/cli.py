@@ -1,6 +1,6 @@
 """The terminal side of training: `main.py train`, `evaluate` and `model list|info|download|rollback`.
 
-`train` runs the very same job as the web app's Train button (stt.worker.run),
+`train` runs the very same job as the web app's Train button (stt.finetune.worker.run),
 in the foreground, recorded in the same run history, with a progress bar.
 """
 from __future__ import annotations
@@ -9,9 +9,10 @@ import sys
 import time
 from typing import Any
 
-from stt import download, jobs, model_info, store, worker
-from stt.clips import load_samples
-from stt.model_format import ModelFormatError, as_huggingface, detect_format
+from stt.finetune import jobs, worker
+from stt.models import download, model_info, store
+from stt.finetune.clips import load_samples
+from stt.models.model_format import ModelFormatError, as_huggingface, detect_format
 from utils.config import Config
 
 BAR = 30
@@ -60,7 +61,7 @@ def evaluate_current(cfg: Config) -> int:
 
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from stt.engine import evaluate, pick_device
+    from stt.finetune.engine import evaluate, pick_device
 
     conn = jobs.connect(cfg)
     samples = load_samples(conn, cfg, jobs.plan(conn, cfg).heldout)

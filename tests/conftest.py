@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 from waitress.server import create_server
 
-from stt.model_format import detect_format
+from stt.models.model_format import detect_format
 from training.src.app import create_app
 from utils import database
 from utils.config import Config, load_config
@@ -129,7 +129,7 @@ def clips_at(wer: float, clips: int = 10, words: int = 10) -> list[tuple[int, in
 @pytest.fixture
 def fake_engine(monkeypatch):
     """Replaces only fine_tune: chosen WERs, a hook while "training"; the job, store and database are real."""
-    import stt.engine as engine
+    import stt.finetune.engine as engine
 
     fake = SimpleNamespace(wer=(0.5, 0.3), during=lambda: None, seen=None)
 

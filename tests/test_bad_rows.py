@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from stt import jobs, worker
+from stt.finetune import jobs, worker
 from tests import tiny_whisper
 from utils import database
 

@@ -13,9 +13,9 @@ from safetensors.torch import load_file
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from transformers.models.whisper import modeling_whisper
 
-from stt.data import IGNORE_INDEX, SpeechCollator, configure_tokenizer, make_labels
-from stt.engine import Cancelled, Progress, Sample, evaluate, fine_tune, resolve_mode
-from stt.metrics import corpus_wer, text_normalizer
+from stt.finetune.data import IGNORE_INDEX, SpeechCollator, configure_tokenizer, make_labels
+from stt.finetune.engine import Cancelled, Progress, Sample, evaluate, fine_tune, resolve_mode
+from stt.finetune.metrics import corpus_wer, text_normalizer
 from tests import tiny_whisper
 from tests.tiny_whisper import EOT, NO_TIMESTAMPS, SOT
 from utils.config import TrainingConfig

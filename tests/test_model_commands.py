@@ -18,7 +18,7 @@ import torch
 from transformers import WhisperForConditionalGeneration
 
 import main
-from stt import download, model_info
+from stt.models import download, model_info
 from tests import tiny_whisper
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -21,10 +21,10 @@ import torch
 from faster_whisper import WhisperModel
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-from stt.ct2_binary import load_arrays, read_header
-from stt.ct2_export import ct2_quantization, export_ct2
-from stt.ct2_import import ct2_to_hf
-from stt.model_format import ModelFormatError, detect_format
+from stt.models.ct2_binary import load_arrays, read_header
+from stt.models.ct2_export import ct2_quantization, export_ct2
+from stt.models.ct2_import import ct2_to_hf
+from stt.models.model_format import ModelFormatError, detect_format
 from tests import tiny_whisper
 from tests.speech import espeak_16k_wav
 

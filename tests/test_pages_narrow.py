@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from stt import jobs, worker
+from stt.finetune import jobs, worker
 from tests import tiny_whisper
 from utils import database
 

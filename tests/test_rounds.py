@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from stt import jobs
+from stt.finetune import jobs
 from tests import tiny_whisper
 from utils import database, runs, training_sets
 

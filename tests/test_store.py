@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from stt import store
+from stt.models import store
 from utils import runs
 from utils import schema
 

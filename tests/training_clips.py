@@ -7,7 +7,7 @@ share the names but not their shapes (held-out templates are never trained
 on), so held-out WER measures whether the names were learned rather than
 whole sentences memorised. The "user" speaks in six espeak-ng voices at
 several speeds, none of them a voice of the built-in ordinary speech
-(stt/ordinary), so what that set teaches about espeak is not what is measured.
+(stt/finetune/ordinary), so what that set teaches about espeak is not what is measured.
 
 `ordinary_clips` are everyday sentences without any of the names, never
 trained on and not in the built-in set: their WER must not rise, or the model
@@ -18,7 +18,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from stt.data import Sample
+from stt.finetune.data import Sample
 from tests.speech import espeak_16k_wav
 from utils.audio import load_for_whisper
 from utils.config import AudioConfig
@@ -87,7 +87,7 @@ ORDINARY = [
     "Press the pants and sew a button on the vest.", "The swan dive was far short of perfect.",
     "The beauty of the view stunned the young boy.", "Two blue fish swam in the tank.",
 ]
-# The user's voices: espeak-ng voices and variants that the built-in set (stt/ordinary) does not use.
+# The user's voices: espeak-ng voices and variants that the built-in set (stt/finetune/ordinary) does not use.
 VOICES = [("en-us", 160), ("en-gb", 150), ("en-us+f3", 175), ("en-gb-scotland+m3", 145),
           ("en-029", 165), ("en-us-nyc+f2", 185)]
 

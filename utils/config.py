@@ -69,12 +69,12 @@ class TrainingConfig:
     heldout_min: int = 3
     wer_tolerance: float = 0.0
     # A set that got worse blocks a deploy only if it got worse in this share of bootstrap
-    # resamples of its clips (stt/deploy_rule.py): one word among a handful is noise, not a verdict.
+    # resamples of its clips (stt/finetune/deploy_rule.py): one word among a handful is noise, not a verdict.
     deploy_confidence: float = 0.95
     # Earlier runs' items trained on again beside the new ones (as many as the new items, at most
     # this many), so a second round does not erase the first; 0 turns it off.
     rehearsal_max: int = 200
-    # The built-in ordinary English speech (stt/ordinary): rehearsed in every run, and a deploy
+    # The built-in ordinary English speech (stt/finetune/ordinary): rehearsed in every run, and a deploy
     # check while there are fewer than 20 regression checks of your own.
     builtin_speech: bool = True
     versions_kept: int = 3
@@ -108,7 +108,7 @@ def _strong(token: str) -> bool:
     return len(token) >= 12 and not any(c.isspace() for c in token) and len(set(token)) >= 8
 
 
-# "auto" picks adapt on a CPU and full on CUDA (stt.engine.resolve_mode).
+# "auto" picks adapt on a CPU and full on CUDA (stt.finetune.engine.resolve_mode).
 TRAINING_MODES = ("auto", "adapt", "decoder", "full", "lora")
 _SECRETS = {"server.access_token"}
 # Checks beyond the type, keyed "section.key": (predicate, what a valid value is).

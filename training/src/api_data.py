@@ -6,8 +6,8 @@ import json
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from stt import jobs
-from stt.transcriber import model_fingerprint
+from stt.finetune import jobs
+from stt.review.transcriber import model_fingerprint
 from training.src import audio_meta
 from training.src.db import get_db
 from training.src.errors import ApiError

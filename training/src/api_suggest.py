@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from stt import jobs, suggestions
-from stt.model_format import ModelFormatError
-from stt.transcriber import ModelLoadError, check_model
+from stt.finetune import jobs
+from stt.review import suggestions
+from stt.models.model_format import ModelFormatError
+from stt.review.transcriber import ModelLoadError, check_model
 from training.src.db import get_db
 from training.src.errors import ApiError
 

@@ -1,6 +1,6 @@
 """Training endpoints: start, watch and cancel runs; list and roll back model versions.
 
-The heavy lifting happens in a worker process (stt.worker, started by stt.jobs); these views only
+The heavy lifting happens in a worker process (stt.finetune.worker, started by stt.finetune.jobs); these views only
 read and write the run records, so they stay fast and never import torch.
 """
 from __future__ import annotations
@@ -10,9 +10,10 @@ import threading
 
 from flask import Blueprint, current_app, jsonify, request
 
-from stt import jobs, model_info, store
+from stt.finetune import jobs
+from stt.models import model_info, store
 from utils import runs
-from stt.model_format import ModelFormatError, detect_format
+from stt.models.model_format import ModelFormatError, detect_format
 from training.src import params
 from training.src.db import get_db
 from training.src.errors import ApiError

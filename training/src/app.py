@@ -13,7 +13,8 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from training.src import api_audio, api_data, api_suggest, api_train, db, errors, openapi, pages, security
-from stt import jobs, suggestions
+from stt.finetune import jobs
+from stt.review import suggestions
 from utils import database
 from utils.config import Config, load_config
 

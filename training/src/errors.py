@@ -11,7 +11,7 @@ import sqlite3
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from stt import jobs
+from stt.finetune import jobs
 from utils import audio, database
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class ApiError(Exception):
         self.status, self.error, self.message, self.extra = status, error, message, extra
 
 
-# Why a run, cancel or rollback was refused (stt.jobs.JobError.error), as HTTP.
+# Why a run, cancel or rollback was refused (stt.finetune.jobs.JobError.error), as HTTP.
 JOB_STATUS = {"job_running": 409, "not_running": 409, "rollback_failed": 409, "not_found": 404,
               "model_missing": 400, "nothing_pending": 400, "worker_failed": 503}
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from stt.data import Sample
+from stt.finetune.data import Sample
 from utils.audio import load_for_whisper
 from utils.config import AudioConfig
 

@@ -1,12 +1,12 @@
 """The training worker: one run from its planned items to a deployed (or rejected) model.
 
-Started as `python -m stt.worker` by stt.jobs.start (or run in-process by
+Started as `python -m stt.finetune.worker` by stt.finetune.jobs.start (or run in-process by
 `main.py train`). A run is five steps, and their order is what keeps a crash at
 any moment harmless:
 
 1. prepare       read the planned clips; record what each item said
 2. train         fine-tune a Hugging Face copy; bring it back to the deployed format
-3. keep_version  judge it (stt.deploy_rule) and keep it as a version, accepted or not
+3. keep_version  judge it (stt.finetune.deploy_rule) and keep it as a version, accepted or not
 4. swap          if accepted: note the version on the run, then swap it in atomically
 5. record        mark its items trained and the run done, in one transaction
 
@@ -27,10 +27,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from stt import deploy_rule, ordinary, store
-from stt.clips import load_regression, load_samples
-from stt.jobs import connect, work_dir
-from stt.model_format import as_huggingface, detect_format, in_format_of
+from stt.finetune import deploy_rule, ordinary
+from stt.models import store
+from stt.finetune.clips import load_regression, load_samples
+from stt.finetune.jobs import connect, work_dir
+from stt.models.model_format import as_huggingface, detect_format, in_format_of
 from utils import database, runs
 from utils.config import Config, load_config
 
@@ -69,7 +70,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     stop = _heartbeat(cfg, job_id)
     work = work_dir(cfg, job_id)
     _quiet_libraries()
-    from stt.engine import Cancelled
+    from stt.finetune.engine import Cancelled
 
     store.repair(cfg.model.path)
     verdict: Verdict | None = None
@@ -99,7 +100,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
 def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str) -> Batch:
     """Step 1: read the planned clips and note what each item said, since only items still saying
     it are marked trained at the end."""
-    from stt.engine import pick_device, resolve_mode
+    from stt.finetune.engine import pick_device, resolve_mode
 
     runs.update(conn, job_id, state="preparing", phase="preparing", message=PHASE_MESSAGES["preparing"])
     skipped: list[int] = []
@@ -121,7 +122,7 @@ def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work
           on_progress: Callable[[Any], None] | None) -> tuple[Any, Path]:
     """Step 2: fine-tune in the run's scratch folder; returns the engine's result and the new
     model in the deployed model's own format. Nothing outside `work` changes."""
-    from stt.engine import Cancelled, fine_tune
+    from stt.finetune.engine import Cancelled, fine_tune
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -233,7 +234,7 @@ def _progress_writer(conn: sqlite3.Connection, job_id: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The worker process: `python -m stt.worker --job ID --config-json JSON`, started by stt.jobs.start."""
+    """The worker process: `python -m stt.finetune.worker --job ID --config-json JSON`, started by stt.finetune.jobs.start."""
     ap = argparse.ArgumentParser(description="Run one training job (started by the web app).")
     ap.add_argument("--job", required=True)
     ap.add_argument("--config-json", required=True)

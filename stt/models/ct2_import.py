@@ -16,8 +16,8 @@ import torch
 from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
                           WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizerFast)
 
-from stt.ct2_binary import Ct2Header, count_layers, load_arrays, read_header
-from stt.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, ModelFormatError, detect_format
+from stt.models.ct2_binary import Ct2Header, count_layers, load_arrays, read_header
+from stt.models.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, ModelFormatError, detect_format
 
 # Tokens from the tokenizer that HF's generate looks up by id.
 _SOT, _EOT, _NO_TS = "<|startoftranscript|>", "<|endoftext|>", "<|notimestamps|>"

@@ -2,7 +2,7 @@
 
 A run measures WER before and after training on up to three sets: the
 held-out items (the user's domain), the user's regression checks, and the
-built-in ordinary speech (stt.ordinary). A model is kept out only if one of
+built-in ordinary speech (stt.finetune.ordinary). A model is kept out only if one of
 them got worse by more than `wer_tolerance` *and* that rise is unlikely to be
 chance: in a paired bootstrap over clips (each resample draws clips with
 replacement and compares the same clips before and after), the share of

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from stt.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, detect_format
+from stt.models.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, detect_format
 
 SAMPLE_RATE = 16000
 # Whisper sees 30-second windows; longer clips are cut into windows of this many samples.

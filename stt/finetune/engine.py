@@ -8,7 +8,7 @@ batches) because a training thread cannot be killed safely.
 Modes (see `resolve_mode`):
   adapt    The default on a CPU. The bottom encoder layers are frozen and
            their output is computed once per clip and kept on disk
-           (stt.encoder_states); the top encoder layers (a quarter of them)
+           (stt.finetune.encoder_states); the top encoder layers (a quarter of them)
            and the decoder train on it. Training the top of the encoder is what
            adapts the model to the user's voice and microphone, which helps
            everything they say, at a fraction of a full fine-tune's cost.
@@ -21,7 +21,7 @@ Modes (see `resolve_mode`):
 
 Forgetting is held off by what the caller passes as `rehearsal`: clips
 trained on beside the new ones (earlier runs' items and the built-in
-ordinary speech, stt.ordinary), never measured as the run's own.
+ordinary speech, stt.finetune.ordinary), never measured as the run's own.
 """
 from __future__ import annotations
 
@@ -40,11 +40,11 @@ import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor, get_linear_schedule_with_warmup
 from transformers.modeling_outputs import BaseModelOutput
 
-from stt.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, log_mel, \
+from stt.finetune.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, log_mel, \
     make_labels
-from stt.encoder_states import EncoderSplit, StateCache, audio_key, default_trained_layers
-from stt.metrics import clip_errors, text_normalizer, wer_of
-from stt.transcriber import max_new_tokens
+from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key, default_trained_layers
+from stt.finetune.metrics import clip_errors, text_normalizer, wer_of
+from stt.review.transcriber import max_new_tokens
 from utils.config import TrainingConfig
 
 __all__ = ["Sample", "Progress", "Cancelled", "EngineResult", "resolve_mode", "pick_device",
@@ -54,7 +54,7 @@ __all__ = ["Sample", "Progress", "Cancelled", "EngineResult", "resolve_mode", "p
 # with alpha = 2 * r: the usual recipe for Whisper (and the LoRA paper's choice of matrices).
 _LORA_TARGETS = ["q_proj", "v_proj"]
 MODES = ("adapt", "decoder", "full", "lora")
-# Modes whose frozen encoder part is cached on disk (see stt.encoder_states).
+# Modes whose frozen encoder part is cached on disk (see stt.finetune.encoder_states).
 CACHED_MODES = ("adapt", "decoder")
 # Per-clip evaluation output: (errors, reference words) of each clip.
 ClipErrors = list[tuple[int, int]]
@@ -88,7 +88,7 @@ class EngineResult:
     regression_wer_after: float | None
     train_seconds: float
     rehearsal_items: int = 0              # earlier and built-in clips trained on beside the new ones
-    ordinary_wer_before: float | None = None  # the built-in gate set (stt.ordinary)
+    ordinary_wer_before: float | None = None  # the built-in gate set (stt.finetune.ordinary)
     ordinary_wer_after: float | None = None
     trained_layers: int | None = None     # encoder layers trained (adapt), 0 (decoder), None (all)
     encoded_clips: int = 0                # clips whose frozen encoder states this run computed (not cached)
@@ -136,7 +136,7 @@ def _transcribe(model: Any, processor: Any, samples: Sequence[Sample], device: s
 def score(model: Any, processor: Any, samples: Sequence[Sample], device: str, batch_size: int = 8,
           progress: Callable[[Progress], None] | None = None, encoded: EncoderOut | None = None) -> ClipErrors:
     """(errors, words) of each sample's greedy transcript against its text, after the normalizer in
-    `stt.metrics.text_normalizer` (Whisper's English normalizer; see there)."""
+    `stt.finetune.metrics.text_normalizer` (Whisper's English normalizer; see there)."""
     if not samples:
         raise ValueError("no samples to evaluate")
     hyps = _transcribe(model, processor, samples, device, batch_size, progress or (lambda p: None), encoded)
@@ -302,37 +302,52 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
                     cfg, Path(cache_dir) if cache_dir else Path(scratch), report, progress)
 
 
+@dataclass
+class _Inputs:
+    """What training and measuring read: per learner a function giving its input tensor, and for
+    cached modes the encoder split, its state cache and each clip's key in it."""
+    learners: list[Callable[[], torch.Tensor]]
+    split: EncoderSplit | None = None
+    cache: StateCache | None = None
+    key_of: dict[int, str] = field(default_factory=dict)
+    encoded: int = 0
+
+    def encoder_out(self, samples: list[Sample], device: str) -> EncoderOut | None:
+        """The encoder's output of a slice of `samples` from the cache (exact: the bottom is frozen)."""
+        if self.cache is None:
+            return None
+        keys = [self.key_of[id(s)] for s in samples]
+        return lambda start, end: self.split.top(self.cache.get(keys[start:end]).to(device))
+
+
+def _inputs(model: Any, processor: Any, mode: str, device: str, learners: list[Sample],
+            measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path,
+            report: Callable[[Progress], None]) -> _Inputs:
+    """Cached modes encode every clip's frozen bottom once (reusing what the cache holds); full and
+    lora run the whole encoder every step, so log-mel features are all they can keep."""
+    if mode not in CACHED_MODES:
+        features = batched_features(processor.feature_extractor, [s.audio for s in learners], cfg.batch_size,
+                                    lambda done: report(Progress("preparing", done, len(learners))))
+        return _Inputs([lambda f=f: f for f in features])
+    layers = len(model.get_encoder().layers)
+    split = EncoderSplit(model, 0 if mode == "decoder" else cfg.adapt_layers or default_trained_layers(layers))
+    cache = StateCache(cache_dir, split.fingerprint(processor.feature_extractor))
+    everything = [*learners, *(s for group in measured.values() for s in group)]
+    keys, encoded = _cache_states(split, processor.feature_extractor, everything, cache, device, cfg.batch_size,
+                                  report)
+    return _Inputs([lambda key=key: cache.get([key])[0] for key in keys[:len(learners)]], split, cache,
+                   dict(zip(map(id, everything), keys)), encoded)
+
+
 def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, train: list[Sample],
          rehearsal: list[Sample], measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path,
          report: Callable[[Progress], None], progress: Callable[[Progress], None]) -> EngineResult:
     """fine_tune's body, once the model is loaded: inputs, measure, train, measure, save."""
-    batch = cfg.batch_size
     learners = [*train, *rehearsal]
-    split = cache = None
-    encoded = 0
-    if mode in CACHED_MODES:
-        layers = len(model.get_encoder().layers)
-        split = EncoderSplit(model, 0 if mode == "decoder" else cfg.adapt_layers or default_trained_layers(layers))
-        cache = StateCache(cache_dir, split.fingerprint(processor.feature_extractor))
-        everything = [*learners, *(s for group in measured.values() for s in group)]
-        keys, encoded = _cache_states(split, processor.feature_extractor, everything, cache, device, batch, report)
-        inputs = [lambda key=key: cache.get([key])[0] for key in keys]
-        key_of = dict(zip(map(id, everything), keys))
-    else:
-        # full and lora run the whole encoder every step: features are all they can keep.
-        features = batched_features(processor.feature_extractor, [s.audio for s in learners], batch,
-                                    lambda done: report(Progress("preparing", done, len(learners))))
-        inputs = [lambda f=f: f for f in features]
+    inputs = _inputs(model, processor, mode, device, learners, measured, cfg, cache_dir, report)
     max_labels = int(model.config.max_target_positions)
-    train_items = [{"inputs": inputs[i], "labels": make_labels(processor.tokenizer, s.text, max_labels)}
+    train_items = [{"inputs": inputs.learners[i], "labels": make_labels(processor.tokenizer, s.text, max_labels)}
                    for i, s in enumerate(learners)]
-
-    def encoder_out(samples: list[Sample]) -> EncoderOut | None:
-        """The encoder's output of a slice of `samples` from the cache (exact: the bottom is frozen)."""
-        if cache is None:
-            return None
-        group_keys = [key_of[id(s)] for s in samples]
-        return lambda start, end: split.top(cache.get(group_keys[start:end]).to(device))
 
     def measure(stage: str) -> dict[str, ClipErrors]:
         """Every measured set, reported as one count of clips so the progress runs once."""
@@ -340,33 +355,22 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
         for name, group in measured.items():
             if group:
                 counted = (lambda base: lambda p: report(Progress("evaluating", base + p.step, total, stage=stage)))
-                out[name] = score(model, processor, group, device, batch, counted(offset), encoder_out(group))
+                out[name] = score(model, processor, group, device, cfg.batch_size, counted(offset),
+                                  inputs.encoder_out(group, device))
                 offset += len(group)
         return out
 
     before = measure("before")
     started = time.perf_counter()
-    trained = _prepare_model(model, mode, cfg, split)
-    collator = SpeechCollator(int(model.config.decoder_start_token_id))
-    if split is not None:
-        def forward(states: torch.Tensor, labels: torch.Tensor) -> Any:
-            return trained(encoder_outputs=(split.top(states),), labels=labels)
-    else:
-        def forward(features: torch.Tensor, labels: torch.Tensor) -> Any:
-            return trained(input_features=features, labels=labels)
-    steps, train_loss = _train(trained, train_items, device, cfg, collator, forward, report)
+    trained = _prepare_model(model, mode, cfg, inputs.split)
+    steps, train_loss = _train(trained, train_items, device, cfg, SpeechCollator(int(model.config.decoder_start_token_id)),
+                               _forward(trained, inputs.split), report)
     train_seconds = time.perf_counter() - started
     if mode == "lora":
         model = trained.merge_and_unload()
     after = measure("after")
-
     report(Progress("saving", 0, 1))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))  # safetensors, config and generation_config.json
-    processor.save_pretrained(str(out_dir))
-    # transformers 5 nests the feature extractor in processor_config.json; faster-whisper and
-    # the CTranslate2 export read the mel settings from preprocessor_config.json.
-    processor.feature_extractor.save_pretrained(str(out_dir))
+    _save(model, processor, out_dir)
     progress(Progress("saving", 1, 1))
 
     def wer(scores: dict[str, ClipErrors], name: str) -> float | None:
@@ -378,5 +382,21 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
         regression_wer_before=wer(before, "regression"), regression_wer_after=wer(after, "regression"),
         ordinary_wer_before=wer(before, "ordinary"), ordinary_wer_after=wer(after, "ordinary"),
         train_seconds=train_seconds, rehearsal_items=len(rehearsal),
-        trained_layers=None if split is None else split.trained_layers, encoded_clips=encoded,
+        trained_layers=None if inputs.split is None else inputs.split.trained_layers, encoded_clips=inputs.encoded,
         clip_errors={name: {"before": before[name], "after": after[name]} for name in before})
+
+
+def _forward(trained: Any, split: EncoderSplit | None) -> Callable[[torch.Tensor, torch.Tensor], Any]:
+    """One training forward pass: from cached bottom states through the trained top, or from features."""
+    if split is not None:
+        return lambda states, labels: trained(encoder_outputs=(split.top(states),), labels=labels)
+    return lambda features, labels: trained(input_features=features, labels=labels)
+
+
+def _save(model: Any, processor: Any, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))  # safetensors, config and generation_config.json
+    processor.save_pretrained(str(out_dir))
+    # transformers 5 nests the feature extractor in processor_config.json; faster-whisper and
+    # the CTranslate2 export read the mel settings from preprocessor_config.json.
+    processor.feature_extractor.save_pretrained(str(out_dir))

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stt.data import MAX_SECONDS, SAMPLE_RATE
+from stt.finetune.data import MAX_SECONDS, SAMPLE_RATE
 
 
 def default_trained_layers(num_layers: int) -> int:

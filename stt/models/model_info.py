@@ -11,10 +11,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from stt import store
-from stt.ct2_binary import count_layers, read_header
-from stt.ct2_export import ct2_quantization
-from stt.model_format import CTRANSLATE2, ModelFormatError, detect_format
+from stt.models import store
+from stt.models.ct2_binary import count_layers, read_header
+from stt.models.ct2_export import ct2_quantization
+from stt.models.model_format import CTRANSLATE2, ModelFormatError, detect_format
 
 
 def folder_size(path: Path) -> int:

@@ -24,7 +24,7 @@ from typing import BinaryIO, Iterable
 
 import numpy as np
 
-from stt.model_format import ModelFormatError
+from stt.models.model_format import ModelFormatError
 
 # Index = dtype id; the order of the DataType enum in include/ctranslate2/types.h.
 DTYPE_NAMES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from stt.data import Sample
+from stt.finetune.data import Sample
 from utils import audio, database, training_sets
 from utils.columns import INVALID_TEXT
 from utils.config import Config

@@ -33,7 +33,7 @@ def clip_errors(references: Sequence[str], hypotheses: Sequence[str],
     """(errors, reference words) of each clip: substitutions + deletions + insertions.
 
     Kept per clip so a deploy decision can ask how much of a change is noise
-    (stt.deploy_rule resamples clips). jiwer refuses empty references, which
+    (stt.finetune.deploy_rule resamples clips). jiwer refuses empty references, which
     happen (a reviewed clip of silence, or a transcript that is all filler
     words): their hypothesis words count as insertions, which is what jiwer
     would count if it accepted them.

@@ -99,7 +99,7 @@ def as_huggingface(path: Path, scratch: Path) -> Path:
     import into `scratch` when it is a CTranslate2 (faster-whisper) folder."""
     if detect_format(path) != CTRANSLATE2:
         return path
-    from stt.ct2_import import ct2_to_hf  # imported late: it needs torch, and it imports this module
+    from stt.models.ct2_import import ct2_to_hf  # imported late: it needs torch, and it imports this module
 
     ct2_to_hf(path, scratch)
     return scratch
@@ -110,7 +110,7 @@ def in_format_of(deployed: Path, trained: Path, scratch: Path) -> Path:
     the deployed model's own quantization into `scratch` where needed, so the assistant loads it unchanged."""
     if detect_format(deployed) != CTRANSLATE2:
         return trained
-    from stt.ct2_export import ct2_quantization, export_ct2
+    from stt.models.ct2_export import ct2_quantization, export_ct2
 
     export_ct2(trained, scratch, ct2_quantization(deployed))
     return scratch

@@ -1,4 +1,4 @@
-"""Training jobs: planned and started here (web app and `main.py`), run by `python -m stt.worker`.
+"""Training jobs: planned and started here (web app and `main.py`), run by `python -m stt.finetune.worker`.
 
 A separate process keeps the web app responsive and out of harm's way (a
 crash or an out-of-memory kill in training cannot take the server down), and
@@ -7,7 +7,7 @@ Python, cancellation is a flag in the database it polls between steps, and
 its heartbeat tells the app it is alive.
 
 What the worker does, and the order of a run's last steps that keeps a crash
-harmless, is in stt.worker.
+harmless, is in stt.finetune.worker.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stt import store
-from stt.model_format import ModelFormatError, detect_format
+from stt.models import store
+from stt.models.model_format import ModelFormatError, detect_format
 from utils import database, runs, training_sets
 from utils.config import Config
 
@@ -182,7 +182,7 @@ def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:
     job_id = started["job_id"]
     try:
         _children[job_id] = subprocess.Popen(
-            [sys.executable, "-m", "stt.worker", "--job", job_id,
+            [sys.executable, "-m", "stt.finetune.worker", "--job", job_id,
              "--config-json", _config_json(cfg, mode or cfg.training.mode)],
             cwd=str(PROJECT_ROOT),
         )

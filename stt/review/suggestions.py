@@ -19,7 +19,7 @@ from typing import Any
 
 import jiwer
 
-from stt.transcriber import Transcriber, check_model, get_transcriber
+from stt.review.transcriber import Transcriber, check_model, get_transcriber
 from utils import audio, database, suggestion_rows
 from utils.config import Config
 

@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from stt.model_format import MULTILINGUAL_MIN_VOCAB
+from stt.models.model_format import MULTILINGUAL_MIN_VOCAB
 from utils.audio import WHISPER_RATE
 
 SAMPLE_RATE = WHISPER_RATE

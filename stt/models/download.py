@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from stt.model_format import ModelFormatError, detect_format
+from stt.models.model_format import ModelFormatError, detect_format
 
 DEFAULT_MODEL = "distil-whisper/distil-small.en"
 # Config, tokenizer and weights of both layouts; leaves out the duplicate pickled, TensorFlow,

@@ -6,7 +6,7 @@ Layout, for a configured model path `.models/stt/distil-small.en`:
     .models/stt/distil-small.en.versions/      every kept version, each a complete model folder
         v0-original/                           the model as it was before the first training run
         v1-20261124-153000/  s2s_version.json  a trained model and its metrics
-    .models/stt/distil-small.en.cache/         frozen encoder states per clip (stt.encoder_states), reusable
+    .models/stt/distil-small.en.cache/         frozen encoder states per clip (stt.finetune.encoder_states), reusable
 
 Deploying copies a version to `<path>.incoming`, then swaps by two renames
 (deployed -> `<path>.previous`, incoming -> deployed). A crash between the two
@@ -39,7 +39,7 @@ def versions_dir(model_path: Path) -> Path:
 
 
 def state_cache_dir(model_path: Path) -> Path:
-    """Where training keeps the frozen encoder part's output per clip (stt.encoder_states), reused
+    """Where training keeps the frozen encoder part's output per clip (stt.finetune.encoder_states), reused
     across runs; safe to delete at any time."""
     return model_path.with_name(model_path.name + ".cache")
 

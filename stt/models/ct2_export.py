@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ctranslate2.converters import TransformersConverter
 
-from stt.ct2_binary import read_header
-from stt.model_format import HUGGINGFACE, ModelFormatError, detect_format
+from stt.models.ct2_binary import read_header
+from stt.models.model_format import HUGGINGFACE, ModelFormatError, detect_format
 
 # faster-whisper reads the tokenizer from tokenizer.json (it would otherwise fetch it from
 # the Hub) and the number of mel bins from preprocessor_config.json (128 for large-v3).

@@ -1,0 +1,1 @@
+"""Whisper model folders: their formats, conversions between them, versions and the atomic swap."""

@@ -27,7 +27,7 @@ from stt.models.model_format import ModelFormatError, detect_format
 from utils import database, runs, training_sets
 from utils.config import Config
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # How long a worker may take to notice a cancel (it polls between steps, but importing a
 # CTranslate2 model or one long step can take a while) before it is ended by force.
 CANCEL_GRACE_S = 120

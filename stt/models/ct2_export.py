@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ctranslate2.converters import TransformersConverter
-
 from stt.models.ct2_binary import read_header
 from stt.models.model_format import HUGGINGFACE, ModelFormatError, detect_format
 
@@ -49,6 +47,10 @@ def export_ct2(hf_dir: Path, out_dir: Path, quantization: str | None) -> None:
     the weights' own dtype. An existing `out_dir` is overwritten, since re-exporting after
     more training is the normal case.
     """
+    # Imported here, not at the top: the converter pulls in transformers and torch, and the web
+    # app reads ct2_quantization (for `model info`) without ever loading them.
+    from ctranslate2.converters import TransformersConverter
+
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     if detect_format(hf_dir) != HUGGINGFACE:
         raise ModelFormatError(f"{hf_dir} is already a CTranslate2 model; export needs a Hugging Face one")

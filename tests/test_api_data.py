@@ -87,7 +87,8 @@ def test_list_returns_every_item_without_audio(client, seeded):
     items = response.get_json()
     assert response.headers["X-Total-Count"] == "6"
     assert [i["id"] for i in items] == sorted(seeded.values())
-    assert set(items[0]) == {"id", "transcript", "is_reviewed", "is_trained", "timestamp", "duration_s", "problem"}
+    assert set(items[0]) == {"id", "transcript", "is_reviewed", "is_trained", "timestamp", "duration_s", "problem",
+                             "no_speech"}
 
 
 @pytest.mark.parametrize("query, expected", [

@@ -60,7 +60,7 @@ def test_two_rounds_learn_each_vocabulary_without_forgetting(tiny_en: Path, tmp_
     model, processor = _load(tmp_path / "round1")
     assert evaluate(model, processor, held1, "cpu") == pytest.approx(first.wer_after)
 
-    # Round 2: new names, rehearsing as many of round 1's items as it has new ones (as stt.finetune.jobs.plan does).
+    # Round 2: new names, rehearsing round 1's items (up to two per new one, as stt.finetune.jobs.plan does: all 16).
     train2, held2 = round_clips(2, 16, 8)
     rehearsal, gate = ordinary.for_run(len(train2), 0)
     earlier = random.Random(0).sample(train1, len(train2))

@@ -61,16 +61,17 @@ def test_minimum_top_up_does_not_release_items_when_more_hash_in(conn, cfg, audi
     assert set(first.heldout) <= set(later.heldout) and not set(first.heldout) & set(later.train)
 
 
-def test_each_run_rehearses_as_many_learned_items_as_it_has_new_ones(conn, cfg, audio):
+def test_each_run_rehearses_two_learned_items_per_new_one(conn, cfg, audio):
     cfg.training.heldout_fraction, cfg.training.heldout_min = 0.0, 0
     _review(conn, 10, audio)
     first = _train_planned(conn, cfg)
     assert first.rehearsal == []
     _review(conn, 4, audio)
     second = _train_planned(conn, cfg)
-    assert len(second.train) == 4 and len(second.rehearsal) == 4 and set(second.rehearsal) <= set(first.train)
+    assert len(second.train) == 4 and len(second.rehearsal) == 8 and set(second.rehearsal) <= set(first.train)
+    _review(conn, 20, audio)
+    assert len(jobs.plan(conn, cfg).rehearsal) == 14  # no more than were learned
     # Capped by the config, and off at 0.
-    _review(conn, 6, audio)
     cfg.training.rehearsal_max = 2
     assert len(jobs.plan(conn, cfg).rehearsal) == 2
     cfg.training.rehearsal_max = 0

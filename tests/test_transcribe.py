@@ -14,8 +14,8 @@ from stt.models.ct2_import import ct2_to_hf
 from stt.review.suggestions import word_error_rate
 from stt.review.transcriber import model_fingerprint
 from training.src.app import create_app
-from utils import database
-from utils.config import load_config
+from utils import audio, database
+from utils.config import AudioConfig, load_config
 
 
 def words(text: str) -> str:
@@ -52,6 +52,7 @@ def test_ct2_model_transcribes_caches_and_rescores_edits(client, conn, speech, c
     assert body["wer"] > 0 and body["avg_logprob"] < 0
     assert body["model_fingerprint"] == model_fingerprint(ct2_model)
     cold = time.perf_counter() - start
+    assert_timed(body, speech["hello"])
 
     start = time.perf_counter()
     again = client.post(f"/api/data/{item_id}/transcribe").get_json()
@@ -83,6 +84,17 @@ def test_hugging_face_folder_transcribes_through_the_same_endpoint(tmp_path, hf_
     assert words(body["text"]) == "what is the weather like tomorrow"
     assert body["cached"] is False and body["avg_logprob"] < 0
     assert body["wer"] == pytest.approx(1 / 6)
+    assert_timed(body, speech["weather"])
+
+
+def assert_timed(body: dict, clip: bytes) -> None:
+    """Each word of the suggestion has a span inside the clip, in order, and a probability."""
+    seconds = audio.info(clip, AudioConfig()).duration_s
+    spoken = body["words"]
+    assert words(" ".join(w["word"] for w in spoken)) == words(body["text"])
+    assert all(0 <= w["start"] <= w["end"] <= seconds + 0.05 and 0 < w["probability"] <= 1 for w in spoken), spoken
+    assert [w["start"] for w in spoken] == sorted(w["start"] for w in spoken)
+    assert spoken[-1]["end"] > seconds / 2  # spread over the speech, not piled at the start
 
 
 def test_missing_or_unknown_model_is_a_clear_409(client, conn, speech, cfg):
@@ -136,7 +148,8 @@ def test_score_all_fills_unreviewed_items_and_reports_progress(client, conn, see
         time.sleep(0.1)
     # Unreviewed: wav, pcm, corrupt, empty; the last two cannot be decoded.
     assert progress == {"state": "done", "done": 4, "total": 4,
-                        "message": "Transcribed 2 items; 2 could not be decoded."}
+                        "message": "Transcribed 2 items; 2 could not be decoded.",
+                        "scored": 2, "differ": 2}  # both stored transcripts differ from what tiny.en hears
 
     stored = {r["item_id"]: r for r in conn.execute("SELECT * FROM s2s_app_suggestions")}
     assert set(stored) == {seeded["wav"], seeded["pcm"]}

@@ -71,12 +71,15 @@ class TrainingConfig:
     # A set that got worse blocks a deploy only if it got worse in this share of bootstrap
     # resamples of its clips (stt/finetune/deploy_rule.py): one word among a handful is noise, not a verdict.
     deploy_confidence: float = 0.95
-    # Earlier runs' items trained on again beside the new ones (as many as the new items, at most
+    # Earlier runs' items trained on again beside the new ones (up to two per new item, at most
     # this many), so a second round does not erase the first; 0 turns it off.
     rehearsal_max: int = 200
     # The built-in ordinary English speech (stt/finetune/ordinary): rehearsed in every run, and a deploy
     # check while there are fewer than 20 regression checks of your own.
     builtin_speech: bool = True
+    # After a run deploys a model (or a rollback), the web app transcribes the unreviewed items again with
+    # it in the background, so "order by disagreement" and the suggestions follow the model the assistant runs.
+    rescore_after_deploy: bool = True
     versions_kept: int = 3
     # Encoder layers trained in mode "adapt" (the top ones); 0 picks a quarter of the encoder's layers.
     adapt_layers: int = 0

@@ -23,12 +23,12 @@ from typing import Any, Iterable, Iterator
 from utils import columns
 from utils.schema import BY_LIST, SEED_SCHEMA, TABLE, migrate  # noqa: F401  (SEED_SCHEMA: the assistant's table, for tests)
 from utils.suggestion_rows import Ranking
-from utils.training_sets import IS_REGRESSION
+from utils.training_sets import IS_NO_SPEECH, IS_REGRESSION, has_text
 
 # Every column as the seed's type, whatever the other program stored (see utils/columns.py).
 LIST_COLUMNS = (f"d.id, {columns.as_text('d.transcript')} AS transcript, {columns.as_flag('d.is_reviewed')} AS is_reviewed, "
                 f"{columns.as_flag('d.is_trained')} AS is_trained, {columns.as_text('d.timestamp')} AS timestamp, "
-                f"{columns.problem('d')} AS problem")
+                f"{columns.problem('d')} AS problem, {IS_NO_SPEECH} AS no_speech")
 SORTABLE = {"id": "d.id", "timestamp": "d.timestamp", "transcript": "d.transcript"}
 # The audio column as bytes even where the other program stored it as TEXT, which Python's
 # sqlite3 would otherwise try (and fail) to decode as UTF-8.
@@ -115,6 +115,8 @@ def init_db(path: Path, busy_timeout_ms: int = 5000) -> None:
 def item_version(row: sqlite3.Row | dict[str, Any]) -> str:
     """A version tag derived from the editable state, since the seed table has no version column."""
     raw = f"{row['transcript']!r}|{row['is_reviewed']}|{row['is_trained']}|{row['regression']}"
+    if row["no_speech"]:  # only then, so the versions clients hold from before the flag existed stay valid
+        raw += "|no speech"
     return hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
@@ -125,6 +127,7 @@ def _item(row: sqlite3.Row) -> dict[str, Any]:
         "is_reviewed": row["is_reviewed"],
         "is_trained": row["is_trained"],
         "regression": int(row["regression"]),
+        "no_speech": bool(row["no_speech"]),
         "timestamp": row["timestamp"],
         "problem": ((row["problem"] or "") + (columns.text_problem(row["transcript"]) or "")).strip() or None,
     }
@@ -132,6 +135,11 @@ def _item(row: sqlite3.Row) -> dict[str, Any]:
         item["duration_s"] = row["duration_s"]
     item["version"] = item_version(item)
     return item
+
+
+def like_contains(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') for transcripts containing `text`, its own wildcards escaped."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def list_items_json(
@@ -144,6 +152,7 @@ def list_items_json(
     limit: int | None = None,
     offset: int = 0,
     ranking: Ranking | None = None,
+    no_speech: bool | None = None,
 ) -> tuple[str, int]:
     """A filtered, ordered page of items without audio as a JSON array, and the count of all that match.
 
@@ -160,10 +169,12 @@ def list_items_json(
         where.append("d.is_reviewed = 1" if reviewed else "d.is_reviewed IS NOT 1")
     if trained is not None:
         where.append("d.is_trained = 1" if trained else "d.is_trained IS NOT 1")
+    if no_speech is not None:
+        where.append(IS_NO_SPEECH if no_speech else f"NOT {IS_NO_SPEECH}")
     if q:
         # LIKE folds ASCII case and scans the covering index; wildcards in the query are escaped.
         where.append("d.transcript LIKE ? ESCAPE '\\'")
-        params.append("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        params.append(like_contains(q))
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     total = conn.execute(f"SELECT count(*) FROM {BY_LIST} {clause}", params).fetchone()[0]
     direction = "DESC" if descending else "ASC"
@@ -177,7 +188,8 @@ def list_items_json(
     text = conn.execute(
         "SELECT coalesce(json_group_array(json_object('id', id, 'transcript', transcript, "
         "'is_reviewed', is_reviewed, 'is_trained', is_trained, 'timestamp', timestamp, "
-        "'duration_s', duration_s, 'problem', problem)), '[]') FROM ("
+        "'duration_s', duration_s, 'problem', problem, 'no_speech', json(CASE no_speech WHEN 1 THEN 'true' "
+        "ELSE 'false' END))), '[]') FROM ("
         f"SELECT {LIST_COLUMNS}, m.duration_s FROM {BY_LIST} "
         f"LEFT JOIN s2s_app_audio_meta m ON m.item_id = d.id {join} {clause} ORDER BY {order} {page})",
         join_params + params + page_params,
@@ -200,14 +212,15 @@ def get_audio(conn: sqlite3.Connection, item_id: int) -> bytes:
     return bytes(row[0] or b"")
 
 
-def reviewed_text_and_audio(conn: sqlite3.Connection, item_id: int) -> tuple[Any, bytes] | None:
-    """(transcript as stored, audio bytes) of a reviewed item, for a run to train on; None if it is not reviewed.
+def reviewed_text_and_audio(conn: sqlite3.Connection, item_id: int) -> tuple[Any, bytes, bool] | None:
+    """(transcript as stored, audio bytes, marked as no speech) of a reviewed item, for a run to train on;
+    None if it is not reviewed.
 
     The transcript is not cast: a run checks it is text itself (see utils/columns.py).
     """
-    row = conn.execute(f"SELECT transcript, {AUDIO_BYTES} FROM {TABLE} WHERE id = ? AND is_reviewed = 1",
-                       (item_id,)).fetchone()
-    return None if row is None else (row[0], bytes(row[1] or b""))
+    row = conn.execute(f"SELECT d.transcript, CAST(d.audio_blob AS BLOB), {IS_NO_SPEECH} FROM {TABLE} d "
+                       "WHERE d.id = ? AND d.is_reviewed = 1", (item_id,)).fetchone()
+    return None if row is None else (row[0], bytes(row[1] or b""), bool(row[2]))
 
 
 def count_items(conn: sqlite3.Connection) -> int:
@@ -234,13 +247,18 @@ def update_item(
     is_reviewed: bool | None = None,
     if_match: str | None = None,
     regression: bool | None = None,
+    no_speech: bool | None = None,
 ) -> dict[str, Any]:
     """Apply a reviewer's edit, refusing it if the item changed since `if_match` was read.
 
     Editing the transcript of an item already trained on clears `is_trained`:
     the model learned the old text, so the corrected one is pending again.
     `regression` sets the item aside as a regression check (or returns it to training).
+    `no_speech` marks a clip as holding no speech: its transcript becomes empty and it counts as
+    reviewed; a transcript with words clears the mark.
     """
+    if no_speech:
+        transcript, is_reviewed = "", True
     with transaction(conn):
         current = get_item(conn, item_id)
         if if_match is not None and if_match != "*" and if_match != current["version"]:
@@ -267,6 +285,9 @@ def update_item(
         if regression is not None:
             conn.execute("INSERT OR IGNORE INTO s2s_app_regression(item_id) VALUES (?)" if regression
                          else "DELETE FROM s2s_app_regression WHERE item_id = ?", (item_id,))
+        if no_speech is not None or (transcript is not None and has_text(transcript)):
+            conn.execute("INSERT OR IGNORE INTO s2s_app_no_speech(item_id) VALUES (?)" if no_speech
+                         else "DELETE FROM s2s_app_no_speech WHERE item_id = ?", (item_id,))
         updated = get_item(conn, item_id)
     return updated
 

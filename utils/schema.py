@@ -52,6 +52,16 @@ CREATE TABLE IF NOT EXISTS s2s_app_regression (
 CREATE TABLE IF NOT EXISTS s2s_app_heldout (
     item_id INTEGER PRIMARY KEY
 );
+-- Clips the reviewer marked as holding no speech (a false wake, a cough, the television): their
+-- transcript is empty on purpose, and training teaches the model to write nothing for them.
+CREATE TABLE IF NOT EXISTS s2s_app_no_speech (
+    item_id INTEGER PRIMARY KEY
+);
+-- Items an imported dataset put in its train split: the held-out hash never picks them, so a
+-- dataset's own split comes across whole (utils/importer.py).
+CREATE TABLE IF NOT EXISTS s2s_app_train_split (
+    item_id INTEGER PRIMARY KEY
+);
 """
 
 # Training runs and the items each used, in which role, with the transcript it saw.
@@ -102,14 +112,36 @@ CREATE TABLE IF NOT EXISTS {SUGGESTIONS} (
 )
 """
 
+# Find-and-replace batches (utils/bulk.py): what each changed, so the batch can be undone as one.
+BULK_SCHEMA = """
+CREATE TABLE IF NOT EXISTS s2s_app_bulk_batches (
+    batch_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    find TEXT NOT NULL,
+    replace TEXT NOT NULL,
+    changed INTEGER NOT NULL,
+    undone_at TEXT
+);
+CREATE TABLE IF NOT EXISTS s2s_app_bulk_edits (
+    batch_id TEXT NOT NULL,
+    item_id INTEGER NOT NULL,
+    before TEXT,
+    after TEXT NOT NULL,
+    was_trained INTEGER NOT NULL,
+    PRIMARY KEY (batch_id, item_id)
+);
+"""
+
 # Columns added after their table first shipped: (table, column, declaration).
-ADDED_COLUMNS = [("s2s_app_train_runs", "step_at", "TEXT")]
+ADDED_COLUMNS = [("s2s_app_train_runs", "step_at", "TEXT"),
+                 # The suggestion's words with their times and probabilities, as JSON (stt/review/transcriber.Word).
+                 ("s2s_app_suggestions", "words_json", "TEXT")]
 
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Create what is missing and add columns newer versions need; safe to run on every start."""
     conn.execute(SEED_SCHEMA)
-    conn.executescript(APP_SCHEMA + RUNS_SCHEMA + SUGGESTIONS_SCHEMA + ";")
+    conn.executescript(APP_SCHEMA + RUNS_SCHEMA + SUGGESTIONS_SCHEMA + ";" + BULK_SCHEMA)
     for table, column, declaration in ADDED_COLUMNS:
         if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")

@@ -29,15 +29,15 @@ class Ranking:
 
 
 def stored(conn: sqlite3.Connection, item_id: int, fingerprint: str) -> sqlite3.Row | None:
-    return conn.execute(f"SELECT transcript_version, text, avg_logprob, wer FROM {SUGGESTIONS} "
+    return conn.execute(f"SELECT transcript_version, text, avg_logprob, wer, words_json FROM {SUGGESTIONS} "
                         "WHERE item_id = ? AND model_fingerprint = ?", (item_id, fingerprint)).fetchone()
 
 
 def store(conn: sqlite3.Connection, item_id: int, fingerprint: str, transcript_version: str, text: str,
-          avg_logprob: float, wer: float, created_at: str) -> None:
+          avg_logprob: float, wer: float, created_at: str, words_json: str | None = None) -> None:
     conn.execute(f"INSERT OR REPLACE INTO {SUGGESTIONS}(item_id, model_fingerprint, transcript_version, text, "
-                 "avg_logprob, wer, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (item_id, fingerprint, transcript_version, text, avg_logprob, wer, created_at))
+                 "avg_logprob, wer, created_at, words_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (item_id, fingerprint, transcript_version, text, avg_logprob, wer, created_at, words_json))
 
 
 def update_wer(conn: sqlite3.Connection, item_id: int, fingerprint: str, transcript_version: str, wer: float) -> None:
@@ -51,3 +51,12 @@ def unscored_ids(conn: sqlite3.Connection, fingerprint: str) -> list[int]:
     return [r[0] for r in conn.execute(
         f"SELECT d.id FROM {TABLE} d {_JOIN} WHERE d.is_reviewed IS NOT 1 AND s.item_id IS NULL ORDER BY d.id",
         [fingerprint])]
+
+
+def disagreement_counts(conn: sqlite3.Connection, fingerprint: str) -> tuple[int, int]:
+    """(unreviewed items the model has transcribed, those of them it writes differently from the stored
+    transcript), for the dashboard's line after a deploy."""
+    scored, differ = conn.execute(
+        f"SELECT count(*), coalesce(sum(s.wer > 0), 0) FROM {TABLE} d JOIN {SUGGESTIONS} s "
+        "ON s.item_id = d.id AND s.model_fingerprint = ? WHERE d.is_reviewed IS NOT 1", (fingerprint,)).fetchone()
+    return scored, differ

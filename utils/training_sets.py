@@ -20,13 +20,17 @@ HASH_SQL = "((d.id * 2654435761) % 4294967296)"
 HASH_SPACE = 4294967296
 IS_REGRESSION = "d.id IN (SELECT item_id FROM s2s_app_regression)"
 NOT_REGRESSION = f"NOT {IS_REGRESSION}"
-# A reviewed item with no words teaches the model nothing a run can use; it is never pending.
+# A reviewed item with no words teaches the model nothing unless it is marked as holding no speech (TEACHES).
 # SQLite's trim() strips spaces only: name the same blanks Python strips (see has_text), so the
 # stats, the plan and the worker agree on what "no words" is.
 BLANKS = " \t\n\v\f\r\u00a0"
 # Only TEXT counts: a transcript stored as a BLOB or a number waits until it is saved as text.
 HAS_TEXT = (f"typeof(d.transcript) = 'text' AND "
             f"trim(d.transcript, char({', '.join(str(ord(c)) for c in BLANKS)})) <> ''")
+IS_NO_SPEECH = "d.id IN (SELECT item_id FROM s2s_app_no_speech)"
+# What a run can learn from: words, or a clip the reviewer marked as holding no speech (its target is
+# empty, Whisper's way of saying "nothing was said").
+TEACHES = f"({HAS_TEXT} OR {IS_NO_SPEECH})"
 # Nor one whose audio is known not to decode (the editor or a run found out and cached why), or
 # to last longer than the 30 s Whisper hears at once (audio.WHISPER_WINDOW_S).
 HAS_AUDIO = ("d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta "
@@ -34,14 +38,16 @@ HAS_AUDIO = ("d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta "
 # Reviewed items a run may use, for training or held out: the one definition the stats, the
 # held-out split and the run's plan share, so "pending" is exactly what Train trains on.
 # "IS NOT 1" so a NULL flag written by the assistant counts as not trained.
-USABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {HAS_TEXT} AND {HAS_AUDIO}"
+USABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {TEACHES} AND {HAS_AUDIO}"
 IS_HELDOUT = "d.id IN (SELECT item_id FROM s2s_app_heldout)"
+# Hashed into the held-out set: below the fraction's threshold, unless an imported dataset said "train".
+HASHED_OUT = f"({HASH_SQL} < ? AND d.id NOT IN (SELECT item_id FROM s2s_app_train_split))"
 # Usable, and neither a regression check nor already held out: what a run trains on, or holds out anew.
 TRAINABLE = f"{USABLE} AND {NOT_REGRESSION} AND NOT {IS_HELDOUT}"
 # Held out by an earlier run and still measurable.
 KEPT_HELDOUT = f"{USABLE} AND {NOT_REGRESSION} AND {IS_HELDOUT}"
 # What a run may rehearse: items a deployed model learned, with words and decodable audio.
-LEARNED = (f"d.is_reviewed = 1 AND d.is_trained = 1 AND {HAS_TEXT} AND {HAS_AUDIO} AND {NOT_REGRESSION} "
+LEARNED = (f"d.is_reviewed = 1 AND d.is_trained = 1 AND {TEACHES} AND {HAS_AUDIO} AND {NOT_REGRESSION} "
            f"AND NOT {IS_HELDOUT}")
 # Regression checks measure forgetting, so only items no deployed model has learned count.
 REGRESSION = f"{USABLE} AND {IS_REGRESSION}"
@@ -73,7 +79,7 @@ def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: 
     trained = count("WHERE d.is_trained = 1")
     kept = len(_kept_heldout(conn))
     candidates, hashed_out = conn.execute(
-        f"SELECT count(*), coalesce(sum({HASH_SQL} < ?), 0) FROM {TABLE} d WHERE {TRAINABLE}",
+        f"SELECT count(*), coalesce(sum({HASHED_OUT}), 0) FROM {TABLE} d WHERE {TRAINABLE}",
         (heldout_threshold(heldout_fraction),)).fetchone()
     # From the app's small table outwards, rather than testing every reviewed row against it.
     # (CROSS JOIN is how SQLite is told to keep that order.)
@@ -114,8 +120,9 @@ def heldout_ids(conn: sqlite3.Connection, fraction: float, minimum: int) -> list
     kept = _kept_heldout(conn)
     if fraction <= 0 and minimum <= len(kept):
         return sorted(kept)
-    rows = conn.execute(f"SELECT d.id, {HASH_SQL} AS h FROM {TABLE} d WHERE {TRAINABLE} ORDER BY h").fetchall()
-    hashed = [r[0] for r in rows if r[1] < heldout_threshold(fraction)]
+    rows = conn.execute(f"SELECT d.id, {HASHED_OUT} AS out FROM {TABLE} d WHERE {TRAINABLE} ORDER BY {HASH_SQL}",
+                        (heldout_threshold(fraction),)).fetchall()
+    hashed = [r[0] for r in rows if r[1]]
     chosen = set(hashed)
     rest = [r[0] for r in rows if r[0] not in chosen]
     top_up = rest[:_top_up(minimum, len(kept) + len(hashed), len(rest))]
@@ -125,6 +132,15 @@ def heldout_ids(conn: sqlite3.Connection, fraction: float, minimum: int) -> list
 def keep_heldout(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
     """Remember items as held out for good (inside the transaction that records the run)."""
     conn.executemany("INSERT OR IGNORE INTO s2s_app_heldout(item_id) VALUES (?)", [(i,) for i in ids])
+
+
+def mark_role(conn: sqlite3.Connection, item_id: int, role: str | None) -> None:
+    """Give an imported item the role its dataset gave it: held out, a regression check, or train split
+    (or mark it as holding no speech)."""
+    table = {"heldout": "s2s_app_heldout", "regression": "s2s_app_regression",
+             "train": "s2s_app_train_split", "no_speech": "s2s_app_no_speech"}.get(role or "")
+    if table:
+        conn.execute(f"INSERT OR IGNORE INTO {table}(item_id) VALUES (?)", (item_id,))
 
 
 def learned_ids(conn: sqlite3.Connection) -> list[int]:
@@ -140,3 +156,33 @@ def trainable_ids(conn: sqlite3.Connection) -> list[int]:
 def regression_ids(conn: sqlite3.Connection) -> list[int]:
     """The reviewer's regression checks a run measures (see REGRESSION), oldest first."""
     return [r[0] for r in conn.execute(f"SELECT d.id FROM {BY_LIST} WHERE {REGRESSION} ORDER BY d.id")]
+
+
+# Reviewed, with words and audio not known to be unusable: what an export holds (trained or not).
+EXPORTABLE = f"d.is_reviewed = 1 AND {TEACHES} AND {HAS_AUDIO}"
+
+
+def fix_heldout(conn: sqlite3.Connection, fraction: float, minimum: int) -> None:
+    """Make the next run's held-out choice permanent now, so a dataset exported today splits exactly as
+    every later run here will (held-out items stay held out forever; see heldout_ids)."""
+    keep_heldout(conn, heldout_ids(conn, fraction, minimum))
+
+
+def exportable_rows(conn: sqlite3.Connection, untrained_only: bool = False) -> list[sqlite3.Row]:
+    """(id, transcript, is_trained, role) of every item an export holds, oldest first; role is 'train',
+    'heldout' or 'regression'. Call fix_heldout first so the roles are the ones runs use."""
+    untrained = " AND d.is_trained IS NOT 1" if untrained_only else ""
+    return conn.execute(
+        f"SELECT d.id, d.transcript, CASE WHEN d.is_trained = 1 THEN 1 ELSE 0 END AS is_trained, "
+        f"{IS_NO_SPEECH} AS no_speech, "
+        f"CASE WHEN {IS_REGRESSION} THEN 'regression' WHEN {IS_HELDOUT} THEN 'heldout' ELSE 'train' END AS role "
+        f"FROM {BY_LIST} WHERE {EXPORTABLE}{untrained} ORDER BY d.id").fetchall()
+
+
+def unusable_audio(conn: sqlite3.Connection, untrained_only: bool = False) -> list[tuple[int, str]]:
+    """Reviewed items with words left out for their audio (see HAS_AUDIO), and why, for an export's report."""
+    untrained = " AND d.is_trained IS NOT 1" if untrained_only else ""
+    return [(r[0], r[1] or f"it lasts {r[2]:.0f} s, longer than the 30 s Whisper hears") for r in conn.execute(
+        f"SELECT d.id, m.error, m.duration_s FROM s2s_app_audio_meta m CROSS JOIN {TABLE} d ON d.id = m.item_id "
+        f"WHERE d.is_reviewed = 1 AND {TEACHES} AND (m.error IS NOT NULL OR m.duration_s > 30.0){untrained} "
+        "ORDER BY d.id")]

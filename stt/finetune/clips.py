@@ -21,17 +21,20 @@ def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped:
     samples = []
     for item_id in ids:
         row = database.reviewed_text_and_audio(conn, item_id)
+        silent = row is not None and row[2]  # marked "no speech": its empty transcript is the target
         # Not str: the row changed to a BLOB or number since the plan; U+FFFD: not valid UTF-8 (utils/columns.py).
-        if row is None or not isinstance(row[0], str) or not training_sets.has_text(row[0]) or INVALID_TEXT in row[0]:
+        if row is None or not (silent or isinstance(row[0], str) and training_sets.has_text(row[0])
+                               and INVALID_TEXT not in row[0]):
             if skipped is not None:
                 skipped.append(item_id)
             continue
-        blob = bytes(row[1] or b"")
+        text = "" if silent else row[0]
+        blob = row[1]
         try:
             clip = audio.load_for_whisper(blob, cfg.audio)
             seconds = len(clip) / audio.WHISPER_RATE
             if seconds <= audio.WHISPER_WINDOW_S:
-                samples.append(Sample(item_id, row[0], clip))
+                samples.append(Sample(item_id, text, clip))
                 continue
             # Whisper sees 30 s: the rest of the transcript would be taught with no audio under it.
             facts = audio.info(blob, cfg.audio)

@@ -51,9 +51,10 @@ def make_labels(tokenizer: Any, text: str, max_length: int) -> list[int]:
 
     A space is put in front because Whisper writes every transcript that way
     (its first word is the 'Ġword' token, never the bare 'word'); training on
-    the bare form would teach it a new first token for no reason.
+    the bare form would teach it a new first token for no reason. An empty text (a clip
+    without speech) is the prefix and <|endoftext|> alone: "nothing was said".
     """
-    ids = list(tokenizer(" " + text.strip()).input_ids)
+    ids = list(tokenizer(" " + text.strip() if text.strip() else "").input_ids)
     if len(ids) > max_length:
         # Keep <|endoftext|> so the model still learns to stop.
         ids = ids[:max_length - 1] + ids[-1:]

@@ -19,6 +19,9 @@ from typing import Any, Sequence
 import numpy as np
 
 SET_NAMES = {"heldout": "held-out", "regression": "regression", "ordinary": "built-in ordinary speech"}
+# Held-out clips the reviewer marked as holding no speech: measured by the share of them on which the
+# model writes any word (a false wake turned into a command), which must not rise at all.
+NO_SPEECH = "no_speech"
 RESAMPLES = 2000
 
 
@@ -50,8 +53,13 @@ def worse_share(before: Sequence[Sequence[int]], after: Sequence[Sequence[int]],
     return float((rise > tolerance + 1e-12).mean())
 
 
+def with_words(scores: Sequence[Sequence[int]]) -> float:
+    """Share of clips without speech on which the model wrote anything (every word there is an error)."""
+    return sum(1 for e, _ in scores if e > 0) / max(len(scores), 1)
+
+
 def checks(clip_errors: dict[str, dict[str, Any]], tolerance: float, confidence: float) -> list[Check]:
-    """One Check per measured set, in the order of SET_NAMES."""
+    """One Check per measured set, in the order of SET_NAMES, then the clips without speech."""
     out = []
     for key, name in SET_NAMES.items():
         scores = clip_errors.get(key)
@@ -64,6 +72,11 @@ def checks(clip_errors: dict[str, dict[str, Any]], tolerance: float, confidence:
         share = worse_share(before, after, tolerance)
         out.append(Check(name, wer_before, wer_after, words, share,
                          blocks=wer_after > wer_before + tolerance and share >= confidence))
+    silent = clip_errors.get(NO_SPEECH)
+    if silent:
+        before, after = with_words(silent["before"]), with_words(silent["after"])
+        out.append(Check(NO_SPEECH, before, after, len(silent["before"]), 1.0 if after > before else 0.0,
+                         blocks=after > before))
     return out
 
 
@@ -71,14 +84,20 @@ def verdict(clip_errors: dict[str, dict[str, Any]], tolerance: float, confidence
     """(deploy?, the sentence the user reads), naming what got worse, how sure that is, and what would help."""
     found = checks(clip_errors, tolerance, confidence)
     blocking = [c for c in found if c.blocks]
+    if blocking and blocking[0].name == NO_SPEECH:
+        c = blocking[0]
+        return False, (f"Not deployed: the new model writes words on {c.after:.0%} of the {c.words} held-out clips "
+                       f"without speech, up from {c.before:.0%}. It is kept as a rejected version: deploy it from "
+                       "the history if you trust it more, or mark more clips without speech (Alt+N) for training.")
     if blocking:
         c = blocking[0]
         return False, (f"Not deployed: {c.name} WER got worse ({c.before:.1%} → {c.after:.1%} over {c.words} words; "
                        f"worse in {c.worse_share:.0%} of resampled sets, so unlikely to be chance). The new model is "
                        "kept as a rejected version: deploy it from the history if you trust it more, add regression "
                        "checks of your own voice, or raise training.wer_tolerance.")
-    notes = [f"{c.name} {c.before:.1%} → {c.after:.1%}" for c in found]
-    doubtful = [c for c in found if c.after > c.before + tolerance]
+    notes = [f"words on no-speech clips {c.before:.0%} → {c.after:.0%}" if c.name == NO_SPEECH
+             else f"{c.name} {c.before:.1%} → {c.after:.1%}" for c in found]
+    doubtful = [c for c in found if c.after > c.before + tolerance and c.name != NO_SPEECH]
     caveat = "".join(f" The {c.name} rise ({c.after - c.before:+.1%} over {c.words} words) is within chance "
                      f"(worse in {c.worse_share:.0%} of resampled sets); more regression checks make this surer."
                      for c in doubtful)

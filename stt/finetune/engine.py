@@ -43,6 +43,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from stt.finetune.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, log_mel, \
     make_labels
 from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key, default_trained_layers
+from stt.finetune.deploy_rule import with_words
 from stt.finetune.metrics import clip_errors, text_normalizer, wer_of
 from stt.review.transcriber import max_new_tokens
 from utils.config import TrainingConfig
@@ -92,6 +93,8 @@ class EngineResult:
     ordinary_wer_after: float | None = None
     trained_layers: int | None = None     # encoder layers trained (adapt), 0 (decoder), None (all)
     encoded_clips: int = 0                # clips whose frozen encoder states this run computed (not cached)
+    no_speech_before: float | None = None  # share of held-out clips without speech on which it writes words
+    no_speech_after: float | None = None
     # {"heldout" | "regression" | "ordinary": {"before": [[errors, words], ...], "after": [...]}}, for the deploy rule.
     clip_errors: dict[str, dict[str, ClipErrors]] = field(default_factory=dict)
 
@@ -253,7 +256,8 @@ def _cache_states(split: EncoderSplit, feature_extractor: Any, clips: Sequence[S
     return keys, len(todo)
 
 
-def _load(model_dir: Path, device: str) -> tuple[Any, Any]:
+def load_model(model_dir: Path, device: str) -> tuple[Any, Any]:
+    """(processor, model) on `device`, with a sentence saying what to do when the folder is incomplete."""
     try:
         processor = WhisperProcessor.from_pretrained(str(model_dir))
         model = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32).to(device)
@@ -268,12 +272,13 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
               regression: list[Sample], cfg: TrainingConfig,
               progress: Callable[[Progress], None] = lambda p: None,
               should_stop: Callable[[], bool] = lambda: False, *,
-              rehearsal: Sequence[Sample] = (), ordinary: Sequence[Sample] = (),
+              rehearsal: Sequence[Sample] = (), ordinary: Sequence[Sample] = (), silent: Sequence[Sample] = (),
               cache_dir: Path | None = None) -> EngineResult:
     """Fine-tune the HF Whisper model in `model_dir` on `train` (plus `rehearsal`) and save it to `out_dir`.
 
     WER is measured on `heldout`, `regression` and `ordinary` (the built-in
-    gate) before and after training (None for an empty list); whether the
+    gate) before and after training (None for an empty list), and on `silent`
+    (held-out clips without speech) the share on which it writes words; whether the
     result is good enough to deploy is the caller's decision. In the cached
     modes the frozen encoder states are kept under `cache_dir` (a temporary
     folder when None). `out_dir` is only written once training and evaluation
@@ -295,10 +300,11 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
             raise Cancelled(f"training stopped during {p.phase}")
 
     report(Progress("preparing", 0, 1))
-    processor, model = _load(model_dir, device)
+    processor, model = load_model(model_dir, device)
     with tempfile.TemporaryDirectory() as scratch:
         return _run(model, processor, mode, device, Path(out_dir), train, list(rehearsal),
-                    {"heldout": heldout, "regression": regression, "ordinary": list(ordinary)},
+                    {"heldout": heldout, "regression": regression, "ordinary": list(ordinary),
+                     "no_speech": list(silent)},
                     cfg, Path(cache_dir) if cache_dir else Path(scratch), report, progress)
 
 
@@ -383,6 +389,8 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
         ordinary_wer_before=wer(before, "ordinary"), ordinary_wer_after=wer(after, "ordinary"),
         train_seconds=train_seconds, rehearsal_items=len(rehearsal),
         trained_layers=None if inputs.split is None else inputs.split.trained_layers, encoded_clips=inputs.encoded,
+        no_speech_before=with_words(before["no_speech"]) if "no_speech" in before else None,
+        no_speech_after=with_words(after["no_speech"]) if "no_speech" in after else None,
         clip_errors={name: {"before": before[name], "after": after[name]} for name in before})
 
 

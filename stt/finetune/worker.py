@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from stt.finetune import deploy_rule, ordinary
+from stt.finetune import deploy_rule, model_import, ordinary
 from stt.models import store
 from stt.finetune.clips import load_regression, load_samples
 from stt.finetune.jobs import connect, work_dir
@@ -51,6 +51,7 @@ class Batch:
     rehearsal: list       # earlier items and built-in ordinary speech, trained again
     gate: list            # built-in ordinary speech measured while the user has few checks of their own
     skipped: list[int]
+    silent: list = dataclasses.field(default_factory=list)  # measured clips without speech (empty transcript)
 
 
 @dataclasses.dataclass
@@ -62,8 +63,13 @@ class Verdict:
     metrics: dict[str, Any]
 
 
-def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = None) -> dict[str, Any] | None:
-    """Run one training job to its end, recording every phase; returns the finished run."""
+def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = None,
+        imported: Path | None = None) -> dict[str, Any] | None:
+    """Run one training job to its end, recording every phase; returns the finished run.
+
+    With `imported` (a model folder), step 2 measures that model instead of training one
+    (stt/finetune/model_import.py); every other step is the same.
+    """
     conn = connect(cfg)
     # The heart beats before torch is imported: that alone can take half a minute on a busy machine.
     runs.update(conn, job_id, pid=os.getpid())
@@ -75,8 +81,14 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     store.repair(cfg.model.path)
     verdict: Verdict | None = None
     try:
-        batch = prepare(conn, cfg, job_id)
-        result, candidate = train(conn, cfg, job_id, batch, work, on_progress)
+        batch = prepare(conn, cfg, job_id, importing=imported is not None)
+        if imported is None:
+            result, candidate = train(conn, cfg, job_id, batch, work, on_progress)
+        else:
+            runs.update(conn, job_id, state="evaluating", phase="evaluating", message=PHASE_MESSAGES["evaluating"])
+            result, candidate = model_import.measure(cfg, batch, imported, work,
+                                                     _progress_writer(conn, job_id, on_progress),
+                                                     should_stop=lambda: runs.cancel_requested(conn, job_id))
         verdict = keep_version(cfg, job_id, batch, result, candidate)
         if verdict.accepted:
             swap(conn, cfg, job_id, verdict.version)
@@ -97,7 +109,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     return finished
 
 
-def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str) -> Batch:
+def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str, importing: bool = False) -> Batch:
     """Step 1: read the planned clips and note what each item said, since only items still saying
     it are marked trained at the end."""
     from stt.finetune.engine import pick_device, resolve_mode
@@ -107,15 +119,18 @@ def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str) -> Batch:
     loaded = {role: load_samples(conn, cfg, ids, skipped) for role, ids in runs.planned_items(conn, job_id).items()}
     runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in loaded.items() for x in group] +
                       [(i, "skipped", None) for i in skipped])
-    regression = loaded["regression"] + load_regression(cfg)
+    # Measured clips without speech are judged by whether the model writes anything on them, not by WER.
+    silent = [x for x in loaded["heldout"] + loaded["regression"] if not x.text]
+    heldout = [x for x in loaded["heldout"] if x.text]
+    regression = [x for x in loaded["regression"] if x.text] + load_regression(cfg)
     builtin, gate = ordinary.for_run(len(loaded["train"]), len(regression)) if cfg.training.builtin_speech \
         else ([], [])
-    if not loaded["train"]:
+    if not loaded["train"] and not importing:
         raise RuntimeError("none of the pending items has decodable audio and a transcript")
     # The history shows what ran ("adapt"), not what was asked for ("auto").
     runs.update(conn, job_id, items=len(loaded["train"]), heldout_items=len(loaded["heldout"]),
-                mode=resolve_mode(cfg.training.mode, pick_device()))
-    return Batch(loaded["train"], loaded["heldout"], regression, loaded["rehearsal"] + builtin, gate, skipped)
+                mode=model_import.MODE if importing else resolve_mode(cfg.training.mode, pick_device()))
+    return Batch(loaded["train"], heldout, regression, loaded["rehearsal"] + builtin, gate, skipped, silent)
 
 
 def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work: Path,
@@ -130,7 +145,7 @@ def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work
     result = fine_tune(base, work / "trained", batch.train, batch.heldout, batch.regression, cfg.training,
                        progress=_progress_writer(conn, job_id, on_progress),
                        should_stop=lambda: runs.cancel_requested(conn, job_id),
-                       rehearsal=batch.rehearsal, ordinary=batch.gate,
+                       rehearsal=batch.rehearsal, ordinary=batch.gate, silent=batch.silent,
                        cache_dir=store.state_cache_dir(cfg.model.path))
     runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message=PHASE_MESSAGES["saving"])
     candidate = in_format_of(cfg.model.path, work / "trained", work / "export")

@@ -11,7 +11,9 @@ model's uncertainty (`avg_logprob`) before anyone listens to a clip.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 import sqlite3
 import threading
@@ -19,6 +21,8 @@ from typing import Any
 
 import jiwer
 
+from stt.models.model_format import ModelFormatError
+from stt.models import store
 from stt.review.transcriber import Transcriber, check_model, get_transcriber
 from utils import audio, database, suggestion_rows
 from utils.config import Config
@@ -50,9 +54,11 @@ def _transcript_version(transcript: str | None) -> str:
     return hashlib.sha1(repr(transcript).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _row(item_id: int, fingerprint: str, text: str, avg_logprob: float, wer: float, cached: bool) -> dict[str, Any]:
+def _row(item_id: int, fingerprint: str, text: str, avg_logprob: float, wer: float, cached: bool,
+         words_json: str | None) -> dict[str, Any]:
+    # Rows stored before word timings existed have none: the editor then shows the plain diff.
     return {"item_id": item_id, "text": text, "avg_logprob": avg_logprob, "wer": wer,
-            "model_fingerprint": fingerprint, "cached": cached}
+            "model_fingerprint": fingerprint, "cached": cached, "words": json.loads(words_json or "[]")}
 
 
 def _transcribe_and_store(cfg: Config, conn: sqlite3.Connection, model: Transcriber, item: dict[str, Any]
@@ -61,9 +67,10 @@ def _transcribe_and_store(cfg: Config, conn: sqlite3.Connection, model: Transcri
     samples = audio.load_for_whisper(database.get_audio(conn, item["id"]), cfg.audio)
     result = model.transcribe(samples)
     wer = word_error_rate(item["transcript"], result.text)
+    words = json.dumps([dataclasses.asdict(w) for w in result.words])
     suggestion_rows.store(conn, item["id"], model.fingerprint, _transcript_version(item["transcript"]), result.text,
-                          result.avg_logprob, wer, database.now())
-    return _row(item["id"], model.fingerprint, result.text, result.avg_logprob, wer, cached=False)
+                          result.avg_logprob, wer, database.now(), words)
+    return _row(item["id"], model.fingerprint, result.text, result.avg_logprob, wer, False, words)
 
 
 def suggest(cfg: Config, conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
@@ -80,7 +87,7 @@ def suggest(cfg: Config, conn: sqlite3.Connection, item_id: int) -> dict[str, An
         if row["transcript_version"] != version:
             wer = word_error_rate(item["transcript"], row["text"])
             suggestion_rows.update_wer(conn, item_id, fingerprint, version, wer)
-        return _row(item_id, fingerprint, row["text"], row["avg_logprob"], wer, cached=True)
+        return _row(item_id, fingerprint, row["text"], row["avg_logprob"], wer, True, row["words_json"])
     return _transcribe_and_store(cfg, conn, get_transcriber(cfg.model.path), item)
 
 
@@ -92,7 +99,10 @@ class ScoreJob:
     the API; cancelling takes effect between two clips.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, version: str | None = None) -> None:
+        # The deployed version when last looked at (stt.models.store): it changes only when a run
+        # deploys a model or a rollback puts one back, never when a folder is copied in by hand.
+        self._seen = version
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -121,6 +131,20 @@ class ScoreJob:
             self._thread = threading.Thread(target=self._run, args=(cfg,), name="s2s-score-all", daemon=True)
             self._thread.start()
             return True
+
+    def after_deploy(self, cfg: Config) -> bool:
+        """Start scoring when a run or a rollback deployed a model since last looked at (and the config
+        allows it); True when a run started. Cheap: one small file read when nothing changed."""
+        version = store.deployed_version(cfg.model.path)
+        with self._lock:
+            changed, self._seen = version != self._seen, version
+        if not changed or not cfg.training.rescore_after_deploy:
+            return False
+        try:
+            check_model(cfg.model.path)
+        except ModelFormatError:  # a swap half done or a folder emptied: nothing to score with
+            return False
+        return self.start(cfg)
 
     def cancel(self) -> bool:
         """Ask the running job to stop after the current clip; False when none runs."""

@@ -24,6 +24,7 @@ from stt.models.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, detect_
 SAMPLE_RATE = 16000
 # Whisper sees 30-second windows; longer clips are cut into windows of this many samples.
 WINDOW = 30 * SAMPLE_RATE
+_WINDOW_FRAMES = 3000  # one 30 s window in log-mel frames, the unit of faster-whisper's segment.seek
 # Measured in bench/transcribe_bench.py on tiny.en: int8 is a little faster than float32 on
 # CPU with no worse WER (41.5% vs 44.2% on the espeak set); on larger models such as
 # distil-small.en int8's speed-up on CPU is larger still.
@@ -39,11 +40,21 @@ class ModelLoadError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Word:
+    """One word of a transcript with where it is in the clip (seconds) and how sure the model was of it."""
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
 class Transcription:
     text: str
     # Mean log-probability per generated token (end-of-text included): near 0 the model
     # is sure, below about -1 it is guessing. Comparable only between runs of one model.
     avg_logprob: float
+    words: tuple[Word, ...] = ()
 
 
 def model_fingerprint(path: Path) -> str:
@@ -116,38 +127,95 @@ class Transcriber:
     def _transcribe_ct2(self, audio: np.ndarray) -> Transcription:
         # Temperature 0 only: the fallback re-decodes at higher temperatures, which makes
         # the time unpredictable and the answer random, so a cached suggestion would not repeat.
+        # word_timestamps: faster-whisper aligns each word to the audio (cross-attention, dynamic time
+        # warping), so the editor can play one word and mark those the model was unsure of.
         segments, _info = self._model.transcribe(
             audio, language="en" if self.english_only else None, beam_size=1, temperature=0.0,
             without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
-            max_new_tokens=max_new_tokens(len(audio)))
-        texts, logprob_sum, tokens = [], 0.0, 0
+            max_new_tokens=max_new_tokens(len(audio)), word_timestamps=True)
+        texts, logprob_sum, tokens, words = [], 0.0, 0, []
         for segment in segments:
+            # With word timings faster-whisper decodes again from the last word's end, and in the silence
+            # after the speech it then "hears" things ("Thank you."): keep only what each 30 s window
+            # gave at its first decode, as without word timings.
+            if segment.seek % _WINDOW_FRAMES:
+                continue
             texts.append(segment.text.strip())
             # avg_logprob averages over the segment's tokens plus end-of-text; weight it back.
             logprob_sum += segment.avg_logprob * (len(segment.tokens) + 1)
             tokens += len(segment.tokens) + 1
-        return Transcription(" ".join(t for t in texts if t), logprob_sum / tokens if tokens else 0.0)
+            words += [Word(w.word.strip(), round(w.start, 2), round(w.end, 2), round(w.probability, 3))
+                      for w in segment.words or [] if w.word.strip()]
+        return Transcription(" ".join(t for t in texts if t), logprob_sum / tokens if tokens else 0.0, tuple(words))
 
     def _transcribe_hf(self, audio: np.ndarray) -> Transcription:
         import torch
 
-        texts, scores = [], []
+        texts, scores, words = [], [], []
+        # Token times need the model's alignment heads (Whisper's published ones; CTranslate2 imports keep them).
+        timed = bool(getattr(self._model.generation_config, "alignment_heads", None))
         # Cut into 30 s windows ourselves: the assistant's clips are short, and this keeps
         # per-token scores simple where transformers' long-form mode would need timestamps.
         for start in range(0, max(len(audio), 1), WINDOW):
             window = audio[start:start + WINDOW]
-            features = self._processor.feature_extractor(
-                window, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+            inputs = self._processor.feature_extractor(
+                window, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=timed)
             options: dict[str, Any] = {} if self.english_only else {"language": "en", "task": "transcribe"}
+            if timed:
+                options.update(return_token_timestamps=True, attention_mask=inputs.attention_mask)
             with torch.inference_mode():
-                out = self._model.generate(features, num_beams=1, do_sample=False, return_dict_in_generate=True,
-                                           output_scores=True, max_new_tokens=max_new_tokens(len(window)), **options)
+                out = self._model.generate(inputs.input_features, num_beams=1, do_sample=False,
+                                           return_dict_in_generate=True, output_scores=True,
+                                           max_new_tokens=max_new_tokens(len(window)), **options)
                 # normalize_logits: log-softmax of the processed logits, i.e. the log-probability
                 # of each chosen token, the same quantity faster-whisper averages.
-                step_scores = self._model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-            texts.append(self._processor.batch_decode(out.sequences, skip_special_tokens=True)[0].strip())
-            scores.extend(float(s) for s in step_scores[0] if torch.isfinite(s))
-        return Transcription(" ".join(t for t in texts if t), sum(scores) / len(scores) if scores else 0.0)
+                step_scores = self._model.compute_transition_scores(out["sequences"], out["scores"],
+                                                                    normalize_logits=True)[0]
+            sequence = out["sequences"][0]
+            texts.append(self._processor.batch_decode(out["sequences"], skip_special_tokens=True)[0].strip())
+            scores.extend(float(s) for s in step_scores if torch.isfinite(s))
+            times = out["token_timestamps"][0].tolist() if timed else None
+            words += _words_of(self._processor.tokenizer, sequence.tolist(), step_scores.tolist(), times,
+                               start / SAMPLE_RATE, len(window) / SAMPLE_RATE)
+        return Transcription(" ".join(t for t in texts if t), sum(scores) / len(scores) if scores else 0.0,
+                             tuple(words))
+
+
+def _words_of(tokenizer: Any, sequence: list[int], step_scores: list[float], times: list[float] | None,
+              offset: float, length: float) -> list[Word]:
+    """Group generated tokens into words (a token starting with a space starts one).
+
+    A word's probability is the product of its tokens'. transformers' token timestamps mark
+    where each token ends, so a word runs from the end of the word before it to the end of its
+    last token; a span too short to hear reaches halfway to the next word's end. Without
+    alignment heads (`times` None) a word spans the whole window, so playing it plays the clip.
+    """
+    generated = len(step_scores)
+    prompt = len(sequence) - generated  # the forced prefix tokens carry no score
+    special = set(tokenizer.all_special_ids)
+    groups: list[tuple[str, float, int]] = []  # text, log-probability, index of its last token
+    for i in range(prompt, len(sequence)):
+        token = sequence[i]
+        if token in special:
+            continue
+        piece = tokenizer.decode([token])
+        logprob = step_scores[i - prompt]
+        if groups and not piece.startswith(" "):
+            text, total, _ = groups[-1]
+            groups[-1] = (text + piece, total + logprob, i)
+        else:
+            groups.append((piece, logprob, i))
+    ends = [min(times[i], length) if times else length for _, _, i in groups]
+    words = []
+    for k, (text, logprob, _) in enumerate(groups):
+        begin = ends[k - 1] if k and times else 0.0
+        end = ends[k]
+        if times and end - begin < 0.1:
+            end = min(length, (end + ends[k + 1]) / 2 if k + 1 < len(ends) else end + 0.2)
+        if text.strip():
+            words.append(Word(text.strip(), round(offset + begin, 2), round(offset + max(end, begin), 2),
+                              round(float(np.exp(logprob)), 3)))
+    return words
 
 
 _cache_lock = threading.Lock()

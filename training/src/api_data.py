@@ -71,6 +71,7 @@ def list_items():
         limit=limit,
         offset=params.int_arg("offset", 0, 0, 10**12) or 0,
         ranking=_ranking(sort),
+        no_speech=params.bool_arg("no_speech"),
     )
     if limit is not None:
         # Durations of the shown page are measured off the request path; the
@@ -113,7 +114,12 @@ def update_item(item_id: int):
     transcript = params.transcript_field(body)
     is_reviewed = params.flag_field(body, "is_reviewed")
     regression = params.flag_field(body, "regression")
-    if transcript is None and is_reviewed is None and regression is None:
-        raise ApiError(400, "invalid_body", "Send 'transcript', 'is_reviewed' and/or 'regression'.")
-    item = database.update_item(get_db(), item_id, transcript, is_reviewed, params.if_match(), regression)
+    no_speech = params.flag_field(body, "no_speech")
+    if transcript is None and is_reviewed is None and regression is None and no_speech is None:
+        raise ApiError(400, "invalid_body", "Send 'transcript', 'is_reviewed', 'regression' and/or 'no_speech'.")
+    if no_speech and (training_sets.has_text(transcript) or is_reviewed is False):
+        raise ApiError(400, "invalid_body", "A clip marked 'no_speech' has an empty transcript and is reviewed: "
+                                            "send no words and no 'is_reviewed': false with it.")
+    item = database.update_item(get_db(), item_id, transcript, is_reviewed, params.if_match(), regression,
+                                no_speech)
     return _with_etag(item)

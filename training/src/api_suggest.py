@@ -6,9 +6,10 @@ from flask import Blueprint, current_app, jsonify
 from stt.finetune import jobs
 from stt.review import suggestions
 from stt.models.model_format import ModelFormatError
-from stt.review.transcriber import ModelLoadError, check_model
+from stt.review.transcriber import ModelLoadError, check_model, model_fingerprint
 from training.src.db import get_db
 from training.src.errors import ApiError
+from utils import suggestion_rows
 
 bp = Blueprint("suggest", __name__, url_prefix="/api")
 JOB_KEY = "s2s_score_job"
@@ -52,9 +53,18 @@ def start_scoring():
     return jsonify(_job().progress()), 202
 
 
+def rescore_after_deploy() -> None:
+    """Called where the dashboard polls: a model deployed since the last look starts scoring the backlog."""
+    _job().after_deploy(current_app.config["S2S"])
+
+
 @bp.get("/suggestions/score")
 def scoring_progress():
-    return jsonify(_job().progress())
+    """The job's progress, and how many unreviewed transcripts the deployed model would write differently."""
+    rescore_after_deploy()
+    fingerprint = model_fingerprint(current_app.config["S2S"].model.path)
+    scored, differ = suggestion_rows.disagreement_counts(get_db(), fingerprint)
+    return jsonify({**_job().progress(), "scored": scored, "differ": differ})
 
 
 @bp.post("/suggestions/score/cancel")

@@ -14,7 +14,7 @@ from stt.finetune import jobs
 from stt.models import model_info, store
 from utils import runs
 from stt.models.model_format import ModelFormatError, detect_format
-from training.src import params
+from training.src import api_suggest, params
 from training.src.db import get_db
 from training.src.errors import ApiError
 from utils.config import TRAINING_MODES as MODES
@@ -53,6 +53,8 @@ def start_training():
 @bp.get("/train/status")
 def status():
     run = runs.latest(_conn())
+    if run and run["state"] in runs.FINISHED:
+        api_suggest.rescore_after_deploy()
     return jsonify(run or {"state": "idle"})
 
 

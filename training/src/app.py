@@ -2,7 +2,7 @@
 
 create_app() is the one place where start-up happens, step by step in the
 order they must run; the blueprints beside this file (api_data, api_audio,
-api_suggest, api_train, openapi, pages) only register routes.
+api_bulk, api_export, api_suggest, api_train, openapi, pages) only register routes.
 """
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from flask import Flask
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
-from training.src import api_audio, api_data, api_suggest, api_train, db, errors, openapi, pages, security
+from training.src import (api_audio, api_bulk, api_data, api_export, api_suggest, api_train, db, errors, openapi,
+                          pages, security)
 from stt.finetune import jobs
 from stt.review import suggestions
+from stt.models import store
 from utils import database
 from utils.config import Config, load_config
 
@@ -59,12 +61,14 @@ def create_app(config: Config | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     app.url_map.converters["item"] = ItemIdConverter
-    # 4. The one background score-all job of this process (each app its own, so tests do not share it).
-    app.extensions[api_suggest.JOB_KEY] = suggestions.ScoreJob()
+    # 4. The one background score-all job of this process (each app its own, so tests do not share it),
+    #    told which model is deployed now, so it can score the backlog again after the next deploy.
+    app.extensions[api_suggest.JOB_KEY] = suggestions.ScoreJob(store.deployed_version(cfg.model.path))
     # 5. Errors as JSON, access checks and headers, per-request connections, then the routes.
     errors.register(app)
     security.init_app(app)
     db.init_app(app)
-    for blueprint in (api_data.bp, api_audio.bp, api_suggest.bp, api_train.bp, openapi.bp, pages.bp):
+    for blueprint in (api_data.bp, api_audio.bp, api_bulk.bp, api_export.bp, api_suggest.bp, api_train.bp,
+                      openapi.bp, pages.bp):
         app.register_blueprint(blueprint)
     return app

@@ -43,6 +43,10 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 FLAG = {"type": "string", "enum": ["true", "false", "1", "0"]}
+BODY_FLAG = {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}
+# The characters params.BAD_CHARS refuses in typed text (C0 and C1 controls, bidi overrides), as a class body.
+_BAD = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069"
+_TEXT = "[^" + _BAD + "]"
 NULLABLE_NUMBER = {"type": "number", "nullable": True}
 NULLABLE_STRING = {"type": "string", "nullable": True}
 NULLABLE_INT = {"type": "integer", "nullable": True}
@@ -57,13 +61,14 @@ SCHEMAS: dict[str, Any] = {
     "Stats": {"type": "object", "required": ["total", "reviewed", "trained", "pending_training"], "properties": {
         k: {"type": "integer", "minimum": 0}
         for k in ("total", "reviewed", "trained", "pending_training", "heldout", "regression", "unreviewed")}},
-    "ItemSummary": {"type": "object", "required": ["id", "transcript", "is_reviewed", "is_trained", "timestamp"],
+    "ItemSummary": {"type": "object",
+                    "required": ["id", "transcript", "is_reviewed", "is_trained", "timestamp", "no_speech"],
                     "properties": {
                         "id": {"type": "integer"}, "transcript": NULLABLE_STRING,
                         "is_reviewed": {"type": "integer", "enum": [0, 1]},
                         "is_trained": {"type": "integer", "enum": [0, 1]},
                         "timestamp": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER,
-                        "problem": NULLABLE_STRING}},
+                        "problem": NULLABLE_STRING, "no_speech": {"type": "boolean"}}},
     "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version", "regression"], "properties": {
         "version": {"type": "string"}, "regression": {"type": "integer", "enum": [0, 1]}}}]},
     "ItemDetail": {"allOf": [_ref("Item"), {"type": "object", "properties": {
@@ -72,14 +77,23 @@ SCHEMAS: dict[str, Any] = {
         "prev_id": NULLABLE_INT, "next_id": NULLABLE_INT,
         "prev_unreviewed_id": NULLABLE_INT, "next_unreviewed_id": NULLABLE_INT}}]},
     "ItemUpdate": {"type": "object",
-                   "anyOf": [{"required": ["transcript"]}, {"required": ["is_reviewed"]}, {"required": ["regression"]}],
+                   "anyOf": [{"required": ["transcript"]}, {"required": ["is_reviewed"]}, {"required": ["regression"]},
+                             {"required": ["no_speech"]}],
+                   # no_speech: true empties the transcript and reviews the item: words or is_reviewed: false
+                   # beside it contradict it (400). "Words" are what training_sets.BLANKS does not strip.
+                   "not": {"allOf": [
+                       {"required": ["no_speech"], "properties": {"no_speech": {"enum": [True, 1]}}},
+                       {"anyOf": [{"required": ["transcript"],
+                                   "properties": {"transcript": {"pattern": "[^ \\t\\n\\u000b\\f\\r\\u00a0]"}}},
+                                  {"required": ["is_reviewed"], "properties": {"is_reviewed": {"enum": [False, 0]}}}]}]},
                    "properties": {
         "transcript": {"type": "string", "maxLength": 10000,
                        # The same characters params.BAD_CHARS refuses: C0 and C1 controls, bidi overrides.
-                       "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
-                                  "\\u202a-\\u202e\\u2066-\\u2069]*$"},
-        "is_reviewed": {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]},
-        "regression": {"oneOf": [{"type": "boolean"}, {"type": "integer", "enum": [0, 1]}]}}},
+                       "pattern": "^" + _TEXT + "*$"},
+        "is_reviewed": BODY_FLAG,
+        "regression": BODY_FLAG,
+        # true: the clip holds no speech (its transcript becomes empty and it is reviewed); words clear it.
+        "no_speech": BODY_FLAG}},
     "Peaks": {"type": "object", "required": ["peaks", "duration_s", "sample_rate"], "properties": {
         "peaks": {"type": "array", "items": {"type": "number", "minimum": 0}},
         "duration_s": {"type": "number"}, "sample_rate": {"type": "integer"}}},
@@ -108,11 +122,32 @@ SCHEMAS: dict[str, Any] = {
                    "required": ["item_id", "text", "avg_logprob", "wer", "model_fingerprint", "cached"],
                    "properties": {"item_id": {"type": "integer"}, "text": {"type": "string"},
                                   "avg_logprob": {"type": "number", "maximum": 0}, "wer": {"type": "number", "minimum": 0},
-                                  "model_fingerprint": {"type": "string"}, "cached": {"type": "boolean"}}},
+                                  "model_fingerprint": {"type": "string"}, "cached": {"type": "boolean"},
+                                  # Each word with its span in the clip (s) and the model's probability of it.
+                                  "words": {"type": "array", "items": {
+                                      "type": "object", "required": ["word", "start", "end", "probability"],
+                                      "properties": {"word": {"type": "string"}, "start": {"type": "number"},
+                                                     "end": {"type": "number"},
+                                                     "probability": {"type": "number", "minimum": 0,
+                                                                     "maximum": 1}}}}}},
+    "BulkSearch": {"type": "object", "required": ["find", "replace"], "properties": {
+        # Something besides blanks, and none of the characters params.BAD_CHARS refuses.
+        "find": {"type": "string", "maxLength": 200, "pattern": "^" + _TEXT + "*[^\\s" + _BAD + "]" + _TEXT + "*$"},
+        "replace": {"type": "string", "maxLength": 10000, "pattern": "^" + _TEXT + "*$"},
+        "whole_word": BODY_FLAG, "match_case": BODY_FLAG, "include_reviewed": BODY_FLAG}},
+    "BulkPreview": {"type": "object", "required": ["total", "tag", "matches"], "properties": {
+        "total": {"type": "integer", "minimum": 0}, "tag": {"type": "string"},
+        "matches": {"type": "array", "items": {"type": "object", "required": ["id", "version", "transcript",
+                                                                            "replaced"]}}}},
+    "BulkResult": {"type": "object", "required": ["batch_id", "skipped"], "properties": {
+        "batch_id": {"type": "string"}, "changed": {"type": "integer"}, "restored": {"type": "integer"},
+        "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "reason"]}}}},
     "ScoreProgress": {"type": "object", "required": ["state", "done", "total", "message"], "properties": {
         "state": {"type": "string", "enum": ["idle", "running", "done", "failed", "cancelled"]},
         "done": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0},
-        "message": {"type": "string"}}},
+        "message": {"type": "string"},
+        # On GET: unreviewed items the deployed model has transcribed, and how many it writes differently.
+        "scored": {"type": "integer", "minimum": 0}, "differ": {"type": "integer", "minimum": 0}}},
 }
 
 PATHS: dict[str, Any] = {
@@ -121,7 +156,8 @@ PATHS: dict[str, Any] = {
     "/api/data/stats": {"get": {"summary": "Counts of items", "responses": {"200": _json(_ref("Stats"))}}},
     "/api/data": {"get": {
         "summary": "List items (never audio); total in X-Total-Count",
-        "parameters": [_query("reviewed", FLAG), _query("trained", FLAG), _query("q", {"type": "string"}),
+        "parameters": [_query("reviewed", FLAG), _query("trained", FLAG), _query("no_speech", FLAG),
+                       _query("q", {"type": "string"}),
                        _query("sort", {"type": "string", "enum": ["id", "timestamp", "transcript", "disagreement",
                                                                  "uncertainty"]}),
                        _query("order", {"type": "string", "enum": ["asc", "desc"]}),
@@ -158,6 +194,34 @@ PATHS: dict[str, Any] = {
         "summary": "What the deployed model hears in the item's audio, cached per model, with its WER against the "
                    "stored transcript", "parameters": [_id_param()],
         "responses": {"200": _json(_ref("Suggestion")), **_errors(404, 409, 422)}}},
+    "/api/bulk/preview": {"post": {
+        "summary": "Every transcript a find-and-replace would change (the first 1000 shown), with a tag for them all",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BulkSearch")}}},
+        "responses": {"200": _json(_ref("BulkPreview")), **_errors(400, 413)}}},
+    "/api/bulk/apply": {"post": {
+        "summary": "Apply to the ticked matches (items) or to all (all: true, If-Match: the preview's tag), as one "
+                   "batch",
+        "parameters": [{"name": "If-Match", "in": "header", "required": False,
+                        "schema": {"type": "string", "pattern": '^ *(W/)?"?[^" ]+"? *$'}}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"allOf": [
+            _ref("BulkSearch"), {"anyOf": [{"required": ["items"]},
+                                           {"required": ["all"], "properties": {"all": {"enum": [True, 1]}}}],
+                                 "properties": {"items": {"type": "array", "items": {
+                                     "type": "object", "required": ["id", "version"],
+                                     "properties": {"id": {"type": "integer"}, "version": {"type": "string"}}}},
+                                     "all": BODY_FLAG}}]}}}},
+        "responses": {"200": _json(_ref("BulkResult")), "412": _json(_ref("Error"), "The matches changed"),
+                      **_errors(400, 413)}}},
+    "/api/bulk/{batch_id}/undo": {"post": {
+        "summary": "Undo a batch; items edited since are left alone and listed",
+        "parameters": [{"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": _json(_ref("BulkResult")), **_errors(404, 409)}}},
+    "/api/bulk": {"get": {"summary": "The latest find-and-replace batches, newest first",
+                          "responses": {"200": _json({"type": "array", "items": {"type": "object"}})}}},
+    "/api/export": {"get": {
+        "summary": "The reviewed clips as a zipped Hugging Face audiofolder dataset (as `main.py export` writes)",
+        "parameters": [_query("untrained", FLAG), _query("wav16k", FLAG)],
+        "responses": {"200": {"description": "Zip archive", "content": {"application/zip": {}}}, **_errors(400)}}},
     "/api/suggestions/score": {
         "get": {"summary": "Progress of the score-all job", "responses": {"200": _json(_ref("ScoreProgress"))}},
         "post": {"summary": "Transcribe all unreviewed items not yet heard by the deployed model, in the background",

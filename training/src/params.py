@@ -73,17 +73,20 @@ def json_object() -> dict[str, Any]:
 
 
 def transcript_field(body: dict[str, Any]) -> str | None:
-    if "transcript" not in body:
+    return string_field(body, "transcript", MAX_TRANSCRIPT_CHARS)
+
+
+def string_field(body: dict[str, Any], name: str, max_chars: int) -> str | None:
+    """Text a person typed, held to a transcript's rules: None when absent."""
+    if name not in body:
         return None
-    value = body["transcript"]
+    value = body[name]
     if not isinstance(value, str):
-        raise ApiError(400, "invalid_field", "'transcript' must be a string.", field="transcript")
-    if len(value) > MAX_TRANSCRIPT_CHARS:
-        raise ApiError(400, "invalid_field", f"'transcript' is longer than {MAX_TRANSCRIPT_CHARS} characters.",
-                       field="transcript")
+        raise ApiError(400, "invalid_field", f"'{name}' must be a string.", field=name)
+    if len(value) > max_chars:
+        raise ApiError(400, "invalid_field", f"'{name}' is longer than {max_chars} characters.", field=name)
     if BAD_CHARS.search(value):
-        raise ApiError(400, "invalid_field", "'transcript' contains control characters or invalid Unicode.",
-                       field="transcript")
+        raise ApiError(400, "invalid_field", f"'{name}' contains control characters or invalid Unicode.", field=name)
     return value
 
 

@@ -159,3 +159,27 @@ function isTyping(target) {
   return tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable
     || (tag === "INPUT" && !["checkbox", "radio", "button", "submit"].includes(target.type));
 }
+
+// Longest common subsequence over words, as <del>/<ins> nodes: the editor's suggestion and the dashboard's
+// find-and-replace preview show a change the same way.
+function wordDiff(a, b) {
+  const x = a.split(/\s+/).filter(Boolean), y = b.split(/\s+/).filter(Boolean);
+  const norm = (w) => w.toLowerCase().replace(/[^\p{L}\p{N}']/gu, "");
+  const dp = Array.from({ length: x.length + 1 }, () => new Array(y.length + 1).fill(0));
+  for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--)
+    dp[i][j] = norm(x[i]) === norm(y[j]) ? dp[i + 1][j + 1] + 1 : Math.max(dp[i + 1][j], dp[i][j + 1]);
+  const out = [];
+  let i = 0, j = 0;
+  while (i < x.length || j < y.length) {
+    if (i < x.length && j < y.length && norm(x[i]) === norm(y[j])) {
+      // Same word; accepting still takes the model's casing and punctuation, so show where they differ.
+      out.push(x[i] === y[j] ? el("span", {}, y[j])
+        : el("span", { class: "restyled", title: `was “${x[i]}”: only case or punctuation differ` }, y[j]));
+      i++; j++;
+    }
+    else if (j < y.length && (i >= x.length || dp[i][j + 1] >= dp[i + 1][j])) out.push(el("ins", {}, y[j++]));
+    else out.push(el("del", {}, x[i++]));
+    out.push(" ");
+  }
+  return out;
+}

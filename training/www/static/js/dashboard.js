@@ -247,6 +247,7 @@ async function pollJob(announce) {
     if (wasRunning && !running) {
       // The run ended while we watched: counts, flags and history all changed.
       await Promise.all([loadStats(), loadItems(), loadHistory()]).catch((err) => toast(err.message, true));
+      pollScoring();  // a deployed model scores the backlog again (training.rescore_after_deploy)
     }
   } catch (err) {
     if (err.status === 404) { trainingApi = false; updateTrainButton(); }
@@ -396,6 +397,7 @@ async function rollback(version) {
   }
   // A rollback changes which items count as trained: the counts and badges too, not just the history.
   await Promise.all([loadHistory(), loadStats(), loadItems()]).catch((err) => toast(err.message, true));
+  pollScoring();  // the model put back scores the backlog too
   if (job && !job.active) showResult(job, true);  // the last run's banner follows what is deployed now
 }
 
@@ -410,7 +412,10 @@ async function pollScoring() {
       ? "Recordings the model has not heard yet come last: Score with model ranks them all." : "";
     // A job that has not counted its clips yet says "Scoring…", not "Scoring 0 of 0…".
     const progress = data.total ? ` ${data.done} of ${data.total}` : "";
-    $("score-status").textContent = running ? `Scoring${progress}…` : data.message || unscored;
+    // What a deploy changed for the backlog: how many unreviewed transcripts the deployed model would write otherwise.
+    const differ = data.scored ? `The deployed model would write ${data.differ} of ${data.scored} scored unreviewed ` +
+      `transcript${data.scored === 1 ? "" : "s"} differently.` : "";
+    $("score-status").textContent = running ? `Scoring${progress}…` : [data.message, differ].filter(Boolean).join(" ") || unscored;
     $("score-btn").disabled = running;
     if (running) setTimeout(pollScoring, 1500);
     else if (state.rank && data.state === "done") loadItems().catch(() => {});

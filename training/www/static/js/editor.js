@@ -214,7 +214,9 @@ function fillDetails(item) {
   $("item-badges").replaceChildren(...[
     item.is_reviewed ? badge("Reviewed", "ok") : badge("To review", "new"),
     item.is_trained ? badge("Trained", "trained") : null,
-    item.regression ? badge("Regression check", "warn") : null].filter(Boolean));
+    item.regression ? badge("Regression check", "warn") : null,
+    item.no_speech ? badge("No speech", "neutral", "Marked as holding no speech: the model learns to write nothing for it") : null,
+  ].filter(Boolean));
   $("trained-note").hidden = !item.is_trained;
   // Why training would leave this item out, where the reviewer can act on it.
   const notes = [];
@@ -234,7 +236,8 @@ function fillDetails(item) {
 
 // What the server holds, to tell unsaved edits from saved ones.
 function savedState(item) {
-  return { transcript: item.transcript || "", reviewed: Boolean(item.is_reviewed), regression: Boolean(item.regression) };
+  return { transcript: item.transcript || "", reviewed: Boolean(item.is_reviewed), regression: Boolean(item.regression),
+    noSpeech: Boolean(item.no_speech) };
 }
 
 function fill(item) {
@@ -332,11 +335,12 @@ async function go(id) {
 
 // ---- saving ---------------------------------------------------------------
 
-async function save(overwrite) {
+async function save(overwrite, noSpeech = false) {
   if (!ed.item || ed.busy) return false;
   const body = { transcript: textarea.value, is_reviewed: $("reviewed").checked, regression: $("regression").checked };
+  if (noSpeech) body.no_speech = true;
   const unchanged = body.transcript === ed.saved.transcript && body.is_reviewed === ed.saved.reviewed &&
-    body.regression === ed.saved.regression;
+    body.regression === ed.saved.regression && (!noSpeech || ed.saved.noSpeech);
   if (unchanged && !overwrite && $("conflict").hidden) {
     setSaveState("Saved ✓", "ok");
     return true;
@@ -367,6 +371,16 @@ async function save(overwrite) {
   } finally {
     ed.busy = false;
   }
+}
+
+// A false wake, a cough, the television: an empty transcript on purpose, saved at once, so training teaches
+// the model to write nothing for such clips. Typing words and saving clears the mark.
+async function markNoSpeech() {
+  if (!ed.item || ed.busy) return;
+  textarea.value = "";
+  $("reviewed").checked = true;
+  refreshDirty();
+  if (await save(false, true)) setSaveState("Saved ✓ as no speech", "ok");
 }
 
 function showConflict(current) {
@@ -419,29 +433,6 @@ async function keepMine() {
 
 // ---- model suggestion -----------------------------------------------------
 
-function wordDiff(a, b) {
-  // Longest common subsequence over words: what the model would remove (del) and add (ins).
-  const x = a.split(/\s+/).filter(Boolean), y = b.split(/\s+/).filter(Boolean);
-  const norm = (w) => w.toLowerCase().replace(/[^\p{L}\p{N}']/gu, "");
-  const dp = Array.from({ length: x.length + 1 }, () => new Array(y.length + 1).fill(0));
-  for (let i = x.length - 1; i >= 0; i--) for (let j = y.length - 1; j >= 0; j--)
-    dp[i][j] = norm(x[i]) === norm(y[j]) ? dp[i + 1][j + 1] + 1 : Math.max(dp[i + 1][j], dp[i][j + 1]);
-  const out = [];
-  let i = 0, j = 0;
-  while (i < x.length || j < y.length) {
-    if (i < x.length && j < y.length && norm(x[i]) === norm(y[j])) {
-      // Same word; accepting still takes the model's casing and punctuation, so show where they differ.
-      out.push(x[i] === y[j] ? el("span", {}, y[j])
-        : el("span", { class: "restyled", title: `was “${x[i]}”: only case or punctuation differ` }, y[j]));
-      i++; j++;
-    }
-    else if (j < y.length && (i >= x.length || dp[i][j + 1] >= dp[i + 1][j])) out.push(el("ins", {}, y[j++]));
-    else out.push(el("del", {}, x[i++]));
-    out.push(" ");
-  }
-  return out;
-}
-
 async function suggest() {
   if (!ed.item) return;
   const id = ed.item.id;
@@ -462,10 +453,37 @@ async function suggest() {
     setSuggestion(data.text, changed ? `· ${changed} word change${changed === 1 ? "" : "s"}`
       : diff.some((node) => node.className === "restyled") ? "· same words, other case or punctuation"
         : "· the same as the transcript");
-    $("suggestion-diff").replaceChildren(...diff);
+    $("suggestion-diff").replaceChildren(...timeWords(diff, data.words || []));
   } catch (err) {
     setSuggestion(null, err.message);
   }
+}
+
+// Below this the model was unsure of a word: underlined, so the ear goes there first.
+const UNSURE = 0.5;
+
+// The model's words in the diff (kept and added ones, in order) get their spans in the clip: click one,
+// or Tab to it and press Enter, to hear just that word. Without timings the diff stays as it is.
+function timeWords(diff, words) {
+  const own = diff.filter((node) => node instanceof Element && node.tagName !== "DEL");
+  if (!words.length || own.length !== words.length) return diff;
+  own.forEach((node, i) => {
+    const w = words[i];
+    node.classList.add("word");
+    if (w.probability < UNSURE) node.classList.add("unsure");
+    setAttrs(node, { tabindex: "0", role: "button", "data-start": w.start, "data-end": w.end,
+      title: `${fmtClock(w.start)}–${fmtClock(w.end)} · the model's confidence ${Math.round(w.probability * 100)}%` });
+  });
+  return diff;
+}
+
+function playWord(node) {
+  if (!canPlay()) return;
+  const start = Number(node.dataset.start), end = Number(node.dataset.end);
+  audio.currentTime = start;
+  clearTimeout(ed.wordStop);
+  audio.play().catch(() => {});
+  ed.wordStop = setTimeout(() => audio.pause(), Math.max(0.15, end - start) * 1000 / (audio.playbackRate || 1));
 }
 
 function setSuggestion(text, meta) {
@@ -512,6 +530,7 @@ function onKey(e) {
   else if (alt && e.code === "KeyS") suggest();
   else if (alt && e.code === "KeyA") acceptSuggestion();
   else if (alt && e.code === "KeyK") dismissSuggestion();
+  else if (alt && e.code === "KeyN") markNoSpeech();
   else handled = false;
   if (handled) e.preventDefault();
 }
@@ -536,6 +555,15 @@ function wire() {
   });
   $("autoplay").addEventListener("change", (e) => localStorage.setItem("s2s-autoplay", e.target.checked ? "1" : "0"));
   $("save-btn").addEventListener("click", () => save(false));
+  $("no-speech-btn").addEventListener("click", markNoSpeech);
+  $("suggestion-diff").addEventListener("click", (e) => {
+    const word = e.target.closest(".word");
+    if (word) playWord(word);
+  });
+  $("suggestion-diff").addEventListener("keydown", (e) => {
+    const word = e.target.closest(".word");
+    if (word && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); e.stopPropagation(); playWord(word); }
+  });
   $("save-next-btn").addEventListener("click", saveAndNext);
   $("prev-btn").addEventListener("click", () => go(ed.item && ed.item.prev_id));
   $("next-btn").addEventListener("click", () => go(ed.item && ed.item.next_id));

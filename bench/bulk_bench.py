@@ -74,7 +74,10 @@ def main() -> None:
             print(rows[-1], flush=True)
     body = (f"Run `python bench/bulk_bench.py` on {machine()}. {args.rows:,} items (16 KB blobs), one search "
             "over all of them, reviewed items included; apply takes every match as one batch, guarded by the "
-            "preview's tag; the plain UPDATE has no whole-word rule, no versions and no undo.\n\n" + "\n".join(rows))
+            "preview's tag; the plain UPDATE has no whole-word rule, no versions and no undo.\n\n" + "\n".join(rows)
+            + "\n\nThe preview answers from the covering index. Writing is bound by SQLite, not by the batch: the "
+            "seed's table keeps the transcript in the same row as the audio, so changing a transcript rewrites "
+            "the row with its blob, and the plain UPDATE pays the same (see apply / plain).")
     print(body)
     if not args.no_write:
         write_section(DOC, "Find and replace", body)

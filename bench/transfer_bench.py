@@ -119,7 +119,7 @@ def main() -> None:
             print(rows[-1], flush=True)
             peaks.append((items, exported["rss"], imported["rss"]))
     body = (f"Run `python bench/transfer_bench.py` on {header}. Distinct 1 s clips (16 kHz WAV), all reviewed; "
-            "each step alone in a fresh process (peak RSS includes Python and numpy, about 60 MB). "
+            "each step alone in a fresh process (peak RSS includes the interpreter and the libraries it loads). "
             "Export writes the audiofolder dataset to a folder; the plain copy writes the same blobs and one CSV "
             "with no checks; import reads the exported dataset into an empty database, decoding every clip.\n\n"
             + "\n".join(rows) + "\n\n" + _growth(peaks))

@@ -9,6 +9,8 @@ from flask import request
 from training.src.errors import ApiError
 
 TRUE, FALSE = {"true", "1"}, {"false", "0"}
+# One entity tag, quoted or not, weak or not: what openapi.py's If-Match pattern allows, and nothing else.
+ENTITY_TAG = re.compile(r' *(?:W/)?"?([^" ]+)"? *')
 MAX_TRANSCRIPT_CHARS = 10_000
 # Longer search text is no transcript anyone typed, and SQLite refuses LIKE patterns past ~50,000.
 MAX_QUERY_CHARS = 500
@@ -108,11 +110,8 @@ def if_match() -> str | None:
     raw = request.headers.get("If-Match")
     if raw is None:
         return None
-    raw = raw.strip()
-    if raw.startswith("W/"):
-        raw = raw[2:]
-    raw = raw.strip('"')
-    if not raw:
-        raise ApiError(400, "invalid_header", "If-Match is empty: send the item's version (its ETag), or leave "
-                       "the header out to save whatever the item holds now.")
-    return raw
+    match = ENTITY_TAG.fullmatch(raw)
+    if not match:
+        raise ApiError(400, "invalid_header", "If-Match must hold one version (an ETag such as \"1a2b3c\"), or be "
+                       "left out to save whatever the item holds now.")
+    return match.group(1)

@@ -152,6 +152,18 @@ def heal(cfg: Config) -> None:
         recover(cfg)
 
 
+def check_can_start(conn: sqlite3.Connection, cfg: Config, no_model: str) -> None:
+    """Inside the write transaction that records a run (training or model import): nothing else runs,
+    and a model is deployed; JobError otherwise, `no_model` opening the sentence for the latter."""
+    running = runs.active(conn)
+    if running:
+        raise JobError("job_running", "A training run is already in progress.", job_id=running["job_id"])
+    try:
+        detect_format(cfg.model.path)
+    except ModelFormatError as exc:
+        raise JobError("model_missing", f"{no_model}: {exc}") from None
+
+
 def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
     """Check that a run can start and record it as queued; raises JobError saying why not."""
     heal(cfg)
@@ -161,13 +173,7 @@ def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
         # Check and record in one write transaction: two Train clicks (or the web app and
         # `main.py train`) cannot both see "nothing running".
         with database.transaction(conn):
-            running = runs.active(conn)
-            if running:
-                raise JobError("job_running", "A training run is already in progress.", job_id=running["job_id"])
-            try:
-                detect_format(cfg.model.path)
-            except ModelFormatError as exc:
-                raise JobError("model_missing", f"No trainable model: {exc}") from None
+            check_can_start(conn, cfg, "No trainable model")
             planned = plan(conn, cfg)
             if not planned.train:
                 raise JobError("nothing_pending", "Nothing to train on: review some items first "

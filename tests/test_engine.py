@@ -14,7 +14,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from transformers.models.whisper import modeling_whisper
 
 from stt.finetune.data import IGNORE_INDEX, SpeechCollator, configure_tokenizer, make_labels
-from stt.finetune.engine import Cancelled, Progress, Sample, evaluate, fine_tune, resolve_mode
+from stt.finetune.engine import SILENT_REPEATS, Cancelled, Progress, Sample, evaluate, fine_tune, resolve_mode
 from stt.finetune.metrics import corpus_wer, text_normalizer
 from tests import tiny_whisper
 from tests.tiny_whisper import EOT, NO_TIMESTAMPS, SOT
@@ -197,6 +197,27 @@ def test_progress_reports_every_phase_and_result(tiny_model, samples, tmp_path):
     for name in ("model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
                  "preprocessor_config.json"):
         assert (tmp_path / "out" / name).is_file()
+
+
+@pytest.mark.parametrize("mode", ["adapt", "full"])
+def test_the_stop_watches_the_measured_sets_and_keeps_the_best_epoch(tiny_model, samples, tmp_path, mode):
+    train, heldout, regression = samples
+    result = fine_tune(tiny_model, tmp_path / "out", train, heldout, regression, _cfg(mode=mode, epochs=4))
+    assert 1 <= result.best_epoch <= result.epochs_run <= 4 and len(result.validation_losses) == result.epochs_run
+    losses = result.validation_losses
+    assert losses[result.best_epoch - 1] == min(losses)
+    # Ended by the stop: the last `patience` epochs did not beat the kept one.
+    assert result.epochs_run == 4 or result.epochs_run - result.best_epoch == 2
+    # Nothing measured: nothing to watch, every epoch trained and the last one kept.
+    bare = fine_tune(tiny_model, tmp_path / "bare", train, [], [], _cfg(mode=mode, epochs=3))
+    assert (bare.epochs_run, bare.best_epoch, bare.validation_losses) == (3, 3, [])
+
+
+def test_a_clip_without_speech_is_trained_on_several_times_an_epoch(tiny_model, samples, tmp_path):
+    train, _, _ = samples
+    silent = Sample(99, "", np.zeros(16000, dtype=np.float32))
+    result = fine_tune(tiny_model, tmp_path / "out", train[:2] + [silent], [], [], _cfg(epochs=1, batch_size=1))
+    assert result.steps == 2 + SILENT_REPEATS and result.train_items == 3
 
 
 def test_empty_evaluation_sets_give_none(tiny_model, samples, tmp_path):

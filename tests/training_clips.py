@@ -120,6 +120,15 @@ def round_clips(number: int, train_count: int | None = None,
             speak(heldout[:heldout_count], 1000 * number + 500, voice_offset=3))
 
 
+def round_unseen_clips(number: int) -> list[Sample]:
+    """Clips no run of round `number` trains on or watches: its held-out templates with the names
+    the held-out clips do not pair them with, in other voices. The benchmark reports the domain WER
+    on these, since a run's stop before memorisation watches the loss of its held-out clips."""
+    vocab = ROUNDS[number - 1]
+    texts = [t.format(n) for i, t in enumerate(vocab.heldout_templates) for n in vocab.names[i % 2::2]]
+    return speak(texts, 1000 * number + 700, voice_offset=0)
+
+
 def ordinary_clips(count: int | None = None) -> list[Sample]:
     """Ordinary sentences, with negative ids like the folder-based regression clips."""
     samples = speak(ORDINARY[:count], 0, voice_offset=1)

@@ -61,6 +61,10 @@ class TrainingConfig:
     # it nearly doubled. At 5e-5, 8 epochs beat 5 on held-out and ordinary speech alike.
     learning_rate: float = 5e-5
     epochs: int = 8
+    # The stop before memorisation (stt/finetune/loop.py): after each epoch the loss of what the run
+    # measures but never trains on is computed; the run keeps the weights of the epoch where it was
+    # lowest and ends after this many epochs without a new low. 0 trains every epoch and keeps the last.
+    patience: int = 2
     batch_size: int = 8
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
@@ -129,6 +133,7 @@ _RULES: dict[str, tuple[Any, str]] = {
     "training.adapt_layers": (lambda v: 0 <= v <= 64, "a layer count 0-64 (0: half of a small encoder, a quarter of a larger one)"),
     "training.learning_rate": (lambda v: 0 < v < 1, "a learning rate between 0 and 1"),
     "training.epochs": (lambda v: 1 <= v <= 1000, "a whole number of epochs 1-1000"),
+    "training.patience": (lambda v: 0 <= v <= 1000, "a whole number of epochs 0-1000 (0 turns the stop off)"),
     "training.batch_size": (lambda v: 1 <= v <= 1024, "a batch size 1-1024"),
     "training.warmup_ratio": (lambda v: 0 <= v < 1, "a fraction 0-1"),
     "training.weight_decay": (lambda v: 0 <= v < 1, "a fraction 0-1"),

@@ -21,29 +21,30 @@ Modes (see `resolve_mode`):
 
 Forgetting is held off by what the caller passes as `rehearsal`: clips
 trained on beside the new ones (earlier runs' items and the built-in
-ordinary speech, stt.finetune.ordinary), never measured as the run's own.
+ordinary speech, stt.finetune.ordinary), never measured as the run's own;
+and memorising by the stop in stt.finetune.loop, which watches the loss of
+every measured set and keeps the best epoch.
 """
 from __future__ import annotations
 
-import math
 import os
 import random
 import tempfile
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from transformers import WhisperForConditionalGeneration, WhisperProcessor, get_linear_schedule_with_warmup
+from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from transformers.modeling_outputs import BaseModelOutput
 
 from stt.finetune.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, log_mel, \
     make_labels
 from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key, default_trained_layers
 from stt.finetune.deploy_rule import with_words
+from stt.finetune.loop import autocast, train as train_loop, validation_loss
 from stt.finetune.metrics import clip_errors, text_normalizer, wer_of
 from stt.review.transcriber import max_new_tokens
 from utils.config import TrainingConfig
@@ -57,6 +58,10 @@ _LORA_TARGETS = ["q_proj", "v_proj"]
 MODES = ("adapt", "decoder", "full", "lora")
 # Modes whose frozen encoder part is cached on disk (see stt.finetune.encoder_states).
 CACHED_MODES = ("adapt", "decoder")
+# A clip without speech is trained on this many times an epoch. Its target is a single token after
+# the prefix, against a dozen for a spoken sentence, so under the token-mean loss it would weigh a
+# fifth of a sentence; measured in docs/performance.md, "Clips without speech".
+SILENT_REPEATS = 4
 # Per-clip evaluation output: (errors, reference words) of each clip.
 ClipErrors = list[tuple[int, int]]
 EncoderOut = Callable[[int, int], torch.Tensor]
@@ -79,7 +84,7 @@ class Cancelled(Exception):
 class EngineResult:
     mode: str
     device: str
-    epochs: int
+    epochs: int                           # the most the run could train (the config's)
     steps: int
     train_items: int
     train_loss: float | None              # mean loss of the last epoch
@@ -95,6 +100,9 @@ class EngineResult:
     encoded_clips: int = 0                # clips whose frozen encoder states this run computed (not cached)
     no_speech_before: float | None = None  # share of held-out clips without speech on which it writes words
     no_speech_after: float | None = None
+    epochs_run: int = 0                   # before the stop before memorisation ended it (stt.finetune.loop)
+    best_epoch: int = 0                   # whose weights the saved model has
+    validation_losses: list[float] = field(default_factory=list)
     # {"heldout" | "regression" | "ordinary": {"before": [[errors, words], ...], "after": [...]}}, for the deploy rule.
     clip_errors: dict[str, dict[str, ClipErrors]] = field(default_factory=dict)
 
@@ -123,7 +131,7 @@ def _transcribe(model: Any, processor: Any, samples: Sequence[Sample], device: s
     model.eval()
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
-        with torch.no_grad(), _autocast(device):
+        with torch.no_grad(), autocast(device):
             if encoded is None:
                 features = batched_features(processor.feature_extractor, [s.audio for s in chunk], batch_size)
                 inputs: dict[str, Any] = {"input_features": torch.stack(features).to(device)}
@@ -156,31 +164,12 @@ def evaluate(model: Any, processor: Any, samples: list[Sample], device: str, bat
     return wer_of(score(model, processor, samples, device, batch_size, progress, encoded))
 
 
-def _autocast(device: str) -> Any:
-    """Mixed precision on CUDA (bf16 where supported: no loss scaling needed); plain fp32 on CPU,
-    where autocast brings little speed and costs accuracy."""
-    if device != "cuda":
-        return nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
-
-
 def _seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-
-
-def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    """Trainable parameters, with no weight decay on biases and layer norms (HF Trainer's rule):
-    decaying those only pulls the activations' scale and offset towards zero."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        (no_decay if name.endswith("bias") or "layer_norm" in name else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def _prepare_model(model: Any, mode: str, cfg: TrainingConfig, split: EncoderSplit | None) -> Any:
@@ -195,48 +184,6 @@ def _prepare_model(model: Any, mode: str, cfg: TrainingConfig, split: EncoderSpl
                           target_modules=_LORA_TARGETS, bias="none")
         return get_peft_model(model, lora)
     return model
-
-
-def _train(model: Any, train_items: list[dict[str, Any]], device: str, cfg: TrainingConfig,
-           collator: SpeechCollator, forward: Callable[[torch.Tensor, torch.Tensor], Any],
-           report: Callable[[Progress], None]) -> tuple[int, float | None]:
-    """The optimisation loop; returns (optimizer steps, mean loss of the last epoch).
-
-    Each item's "inputs" is a zero-argument function giving its input tensor, so
-    cached states are read from disk one batch at a time.
-    """
-    batches_per_epoch = math.ceil(len(train_items) / cfg.batch_size)
-    total = batches_per_epoch * cfg.epochs
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * total), total)
-    # fp16 autocast (a GPU without bf16) needs loss scaling; disabled, the scaler is a no-op.
-    scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda" and not torch.cuda.is_bf16_supported())
-    # A generator of its own, so the shuffle order depends on the seed alone.
-    order = torch.Generator().manual_seed(cfg.seed)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    step, epoch_loss = 0, None
-    model.train()
-    for _epoch in range(cfg.epochs):
-        losses = []
-        permutation = torch.randperm(len(train_items), generator=order).tolist()
-        for batch_start in range(0, len(train_items), cfg.batch_size):
-            chosen = [train_items[i] for i in permutation[batch_start:batch_start + cfg.batch_size]]
-            batch = collator([{"inputs": item["inputs"](), "labels": item["labels"]} for item in chosen])
-            with _autocast(device):
-                loss = forward(batch["inputs"].to(device), batch["labels"].to(device)).loss
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            report(Progress("training", step, total, losses[-1]))
-        epoch_loss = sum(losses) / len(losses)
-    model.eval()
-    return step, epoch_loss
 
 
 def _cache_states(split: EncoderSplit, feature_extractor: Any, clips: Sequence[Sample], cache: StateCache,
@@ -318,6 +265,13 @@ class _Inputs:
     key_of: dict[int, str] = field(default_factory=dict)
     encoded: int = 0
 
+    def reader(self, sample: Sample, feature_extractor: Any) -> Callable[[], torch.Tensor]:
+        """A function giving one measured clip's input tensor, read when a batch needs it."""
+        if self.cache is None:
+            return lambda: log_mel(feature_extractor, [sample.audio])[0]
+        key = self.key_of[id(sample)]
+        return lambda: self.cache.get([key])[0]
+
     def encoder_out(self, samples: list[Sample], device: str) -> EncoderOut | None:
         """The encoder's output of a slice of `samples` from the cache (exact: the bottom is frozen)."""
         if self.cache is None:
@@ -353,7 +307,7 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
     inputs = _inputs(model, processor, mode, device, learners, measured, cfg, cache_dir, report)
     max_labels = int(model.config.max_target_positions)
     train_items = [{"inputs": inputs.learners[i], "labels": make_labels(processor.tokenizer, s.text, max_labels)}
-                   for i, s in enumerate(learners)]
+                   for i, s in enumerate(learners) for _ in range(1 if s.text else SILENT_REPEATS)]
 
     def measure(stage: str) -> dict[str, ClipErrors]:
         """Every measured set, reported as one count of clips so the progress runs once."""
@@ -369,8 +323,15 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
     before = measure("before")
     started = time.perf_counter()
     trained = _prepare_model(model, mode, cfg, inputs.split)
-    steps, train_loss = _train(trained, train_items, device, cfg, SpeechCollator(int(model.config.decoder_start_token_id)),
-                               _forward(trained, inputs.split), report)
+    collator, forward = SpeechCollator(int(model.config.decoder_start_token_id)), _forward(trained, inputs.split)
+    # The stop before memorisation watches every measured set: what the run never trains on.
+    watched = [[{"inputs": inputs.reader(s, processor.feature_extractor),
+                 "labels": make_labels(processor.tokenizer, s.text, max_labels)} for s in group]
+               for group in measured.values() if group]
+    looped = train_loop(trained, train_items, device, cfg, collator, forward,
+                        lambda phase, step, total, loss: report(Progress(phase, step, total, loss)),
+                        (lambda: validation_loss(trained, forward, watched, collator, device, cfg.batch_size))
+                        if watched else None)
     train_seconds = time.perf_counter() - started
     if mode == "lora":
         model = trained.merge_and_unload()
@@ -383,7 +344,9 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
         return wer_of(scores[name]) if name in scores else None
 
     return EngineResult(
-        mode=mode, device=device, epochs=cfg.epochs, steps=steps, train_items=len(train), train_loss=train_loss,
+        mode=mode, device=device, epochs=cfg.epochs, steps=looped.steps, train_items=len(train),
+        train_loss=looped.train_loss, epochs_run=looped.epochs_run, best_epoch=looped.best_epoch,
+        validation_losses=looped.validation_losses,
         wer_before=wer(before, "heldout"), wer_after=wer(after, "heldout"),
         regression_wer_before=wer(before, "regression"), regression_wer_after=wer(after, "regression"),
         ordinary_wer_before=wer(before, "ordinary"), ordinary_wer_after=wer(after, "ordinary"),

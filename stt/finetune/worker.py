@@ -158,6 +158,9 @@ def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, candidate:
     """Step 3: judge the new model and keep it as a version, accepted or not."""
     accepted, message = deploy_rule.verdict(result.clip_errors, cfg.training.wer_tolerance,
                                             cfg.training.deploy_confidence)
+    if 0 < result.best_epoch < result.epochs_run:
+        message += (f" Kept epoch {result.best_epoch} of the {result.epochs_run} trained: after it, the loss on the "
+                    "held-out and check speech no longer fell (the stop before memorisation).")
     if batch.skipped:
         shown = ", ".join(map(str, batch.skipped[:10])) + (" ..." if len(batch.skipped) > 10 else "")
         message += (f" {len(batch.skipped)} item(s) left out: no words, a transcript that is not text, audio "

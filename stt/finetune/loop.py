@@ -1,0 +1,141 @@
+"""The optimisation loop, and the stop before memorisation that ends it at the best epoch.
+
+A run trains for at most `epochs` epochs. After each one, the loss of the
+clips the run measures but never trains on (held-out items, regression
+checks, the built-in gate) is computed teacher-forced, which is cheap next to
+the generation the WER needs; the weights of the epoch with the lowest loss
+are kept, and the run stops once `patience` epochs in a row did not improve on
+it. Repeated epochs over the same sentences are what made the model write
+them everywhere (measured in docs/performance.md, "Training"); the measured
+sets are exactly the speech the user did not train on, so their loss rising
+is that memorisation beginning.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+from stt.finetune.data import SpeechCollator
+from utils.config import TrainingConfig
+
+# Each item: {"inputs": zero-argument function giving its input tensor, "labels": token ids}.
+Item = dict[str, Any]
+Forward = Callable[[torch.Tensor, torch.Tensor], Any]
+Report = Callable[[str, int, int, float | None], None]
+
+
+def autocast(device: str) -> Any:
+    """Mixed precision on CUDA (bf16 where supported: no loss scaling needed); plain fp32 on CPU,
+    where autocast brings little speed and costs accuracy."""
+    if device != "cuda":
+        return nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+
+
+def _param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """Trainable parameters, with no weight decay on biases and layer norms (HF Trainer's rule):
+    decaying those only pulls the activations' scale and offset towards zero."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if name.endswith("bias") or "layer_norm" in name else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@dataclass
+class LoopResult:
+    steps: int                      # optimizer steps taken
+    epochs_run: int
+    best_epoch: int                 # the epoch whose weights the model ends with (1-based)
+    train_loss: float | None        # mean training loss of that epoch
+    validation_losses: list[float] = field(default_factory=list)  # after each epoch, when validated
+
+
+def validation_loss(model: Any, forward: Forward, groups: Sequence[Sequence[Item]], collator: SpeechCollator,
+                    device: str, batch_size: int) -> float:
+    """The mean over `groups` of each group's mean token loss, so a set of a few clips counts as
+    much as a large one: the held-out items matter as much as the built-in gate."""
+    was_training = model.training
+    model.eval()
+    means = []
+    with torch.no_grad():
+        for group in groups:
+            total, tokens = 0.0, 0
+            for start in range(0, len(group), batch_size):
+                batch = collator([{"inputs": it["inputs"](), "labels": it["labels"]}
+                                  for it in group[start:start + batch_size]])
+                counted = int((batch["labels"] != -100).sum())
+                with autocast(device):
+                    loss = forward(batch["inputs"].to(device), batch["labels"].to(device)).loss
+                total, tokens = total + float(loss) * counted, tokens + counted
+            if tokens:
+                means.append(total / tokens)
+    model.train(was_training)
+    return sum(means) / len(means) if means else math.nan
+
+
+def train(model: Any, items: list[Item], device: str, cfg: TrainingConfig, collator: SpeechCollator,
+          forward: Forward, report: Report, validate: Callable[[], float] | None = None) -> LoopResult:
+    """Train on `items` for up to cfg.epochs epochs; with `validate` (and cfg.patience > 0), end
+    at the epoch of lowest validation loss and stop after cfg.patience epochs without a new low.
+
+    Inputs are read one batch at a time, so cached states never all sit in memory.
+    """
+    batches_per_epoch = math.ceil(len(items) / cfg.batch_size)
+    total = batches_per_epoch * cfg.epochs
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * total), total)
+    # fp16 autocast (a GPU without bf16) needs loss scaling; disabled, the scaler is a no-op.
+    scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda" and not torch.cuda.is_bf16_supported())
+    # A generator of its own, so the shuffle order depends on the seed alone.
+    order = torch.Generator().manual_seed(cfg.seed)
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    checking = validate is not None and cfg.patience > 0
+    result = LoopResult(steps=0, epochs_run=0, best_epoch=0, train_loss=None)
+    best, best_loss, since_best = None, math.inf, 0
+    model.train()
+    for epoch in range(1, cfg.epochs + 1):
+        losses = []
+        permutation = torch.randperm(len(items), generator=order).tolist()
+        for batch_start in range(0, len(items), cfg.batch_size):
+            chosen = [items[i] for i in permutation[batch_start:batch_start + cfg.batch_size]]
+            batch = collator([{"inputs": item["inputs"](), "labels": item["labels"]} for item in chosen])
+            with autocast(device):
+                loss = forward(batch["inputs"].to(device), batch["labels"].to(device)).loss
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], cfg.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            result.steps += 1
+            losses.append(float(loss.detach()))
+            report("training", result.steps, total, losses[-1])
+        result.epochs_run, epoch_loss = epoch, sum(losses) / len(losses)
+        if not checking:
+            result.best_epoch, result.train_loss = epoch, epoch_loss
+            continue
+        loss = validate()
+        result.validation_losses.append(loss)
+        if loss < best_loss:
+            # Only the trained weights are copied (the frozen encoder bottom never changes).
+            best = {name: p.detach().to("cpu", copy=True) for name, p in trainable}
+            best_loss, since_best = loss, 0
+            result.best_epoch, result.train_loss = epoch, epoch_loss
+        else:
+            since_best += 1
+            if since_best >= cfg.patience:
+                break
+    if best is not None and result.best_epoch != result.epochs_run:
+        with torch.no_grad():
+            for name, p in trainable:
+                p.copy_(best[name].to(p.device))
+    model.eval()
+    return result

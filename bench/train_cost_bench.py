@@ -174,7 +174,7 @@ def _speed_note(speed: dict[str, Any] | None) -> str:
     if not speed:
         return ""
     note = (f"Training loop on {speed['clips']} clips, {speed['epochs']} epoch(s): adapt "
-            f"{speed['adapt']:.1f} sample-epochs/s, a full fine-tune {speed['full']:.1f}: "
+            f"{speed['adapt']:.2f} sample-epochs/s, a full fine-tune {speed['full']:.2f}: "
             f"{speed['adapt'] / speed['full']:.1f}x.")
     if speed.get("device") == "cuda":
         note += (" On a GPU the full fine-tune's arithmetic is cheap and adapt pays for reading cached "

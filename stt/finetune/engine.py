@@ -87,7 +87,7 @@ class EngineResult:
     epochs: int                           # the most the run could train (the config's)
     steps: int
     train_items: int
-    train_loss: float | None              # mean loss of the last epoch
+    train_loss: float | None              # mean training loss of the epoch whose weights were kept
     wer_before: float | None              # held-out set
     wer_after: float | None
     regression_wer_before: float | None

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from stt.finetune.data import SpeechCollator
+from stt.finetune.data import IGNORE_INDEX, SpeechCollator
 from utils.config import TrainingConfig
 
 # Each item: {"inputs": zero-argument function giving its input tensor, "labels": token ids}.
@@ -57,6 +57,15 @@ class LoopResult:
     validation_losses: list[float] = field(default_factory=list)  # after each epoch, when validated
 
 
+def _batch_loss(chosen: Sequence[Item], collator: SpeechCollator, forward: Forward,
+                device: str) -> tuple[torch.Tensor, int]:
+    """(mean token loss, tokens counted) of one batch, its inputs read only now."""
+    batch = collator([{"inputs": item["inputs"](), "labels": item["labels"]} for item in chosen])
+    with autocast(device):
+        loss = forward(batch["inputs"].to(device), batch["labels"].to(device)).loss
+    return loss, int((batch["labels"] != IGNORE_INDEX).sum())
+
+
 def validation_loss(model: Any, forward: Forward, groups: Sequence[Sequence[Item]], collator: SpeechCollator,
                     device: str, batch_size: int) -> float:
     """The mean over `groups` of each group's mean token loss, so a set of a few clips counts as
@@ -68,11 +77,7 @@ def validation_loss(model: Any, forward: Forward, groups: Sequence[Sequence[Item
         for group in groups:
             total, tokens = 0.0, 0
             for start in range(0, len(group), batch_size):
-                batch = collator([{"inputs": it["inputs"](), "labels": it["labels"]}
-                                  for it in group[start:start + batch_size]])
-                counted = int((batch["labels"] != -100).sum())
-                with autocast(device):
-                    loss = forward(batch["inputs"].to(device), batch["labels"].to(device)).loss
+                loss, counted = _batch_loss(group[start:start + batch_size], collator, forward, device)
                 total, tokens = total + float(loss) * counted, tokens + counted
             if tokens:
                 means.append(total / tokens)
@@ -105,9 +110,7 @@ def train(model: Any, items: list[Item], device: str, cfg: TrainingConfig, colla
         permutation = torch.randperm(len(items), generator=order).tolist()
         for batch_start in range(0, len(items), cfg.batch_size):
             chosen = [items[i] for i in permutation[batch_start:batch_start + cfg.batch_size]]
-            batch = collator([{"inputs": item["inputs"](), "labels": item["labels"]} for item in chosen])
-            with autocast(device):
-                loss = forward(batch["inputs"].to(device), batch["labels"].to(device)).loss
+            loss, _ = _batch_loss(chosen, collator, forward, device)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)

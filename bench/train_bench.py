@@ -173,7 +173,7 @@ def _rounds(model_dir: str, rounds: list[tuple[list, list]], unseen: list[list],
             seconds = time.perf_counter() - started
             rows.append({"after": f"round {number} ({len(train)} new, {len(earlier)} earlier, "
                                   f"{len(rehearsal) - len(earlier)} built-in; kept epoch {result.best_epoch} "
-                                  f"of {result.epochs_run})", "seconds": seconds,
+                                  f"of {result.epochs_run}, {result.blend:.0%} of its change)", "seconds": seconds,
                          "encoded": result.encoded_clips, **measure(out)})
             print(rows[-1], flush=True)
             if current != Path(model_dir):
@@ -262,8 +262,9 @@ def _rounds_text(rounds: list[dict[str, Any]], rerun: str = "") -> str:
 The default, round after round on three vocabularies (devices, then people and places, then medicines and \
 apps), each round rehearsing up to {REHEARSAL_PER_NEW} earlier items per new one plus the built-in speech, \
 all on one state cache (a later round encodes only its new clips).{rerun} Each run is given every round's \
-held-out clips so far, as the app keeps them held out, and its stop before memorisation (stt/finetune/loop.py) \
-watches their loss and the built-in gate's; the "unseen" clips (each round's held-out sentence shapes with \
+held-out clips so far, as the app keeps them held out; its stop before memorisation (stt/finetune/loop.py) \
+watches their loss and the built-in gate's, and the same loss chooses how much of the kept epoch's change from \
+the model the round started from is kept (the blend); the "unseen" clips (each round's held-out sentence shapes with \
 the names its held-out clips do not use, in other voices) and the ordinary sentences are seen by nothing in \
 any run, so they are the clean measure.
 

@@ -154,10 +154,11 @@ def clips_at(wer: float, clips: int = 10, words: int = 10) -> list[tuple[int, in
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """Replaces only fine_tune: chosen WERs, a hook while "training"; the job, store and database are real."""
+    """Replaces only fine_tune: chosen WERs and other result fields (`result`), a hook while "training";
+    the job, store and database are real."""
     import stt.finetune.engine as engine
 
-    fake = SimpleNamespace(wer=(0.5, 0.3), during=lambda: None, seen=None)
+    fake = SimpleNamespace(wer=(0.5, 0.3), during=lambda: None, seen=None, result={})
 
     def fine_tune(model_dir, out_dir, train, heldout, regression, cfg, progress, should_stop, **extra):
         fake.seen = SimpleNamespace(format=detect_format(model_dir), train=[s.id for s in train],
@@ -173,7 +174,7 @@ def fake_engine(monkeypatch):
                                    train_loss=0.4, wer_before=fake.wer[0], wer_after=fake.wer[1],
                                    regression_wer_before=None, regression_wer_after=None, train_seconds=0.1,
                                    clip_errors={"heldout": {"before": clips_at(fake.wer[0]),
-                                                            "after": clips_at(fake.wer[1])}})
+                                                            "after": clips_at(fake.wer[1])}}, **fake.result)
 
     monkeypatch.setattr(engine, "fine_tune", fine_tune)
     return fake

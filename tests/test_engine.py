@@ -15,6 +15,7 @@ from transformers.models.whisper import modeling_whisper
 
 from stt.finetune.data import IGNORE_INDEX, SpeechCollator, configure_tokenizer, make_labels
 from stt.finetune.engine import SILENT_REPEATS, Cancelled, Progress, Sample, evaluate, fine_tune, resolve_mode
+from stt.finetune.loop import BLEND_SHARES
 from stt.finetune.metrics import corpus_wer, text_normalizer
 from tests import tiny_whisper
 from tests.tiny_whisper import EOT, NO_TIMESTAMPS, SOT
@@ -208,9 +209,10 @@ def test_the_stop_watches_the_measured_sets_and_keeps_the_best_epoch(tiny_model,
     assert losses[result.best_epoch - 1] == min(losses)
     # Ended by the stop: the last `patience` epochs did not beat the kept one.
     assert result.epochs_run == 4 or result.epochs_run - result.best_epoch == 2
-    # Nothing measured: nothing to watch, every epoch trained and the last one kept.
+    assert result.blend in (*BLEND_SHARES, 1.0)
+    # Nothing measured: nothing to watch or blend by, every epoch trained and the last one kept whole.
     bare = fine_tune(tiny_model, tmp_path / "bare", train, [], [], _cfg(mode=mode, epochs=3))
-    assert (bare.epochs_run, bare.best_epoch, bare.validation_losses) == (3, 3, [])
+    assert (bare.epochs_run, bare.best_epoch, bare.validation_losses, bare.blend) == (3, 3, [], 1.0)
 
 
 def test_a_clip_without_speech_is_trained_on_several_times_an_epoch(tiny_model, samples, tmp_path):

@@ -1,4 +1,5 @@
-"""The optimisation loop's stop before memorisation, on a model small enough to reason about."""
+"""The optimisation loop's stop before memorisation and its blend with the starting weights,
+on a model small enough to reason about."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,23 +8,24 @@ from types import SimpleNamespace
 import torch
 
 from stt.finetune.data import SpeechCollator
-from stt.finetune.loop import train
+from stt.finetune.loop import BLEND_SHARES, train
 from utils.config import TrainingConfig
 
 
-def _setup(epochs: int, patience: int):
+def _setup(epochs: int, patience: int, blend: bool = False):
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 1)
     items = [{"inputs": (lambda x=torch.randn(4): x), "labels": [1, 2]} for _ in range(6)]
     # The "loss" pulls the output towards 1: every step changes the weights.
     forward = lambda inputs, labels: SimpleNamespace(loss=((model(inputs) - 1) ** 2).mean())  # noqa: E731
     cfg = dataclasses.replace(TrainingConfig(), epochs=epochs, patience=patience, batch_size=2, learning_rate=0.05,
-                              warmup_ratio=0.0)
+                              warmup_ratio=0.0, blend=blend)
     return model, items, forward, cfg
 
 
-def _run(losses: list[float], epochs: int = 8, patience: int = 2):
-    model, items, forward, cfg = _setup(epochs, patience)
+def _run(losses: list[float], epochs: int = 8, patience: int = 2, blend: bool = False):
+    """Train with validation losses scripted in call order; (result, weights each call saw, model)."""
+    model, items, forward, cfg = _setup(epochs, patience, blend)
     seen: list[torch.Tensor] = []   # the weights each validation saw
 
     def validate() -> float:
@@ -59,3 +61,20 @@ def test_patience_zero_trains_every_epoch_without_validating():
     result = train(model, items, "cpu", cfg, SpeechCollator(-1), forward, lambda *a: None,
                    lambda: calls.append(1) or 1.0)
     assert calls == [] and (result.epochs_run, result.best_epoch) == (3, 3) and result.validation_losses == []
+
+
+def test_the_blend_keeps_the_share_of_the_change_with_the_lowest_loss():
+    start = _setup(8, 2)[0].weight.detach().clone()   # the same seed gives the same starting weights
+    # Four epochs (epoch 2 kept), then one validation per share tried: 0.6 is the lowest.
+    result, seen, model = _run([3.0, 2.0, 2.5, 2.6, 1.9, 1.5, 1.8, 1.95, 2.1], blend=True)
+    assert (result.epochs_run, result.best_epoch, result.blend) == (4, 2, 0.6)
+    assert len(seen) == 4 + len(BLEND_SHARES)
+    kept = seen[1]
+    for share, weights in zip(BLEND_SHARES, seen[4:]):
+        assert torch.allclose(weights, start + share * (kept - start))
+    assert torch.allclose(model.weight, start + 0.6 * (kept - start))
+
+
+def test_the_blend_keeps_the_whole_change_when_no_share_does_better():
+    result, seen, model = _run([3.0, 2.0, 1.0] + [1.5] * len(BLEND_SHARES), epochs=3, blend=True)
+    assert (result.best_epoch, result.blend) == (3, 1.0) and torch.equal(model.weight, seen[2])

@@ -196,6 +196,16 @@ def test_runs_rehearse_the_built_in_speech_and_gate_on_it_until_there_are_enough
     assert fake_engine.seen.ordinary == 0
 
 
+def test_the_run_says_which_epoch_and_how_much_of_its_change_it_kept(conn, cfg, trainable, fake_engine):
+    fake_engine.result = {"epochs_run": 6, "best_epoch": 4, "blend": 0.7}
+    message = run_in_process(cfg)["message"]
+    assert "Kept epoch 4 of the 6 trained" in message and "Kept 70% of the change" in message
+    fake_engine.result = {"epochs_run": 8, "best_epoch": 8, "blend": 1.0}
+    database.update_item(conn, trainable.train[0], transcript="edited, so pending again")
+    message = run_in_process(cfg)["message"]
+    assert "Kept epoch" not in message and "of the change" not in message
+
+
 def test_command_line_train_list_evaluate_and_rollback(cfg, conn, trainable, capsys, monkeypatch, fake_engine):
     """The terminal commands on the same job code (the real engine's run is test_a_run_end_to_end's)."""
     from main import main

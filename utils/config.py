@@ -65,6 +65,9 @@ class TrainingConfig:
     # measures but never trains on is computed; the run keeps the weights of the epoch where it was
     # lowest and ends after this many epochs without a new low. 0 trains every epoch and keeps the last.
     patience: int = 2
+    # Then the kept epoch is blended with the model the run started from, at the share of the trained change
+    # (tried from half to all) whose loss on the same sets is lowest (stt/finetune/loop.py). Needs patience > 0.
+    blend: bool = True
     batch_size: int = 8
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01

@@ -102,6 +102,7 @@ class EngineResult:
     no_speech_after: float | None = None
     epochs_run: int = 0                   # before the stop before memorisation ended it (stt.finetune.loop)
     best_epoch: int = 0                   # whose weights the saved model has
+    blend: float = 1.0                    # share of that epoch's change from the starting model kept
     validation_losses: list[float] = field(default_factory=list)
     # {"heldout" | "regression" | "ordinary": {"before": [[errors, words], ...], "after": [...]}}, for the deploy rule.
     clip_errors: dict[str, dict[str, ClipErrors]] = field(default_factory=dict)
@@ -346,7 +347,7 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
     return EngineResult(
         mode=mode, device=device, epochs=cfg.epochs, steps=looped.steps, train_items=len(train),
         train_loss=looped.train_loss, epochs_run=looped.epochs_run, best_epoch=looped.best_epoch,
-        validation_losses=looped.validation_losses,
+        blend=looped.blend, validation_losses=looped.validation_losses,
         wer_before=wer(before, "heldout"), wer_after=wer(after, "heldout"),
         regression_wer_before=wer(before, "regression"), regression_wer_after=wer(after, "regression"),
         ordinary_wer_before=wer(before, "ordinary"), ordinary_wer_after=wer(after, "ordinary"),

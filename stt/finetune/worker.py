@@ -161,6 +161,9 @@ def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, candidate:
     if 0 < result.best_epoch < result.epochs_run:
         message += (f" Kept epoch {result.best_epoch} of the {result.epochs_run} trained: after it, the loss on the "
                     "held-out and check speech no longer fell (the stop before memorisation).")
+    if result.blend < 1:
+        message += (f" Kept {result.blend:.0%} of the change from the deployed model: on the held-out and check "
+                    "speech, that blend did better than the whole change.")
     if batch.skipped:
         shown = ", ".join(map(str, batch.skipped[:10])) + (" ..." if len(batch.skipped) > 10 else "")
         message += (f" {len(batch.skipped)} item(s) left out: no words, a transcript that is not text, audio "

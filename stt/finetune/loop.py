@@ -103,7 +103,8 @@ def validation_loss(model: Any, forward: Forward, groups: Sequence[Sequence[Item
 def train(model: Any, items: list[Item], device: str, cfg: TrainingConfig, collator: SpeechCollator,
           forward: Forward, report: Report, validate: Callable[[], float] | None = None) -> LoopResult:
     """Train on `items` for up to cfg.epochs epochs; with `validate` (and cfg.patience > 0), end
-    at the epoch of lowest validation loss and stop after cfg.patience epochs without a new low.
+    at the epoch of lowest validation loss and stop after cfg.patience epochs without a new low;
+    with cfg.blend too, keep the share of that epoch's change whose validation loss is lowest.
 
     Inputs are read one batch at a time, so cached states never all sit in memory.
     """

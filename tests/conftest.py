@@ -152,6 +152,13 @@ def clips_at(wer: float, clips: int = 10, words: int = 10) -> list[tuple[int, in
     return [(round(wer * words), words)] * clips
 
 
+def run_in_process(cfg) -> dict:
+    """One training run in this process, through the worker's real steps (no child process to wait on)."""
+    from stt.finetune import jobs, worker
+
+    return worker.run(jobs.start_record(cfg)["job_id"], cfg)
+
+
 @pytest.fixture
 def fake_engine(monkeypatch):
     """Replaces only fine_tune: chosen WERs and other result fields (`result`), a hook while "training";

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import time
 
-from stt.finetune import jobs, worker
+from tests.conftest import run_in_process
 from utils import database
-
-
-def run_in_process(cfg) -> dict:
-    return worker.run(jobs.start_record(cfg)["job_id"], cfg)
 
 
 def _settled(client, timeout: float = 120) -> dict:

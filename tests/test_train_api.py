@@ -16,7 +16,7 @@ from stt.finetune import deploy_rule, jobs, worker
 from stt.models import store
 from stt.models.model_format import detect_format
 from tests import tiny_whisper
-from tests.conftest import SENTENCES, clips_at
+from tests.conftest import SENTENCES, clips_at, run_in_process
 from utils import database, runs, schema
 
 def wait_for(client, job_id: str, states=runs.FINISHED, timeout: float = 240) -> dict:
@@ -228,10 +228,6 @@ def test_command_line_train_list_evaluate_and_rollback(cfg, conn, trainable, cap
 
 
 # ---- the job's plumbing around a stand-in engine (in this process, so the engine can be replaced) ----
-
-
-def run_in_process(cfg) -> dict:
-    return worker.run(jobs.start_record(cfg)["job_id"], cfg)
 
 
 def test_a_worse_model_is_kept_as_a_rejected_version(client, conn, cfg, trainable, fake_engine):

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stt.finetune import jobs, model_import, worker
+from stt.finetune import jobs, model_import, timings, worker
 from stt.models import download, model_info, store
 from stt.finetune.clips import load_samples
 from stt.models.model_format import ModelFormatError, as_huggingface, detect_format
@@ -61,6 +61,9 @@ def _run_with_bar(cfg: Config, started: dict[str, Any], imported: Path | None = 
     finished = worker.run(started["job_id"], cfg, on_progress=show, imported=imported)
     print()
     print(finished["message"] if finished else "the run left no record")
+    phase_seconds = (finished or {}).get("result", {}).get("phase_seconds")
+    if phase_seconds:
+        print(f"time: {timings.describe(phase_seconds)}")
     return 0 if finished and finished["state"] == "done" else 1
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from playwright.sync_api import Route, expect
 
 from utils import database
@@ -124,14 +125,16 @@ def test_train_is_disabled_without_a_usable_model(page, seeded, cfg):
 def test_training_progress_is_shown_live(page, seeded):
     """The progress UI against a scripted job: phase, percent, step, loss, ETA, cancel, the result."""
     calls = {"status": 0, "cancel": 0}
-    running = {"job_id": "j1", "state": "training", "active": True, "phase": "epoch 1", "step": 3, "total": 12, "percent": 25.0,
-               "eta_s": 42, "loss": 1.2346, "message": "Training on 4 items."}
+    running = {"job_id": "j1", "state": "training", "active": True, "phase": "validating", "step": 3, "total": 12,
+               "percent": 25.0, "eta_s": 42, "loss": 1.2346, "message": "Checking the loss on speech it does not train on."}
     done = {"job_id": "j1", "state": "done", "deployed": True, "wer_before": 0.25, "wer_after": 0.125,
             "message": "Deployed: held-out WER 25.0% → 12.5%.", "percent": 100, "step": 1, "total": 1}
     runs = [{"job_id": "j1", "state": "done", "mode": "decoder", "started_at": "2025-01-02T10:00:00+00:00",
              "finished_at": "2025-01-02T10:03:00+00:00", "duration_s": 180, "items": 4, "heldout_items": 3,
              "wer_before": 0.25, "wer_after": 0.125, "deployed": True, "version": "v2",
-             "message": "Deployed: held-out WER 25.0% → 12.5%."},
+             "message": "Deployed: held-out WER 25.0% → 12.5%.",
+             "result": {"phase_seconds": {"preparing": 2.0, "encoding": 31.0, "training": 120.4, "validation": 14.0,
+                                          "deploying": 0.1}}},
             {"job_id": "j0", "state": "done", "mode": "decoder", "started_at": "2025-01-01T10:00:00+00:00",
              "finished_at": "2025-01-01T10:02:00+00:00", "duration_s": 120, "items": 2, "heldout_items": 3,
              "wer_before": 0.3, "wer_after": 0.35, "deployed": False, "version": "v1", "message": "Not deployed."}]
@@ -171,6 +174,7 @@ def test_training_progress_is_shown_live(page, seeded):
     expect(page.locator("#train-progress")).to_be_visible()
     expect(page.locator("#train-btn")).to_be_disabled()
     expect(page.locator("#train-percent")).to_have_text("25%")
+    expect(page.locator("#train-phase")).to_have_text("Training · validating")  # the epoch's check moves the bar too
     expect(page.locator("#train-step")).to_have_text("stage 3 of 5 · step 3 of 12")
     expect(page.locator("#train-loss")).to_have_text("loss 1.235")
     expect(page.locator("#train-eta")).to_have_text("about 42 s left")
@@ -183,6 +187,9 @@ def test_training_progress_is_shown_live(page, seeded):
     expect(page.locator("#train-progress")).to_be_hidden()
     expect(page.locator("#runs-body tr")).to_have_count(2)
     expect(page.locator("#runs-body tr").first).to_contain_text("Deployed")
+    # Where the run's time went, phase by phase (under half a second left out).
+    expect(page.locator("#runs-body tr").first.locator(".run-phases")).to_have_text(
+        "Time: preparing 2 s · encoding 31 s · training 2 min · validation 14 s")
     expect(page.locator("#runs-body tr").nth(1)).to_contain_text("Rejected")
     expect(page.locator("#wer-chart svg circle.chart-dot")).to_have_count(2)
     expect(page.locator("#versions li")).to_have_count(2)
@@ -474,6 +481,7 @@ def test_all_caught_up(page, conn, seeded):
 
 # ---- real training (slow: fine-tunes a tiny Whisper) -----------------------------------------
 
+@pytest.mark.slow  # a real run, watched in Chromium
 def test_train_from_the_dashboard_with_live_progress_and_history(page, conn, cfg, speech):
     from tests import tiny_whisper
 

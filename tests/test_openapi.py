@@ -61,6 +61,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 BROKEN = 6
 
 
+@pytest.mark.slow  # fuzzes every endpoint with schemathesis
 # Starting training and rollback have their own tests; fuzzing them would start real jobs.
 @schema.exclude(path_regex=r"^/api/(train|model/rollback)$").parametrize()
 @settings(max_examples=1000 if os.environ.get("S2S_STRESS") == "1" else 60, deadline=None,

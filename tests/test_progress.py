@@ -49,3 +49,16 @@ def test_a_table_from_an_older_version_gains_the_column(tmp_path):
     job = runs.create(conn, "adapt", items=1, heldout=1)
     runs.update(conn, job, state="training", phase="training", step=1, total=2)
     assert runs.get(conn, job)["eta_s"] is not None
+
+
+def test_training_resumed_after_a_validation_is_timed_from_where_it_resumed(conn):
+    """Training comes back at step 11 of 20 after an epoch's check: its pace counts the steps since then."""
+    schema.migrate(conn)
+    job = runs.create(conn, "adapt", items=10, heldout=3)
+    runs.update(conn, job, state="training", phase="training", step=10, total=20)
+    runs.update(conn, job, state="training", phase="validating", step=3, total=3)
+    runs.update(conn, job, state="training", phase="training", step=11, total=20)
+    # Steps 11 and 12 took 10 s each since training resumed: eight are left.
+    conn.execute("UPDATE s2s_app_train_runs SET step = 12, phase_started_at = ?, step_at = ? WHERE job_id = ?",
+                 (ago(20), ago(0), job))
+    assert 75 <= runs.get(conn, job)["eta_s"] <= 80  # not 8 x 20 s / 12 steps, as counting from step 0 would say

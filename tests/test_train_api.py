@@ -48,6 +48,10 @@ def test_a_run_end_to_end(client, conn, cfg, trainable):
     assert run["state"] == "done", run["message"]
     assert run["wer_before"] is not None and run["wer_after"] is not None
     assert run["items"] == 5 and run["heldout_items"] == 3
+    # Where the click's time went, every phase from decoding the clips to the swap, in run order.
+    assert list(run["result"]["phase_seconds"]) == [
+        "preparing", "converting", "loading", "encoding", "measuring before", "training", "validation", "blend",
+        "measuring after", "saving", "exporting", "deploying"]
     assert run["mode"] == ("full" if torch.cuda.is_available() else "adapt"), "'auto' is recorded as what ran"
     if run["deployed"]:
         # Exactly the training items are marked: not the held-out ones, not the unreviewed ones.
@@ -216,6 +220,7 @@ def test_command_line_train_list_evaluate_and_rollback(cfg, conn, trainable, cap
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Training started on 5 items" in out and "training" in out and "Deployed" in out
+    assert "\ntime: preparing " in out and " · deploying " in out  # where the time went, at the end
     assert fake_engine.seen.epochs == 1
     assert main(["model", "list", *args]) == 0
     listing = capsys.readouterr().out

@@ -69,6 +69,7 @@ def _load(folder: Path, cache: Path, monkeypatch):
     return datasets.load_dataset("audiofolder", data_dir=str(folder), cache_dir=str(cache))
 
 
+@pytest.mark.slow  # loads the export with Hugging Face datasets
 def test_export_loads_in_datasets_and_imports_back_whole(cfg, conn, filled, clips, tmp_path, monkeypatch, capsys):
     out = tmp_path / "dataset"
     assert _cli(cfg, "export", str(out)) == 0

@@ -92,10 +92,16 @@ VOICES = [("en-us", 160), ("en-gb", 150), ("en-us+f3", 175), ("en-gb-scotland+m3
           ("en-029", 165), ("en-us-nyc+f2", 185)]
 
 
-def speak(texts: list[str], first_id: int, voice_offset: int = 0) -> list[Sample]:
+# Voices that neither the user's clips above nor the built-in set use: ordinary speech in them is what
+# a run never heard in any form.
+FRESH_VOICES = [("en-gb-x-gbclan", 160), ("en-gb-x-gbcwmd+f1", 170), ("en-us+m4", 150), ("en-gb-scotland+f2", 165)]
+
+
+def speak(texts: list[str], first_id: int, voice_offset: int = 0,
+          voices: list[tuple[str, int]] = VOICES) -> list[Sample]:
     """One clip per text, the voices taking turns, with ids counting up from `first_id`."""
     def one(i: int) -> Sample:
-        voice, speed = VOICES[(i + voice_offset) % len(VOICES)]
+        voice, speed = voices[(i + voice_offset) % len(voices)]
         wav = espeak_16k_wav(texts[i], voice=voice, speed=speed)
         return Sample(first_id + i, texts[i], load_for_whisper(wav, AudioConfig()))
 
@@ -129,7 +135,8 @@ def round_unseen_clips(number: int) -> list[Sample]:
     return speak(texts, 1000 * number + 700, voice_offset=0)
 
 
-def ordinary_clips(count: int | None = None) -> list[Sample]:
-    """Ordinary sentences, with negative ids like the folder-based regression clips."""
-    samples = speak(ORDINARY[:count], 0, voice_offset=1)
+def ordinary_clips(count: int | None = None, fresh_voices: bool = False) -> list[Sample]:
+    """Ordinary sentences, with negative ids like the folder-based regression clips; in the user's
+    voices, or with `fresh_voices` in voices no clip of any run uses."""
+    samples = speak(ORDINARY[:count], 0, voice_offset=1, voices=FRESH_VOICES if fresh_voices else VOICES)
     return [Sample(-1 - s.id, s.text, s.audio) for s in samples]

@@ -88,7 +88,8 @@ class TrainingConfig:
     # it in the background, so "order by disagreement" and the suggestions follow the model the assistant runs.
     rescore_after_deploy: bool = True
     versions_kept: int = 3
-    # Encoder layers trained in mode "adapt" (the top ones); 0 picks a quarter of the encoder's layers.
+    # Encoder layers trained in mode "adapt" (the top ones); 0 picks half of a small encoder, a quarter
+    # of a larger one (stt/finetune/encoder_states.py).
     adapt_layers: int = 0
     # Rank of the LoRA adapters (mode "lora" only).
     lora_r: int = 32

@@ -46,6 +46,8 @@ def update(conn: sqlite3.Connection, job_id: str, **fields: Any) -> None:
         current = conn.execute("SELECT phase, step FROM s2s_app_train_runs WHERE job_id = ?", (job_id,)).fetchone()
         if "phase" in fields and (current is None or current[0] != fields["phase"]):
             fields["phase_started_at"] = fields["step_at"] = now()
+            # A phase is entered with the report of its first step done: that step began before it.
+            fields["phase_first_step"] = max(int(fields.get("step") or 0) - 1, 0)
         elif "step" in fields and (current is None or current[1] != fields["step"]):
             fields["step_at"] = now()
     columns = ", ".join(f"{k} = ?" for k in fields)
@@ -137,6 +139,7 @@ def _public(row: sqlite3.Row) -> dict[str, Any]:
     run["active"] = run["state"] in ACTIVE  # the page asks this rather than keep its own list of states
     run["percent"] = round(100.0 * run["step"] / run["total"], 1) if run["total"] else 0.0
     run["eta_s"] = _eta(run)
+    run.pop("phase_first_step", None)  # only the ETA needs it
     run["result"] = result
     for key in ("wer_before", "wer_after", "regression_wer_before", "regression_wer_after", "train_loss"):
         run[key] = result.get(key)
@@ -156,11 +159,15 @@ def _eta(run: dict[str, Any]) -> float | None:
     The pace is measured up to the last finished step, not up to now: counting the time
     spent on a step still under way as if it were done made the ETA climb while a slow
     step ran (15 s to 2 min at step 1). The step under way is taken as at most one step.
+    Only the steps taken since the phase was entered count: training comes back at step 41
+    of 80 after each epoch's validation, and its first 40 steps were timed before that.
     """
-    if run["state"] not in ACTIVE or not run["step"] or not run["total"] or not run["phase_started_at"]:
+    first = run.get("phase_first_step") or 0
+    if run["state"] not in ACTIVE or not run["step"] or not run["total"] or not run["phase_started_at"] \
+            or run["step"] <= first:
         return None
     last_step = run.get("step_at") or now()
-    pace = (_seconds_between(run["phase_started_at"], last_step) or 0.0) / run["step"]
+    pace = (_seconds_between(run["phase_started_at"], last_step) or 0.0) / (run["step"] - first)
     under_way = min(_seconds_between(last_step, now()) or 0.0, pace)
     return round(max(pace * (run["total"] - run["step"]) - under_way, 0.0), 1)
 

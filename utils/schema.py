@@ -134,6 +134,8 @@ CREATE TABLE IF NOT EXISTS s2s_app_bulk_edits (
 
 # Columns added after their table first shipped: (table, column, declaration).
 ADDED_COLUMNS = [("s2s_app_train_runs", "step_at", "TEXT"),
+                 # The step a phase was entered at: training resumes at step 41 after a validation.
+                 ("s2s_app_train_runs", "phase_first_step", "INTEGER DEFAULT 0"),
                  # The suggestion's words with their times and probabilities, as JSON (stt/review/transcriber.Word).
                  ("s2s_app_suggestions", "words_json", "TEXT")]
 

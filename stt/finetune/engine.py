@@ -46,6 +46,7 @@ from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key, def
 from stt.finetune.deploy_rule import with_words
 from stt.finetune.loop import autocast, train as train_loop, validation_loss
 from stt.finetune.metrics import clip_errors, text_normalizer, wer_of
+from stt.finetune.timings import PhaseClock
 from stt.review.transcriber import max_new_tokens
 from utils.config import TrainingConfig
 
@@ -69,7 +70,7 @@ EncoderOut = Callable[[int, int], torch.Tensor]
 
 @dataclass
 class Progress:
-    phase: str         # "preparing" | "training" | "evaluating" | "saving"
+    phase: str         # "preparing" | "training" | "validating" | "blending" | "evaluating" | "saving"
     step: int
     total: int
     loss: float | None = None
@@ -106,6 +107,8 @@ class EngineResult:
     validation_losses: list[float] = field(default_factory=list)
     # {"heldout" | "regression" | "ordinary": {"before": [[errors, words], ...], "after": [...]}}, for the deploy rule.
     clip_errors: dict[str, dict[str, ClipErrors]] = field(default_factory=dict)
+    # Wall seconds of each phase (stt.finetune.timings.PHASES): loading, encoding, measuring before, ...
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def pick_device() -> str:
@@ -247,13 +250,17 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
         if should_stop():
             raise Cancelled(f"training stopped during {p.phase}")
 
+    clock = PhaseClock()
     report(Progress("preparing", 0, 1))
-    processor, model = load_model(model_dir, device)
+    with clock("loading"):
+        processor, model = load_model(model_dir, device)
     with tempfile.TemporaryDirectory() as scratch:
-        return _run(model, processor, mode, device, Path(out_dir), train, list(rehearsal),
-                    {"heldout": heldout, "regression": regression, "ordinary": list(ordinary),
-                     "no_speech": list(silent)},
-                    cfg, Path(cache_dir) if cache_dir else Path(scratch), report, progress)
+        result = _run(model, processor, mode, device, Path(out_dir), train, list(rehearsal),
+                      {"heldout": heldout, "regression": regression, "ordinary": list(ordinary),
+                       "no_speech": list(silent)},
+                      cfg, Path(cache_dir) if cache_dir else Path(scratch), report, progress, clock)
+    result.phase_seconds = clock.rounded()
+    return result
 
 
 @dataclass
@@ -302,13 +309,19 @@ def _inputs(model: Any, processor: Any, mode: str, device: str, learners: list[S
 
 def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, train: list[Sample],
          rehearsal: list[Sample], measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path,
-         report: Callable[[Progress], None], progress: Callable[[Progress], None]) -> EngineResult:
+         report: Callable[[Progress], None], progress: Callable[[Progress], None], clock: PhaseClock) -> EngineResult:
     """fine_tune's body, once the model is loaded: inputs, measure, train, measure, save."""
     learners = [*train, *rehearsal]
-    inputs = _inputs(model, processor, mode, device, learners, measured, cfg, cache_dir, report)
+    with clock("encoding"):
+        inputs = _inputs(model, processor, mode, device, learners, measured, cfg, cache_dir, report)
     max_labels = int(model.config.max_target_positions)
-    train_items = [{"inputs": inputs.learners[i], "labels": make_labels(processor.tokenizer, s.text, max_labels)}
-                   for i, s in enumerate(learners) for _ in range(1 if s.text else SILENT_REPEATS)]
+
+    def item(sample: Sample, read: Callable[[], torch.Tensor]) -> dict[str, Any]:
+        """What the loop trains or validates on: a function reading its input, and its labels."""
+        return {"inputs": read, "labels": make_labels(processor.tokenizer, sample.text, max_labels)}
+
+    train_items = [item(s, inputs.learners[i]) for i, s in enumerate(learners)
+                   for _ in range(1 if s.text else SILENT_REPEATS)]
 
     def measure(stage: str) -> dict[str, ClipErrors]:
         """Every measured set, reported as one count of clips so the progress runs once."""
@@ -321,24 +334,26 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
                 offset += len(group)
         return out
 
-    before = measure("before")
+    with clock("measuring before"):
+        before = measure("before")
     started = time.perf_counter()
     trained = _prepare_model(model, mode, cfg, inputs.split)
     collator, forward = SpeechCollator(int(model.config.decoder_start_token_id)), _forward(trained, inputs.split)
     # The stop before memorisation watches every measured set: what the run never trains on.
-    watched = [[{"inputs": inputs.reader(s, processor.feature_extractor),
-                 "labels": make_labels(processor.tokenizer, s.text, max_labels)} for s in group]
+    watched = [[item(s, inputs.reader(s, processor.feature_extractor)) for s in group]
                for group in measured.values() if group]
     looped = train_loop(trained, train_items, device, cfg, collator, forward,
                         lambda phase, step, total, loss: report(Progress(phase, step, total, loss)),
-                        (lambda: validation_loss(trained, forward, watched, collator, device, cfg.batch_size))
-                        if watched else None)
+                        (lambda on_batch: validation_loss(trained, forward, watched, collator, device,
+                                                          cfg.batch_size, on_batch)) if watched else None, clock)
     train_seconds = time.perf_counter() - started
     if mode == "lora":
         model = trained.merge_and_unload()
-    after = measure("after")
+    with clock("measuring after"):
+        after = measure("after")
     report(Progress("saving", 0, 1))
-    _save(model, processor, out_dir)
+    with clock("saving"):
+        _save(model, processor, out_dir)
     progress(Progress("saving", 1, 1))
 
     def wer(scores: dict[str, ClipErrors], name: str) -> float | None:

@@ -33,12 +33,15 @@ import torch
 from transformers import get_linear_schedule_with_warmup
 
 from stt.finetune.data import IGNORE_INDEX, SpeechCollator
+from stt.finetune.timings import PhaseClock
 from utils.config import TrainingConfig
 
 # Each item: {"inputs": zero-argument function giving its input tensor, "labels": token ids}.
 Item = dict[str, Any]
 Forward = Callable[[torch.Tensor, torch.Tensor], Any]
 Report = Callable[[str, int, int, float | None], None]
+# A validation pass: given a callback (batches done, batches in all), the mean validation loss.
+Validate = Callable[[Callable[[int, int], None]], float]
 # Shares of the trained change tried against keeping all of it; below a half the new words are mostly lost.
 BLEND_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -82,18 +85,23 @@ def _batch_loss(chosen: Sequence[Item], collator: SpeechCollator, forward: Forwa
 
 
 def validation_loss(model: Any, forward: Forward, groups: Sequence[Sequence[Item]], collator: SpeechCollator,
-                    device: str, batch_size: int) -> float:
+                    device: str, batch_size: int, on_batch: Callable[[int, int], None] = lambda done, total: None
+                    ) -> float:
     """The mean over `groups` of each group's mean token loss, so a set of a few clips counts as
-    much as a large one: the held-out items matter as much as the built-in gate."""
+    much as a large one: the held-out items matter as much as the built-in gate. `on_batch(done,
+    total)` runs after each batch, so a caller can move a progress bar or cancel."""
     was_training = model.training
     model.eval()
-    means = []
+    means, done = [], 0
+    batches = sum(math.ceil(len(group) / batch_size) for group in groups)
     with torch.no_grad():
         for group in groups:
             total, tokens = 0.0, 0
             for start in range(0, len(group), batch_size):
                 loss, counted = _batch_loss(group[start:start + batch_size], collator, forward, device)
                 total, tokens = total + float(loss) * counted, tokens + counted
+                done += 1
+                on_batch(done, batches)
             if tokens:
                 means.append(total / tokens)
     model.train(was_training)
@@ -101,13 +109,17 @@ def validation_loss(model: Any, forward: Forward, groups: Sequence[Sequence[Item
 
 
 def train(model: Any, items: list[Item], device: str, cfg: TrainingConfig, collator: SpeechCollator,
-          forward: Forward, report: Report, validate: Callable[[], float] | None = None) -> LoopResult:
+          forward: Forward, report: Report, validate: Validate | None = None,
+          clock: PhaseClock | None = None) -> LoopResult:
     """Train on `items` for up to cfg.epochs epochs; with `validate` (and cfg.patience > 0), end
     at the epoch of lowest validation loss and stop after cfg.patience epochs without a new low;
     with cfg.blend too, keep the share of that epoch's change whose validation loss is lowest.
 
-    Inputs are read one batch at a time, so cached states never all sit in memory.
+    Inputs are read one batch at a time, so cached states never all sit in memory. Progress is
+    reported as "training" per step, "validating" per batch of each epoch's check and "blending"
+    per batch of the blend's; `clock` gets the seconds of each of the three.
     """
+    clock = clock or PhaseClock()
     batches_per_epoch = math.ceil(len(items) / cfg.batch_size)
     total = batches_per_epoch * cfg.epochs
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
@@ -121,28 +133,30 @@ def train(model: Any, items: list[Item], device: str, cfg: TrainingConfig, colla
     start = _copy(trainable) if checking and cfg.blend else None
     result = LoopResult(steps=0, epochs_run=0, best_epoch=0, train_loss=None)
     best, best_loss, since_best = None, math.inf, 0
-    model.train()
     for epoch in range(1, cfg.epochs + 1):
         losses = []
         permutation = torch.randperm(len(items), generator=order).tolist()
-        for batch_start in range(0, len(items), cfg.batch_size):
-            chosen = [items[i] for i in permutation[batch_start:batch_start + cfg.batch_size]]
-            loss, _ = _batch_loss(chosen, collator, forward, device)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], cfg.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            result.steps += 1
-            losses.append(float(loss.detach()))
-            report("training", result.steps, total, losses[-1])
+        model.train()
+        with clock("training"):
+            for batch_start in range(0, len(items), cfg.batch_size):
+                chosen = [items[i] for i in permutation[batch_start:batch_start + cfg.batch_size]]
+                loss, _ = _batch_loss(chosen, collator, forward, device)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_([p for _, p in trainable], cfg.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                result.steps += 1
+                losses.append(float(loss.detach()))
+                report("training", result.steps, total, losses[-1])
         result.epochs_run, epoch_loss = epoch, sum(losses) / len(losses)
         if not checking:
             result.best_epoch, result.train_loss = epoch, epoch_loss
             continue
-        loss = validate()
+        with clock("validation"):
+            loss = validate(lambda done, batches: report("validating", done, batches, None))
         result.validation_losses.append(loss)
         if loss < best_loss:
             # Only the trained weights are copied (the frozen encoder bottom never changes).
@@ -154,7 +168,8 @@ def train(model: Any, items: list[Item], device: str, cfg: TrainingConfig, colla
             if since_best >= cfg.patience:
                 break
     if start is not None and best is not None:
-        result.blend = _blend(trainable, start, best, best_loss, validate)
+        with clock("blend"):
+            result.blend = _blend(trainable, start, best, best_loss, validate, report)
     elif best is not None and result.best_epoch != result.epochs_run:
         _set(trainable, best)
     model.eval()
@@ -182,15 +197,17 @@ def _mix(trainable: Sequence[tuple[str, torch.Tensor]], start: dict[str, torch.T
 
 
 def _blend(trainable: Sequence[tuple[str, torch.Tensor]], start: dict[str, torch.Tensor],
-           end: dict[str, torch.Tensor], end_loss: float, validate: Callable[[], float]) -> float:
+           end: dict[str, torch.Tensor], end_loss: float, validate: Validate, report: Report) -> float:
     """Keep the share of the trained change (BLEND_SHARES, or all of it) with the lowest validation loss.
 
     LoRA's adapters start at a product of zero, so for them this is a path from
-    the base model to the trained one too, if not a straight line."""
+    the base model to the trained one too, if not a straight line. The progress counts the
+    batches of all the shares' checks as one bar."""
     chosen, lowest = 1.0, end_loss
-    for share in BLEND_SHARES:
+    for tried, share in enumerate(BLEND_SHARES):
         _mix(trainable, start, end, share)
-        loss = validate()
+        loss = validate(lambda done, batches, tried=tried: report(
+            "blending", tried * batches + done, len(BLEND_SHARES) * batches, None))
         if loss < lowest:
             chosen, lowest = share, loss
     _mix(trainable, start, end, chosen)

@@ -31,6 +31,8 @@ from stt.finetune import deploy_rule, model_import, ordinary
 from stt.models import store
 from stt.finetune.clips import load_regression, load_samples
 from stt.finetune.jobs import connect, work_dir
+from stt.finetune import timings
+from stt.finetune.timings import PhaseClock
 from stt.models.model_format import as_huggingface, detect_format, in_format_of
 from utils import database, runs
 from utils.config import Config, load_config
@@ -39,7 +41,11 @@ HEARTBEAT_S = 5
 # What the dashboard says under the progress bar in each phase of a run.
 PHASE_MESSAGES = {"preparing": "Decoding the audio and computing features.",
                   "training": "Training on the reviewed recordings.",
+                  "validating": "Checking the loss on speech it does not train on, to keep the best epoch.",
+                  "blending": "Choosing how much of the change to keep.",
                   "evaluating": "Measuring word error rate before and after.", "saving": "Saving the model."}
+# Phases of the training stage: the run's state stays "training" while the bar shows each of them.
+TRAINING_PHASES = ("training", "validating", "blending")
 
 
 @dataclasses.dataclass
@@ -80,19 +86,23 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
 
     store.repair(cfg.model.path)
     verdict: Verdict | None = None
+    clock = PhaseClock()
     try:
-        batch = prepare(conn, cfg, job_id, importing=imported is not None)
+        with clock("preparing"):
+            batch = prepare(conn, cfg, job_id, importing=imported is not None)
         if imported is None:
-            result, candidate = train(conn, cfg, job_id, batch, work, on_progress)
+            result, candidate = train(conn, cfg, job_id, batch, work, on_progress, clock)
         else:
             runs.update(conn, job_id, state="evaluating", phase="evaluating", message=PHASE_MESSAGES["evaluating"])
             result, candidate = model_import.measure(cfg, batch, imported, work,
                                                      _progress_writer(conn, job_id, on_progress),
                                                      should_stop=lambda: runs.cancel_requested(conn, job_id))
-        verdict = keep_version(cfg, job_id, batch, result, candidate)
-        if verdict.accepted:
-            swap(conn, cfg, job_id, verdict.version)
-        record(conn, job_id, batch, verdict)
+        with clock("deploying"):
+            verdict = keep_version(cfg, job_id, batch, result, candidate)
+            if verdict.accepted:
+                swap(conn, cfg, job_id, verdict.version)
+        # Recorded last so the deploy's own seconds are in it; the version keeps the times up to the judging.
+        record(conn, job_id, batch, verdict, {**clock.seconds, **result.phase_seconds})
     except Cancelled:
         runs.finish(conn, job_id, "cancelled", "Cancelled: the deployed model was not changed.")
     except Exception as exc:  # the run's record must say why, whatever went wrong
@@ -134,21 +144,23 @@ def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str, importing: bool 
 
 
 def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work: Path,
-          on_progress: Callable[[Any], None] | None) -> tuple[Any, Path]:
+          on_progress: Callable[[Any], None] | None, clock: PhaseClock) -> tuple[Any, Path]:
     """Step 2: fine-tune in the run's scratch folder; returns the engine's result and the new
     model in the deployed model's own format. Nothing outside `work` changes."""
     from stt.finetune.engine import Cancelled, fine_tune
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    base = as_huggingface(cfg.model.path, work / "base")
+    with clock("converting"):
+        base = as_huggingface(cfg.model.path, work / "base")
     result = fine_tune(base, work / "trained", batch.train, batch.heldout, batch.regression, cfg.training,
                        progress=_progress_writer(conn, job_id, on_progress),
                        should_stop=lambda: runs.cancel_requested(conn, job_id),
                        rehearsal=batch.rehearsal, ordinary=batch.gate, silent=batch.silent,
                        cache_dir=store.state_cache_dir(cfg.model.path))
     runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message=PHASE_MESSAGES["saving"])
-    candidate = in_format_of(cfg.model.path, work / "trained", work / "export")
+    with clock("exporting"):
+        candidate = in_format_of(cfg.model.path, work / "trained", work / "export")
     if runs.cancel_requested(conn, job_id):  # asked during the export: still nothing has changed
         raise Cancelled("cancelled before saving")
     return result, candidate
@@ -181,7 +193,8 @@ def swap(conn: sqlite3.Connection, cfg: Config, job_id: str, version: str) -> No
     store.deploy(cfg.model.path, version)
 
 
-def record(conn: sqlite3.Connection, job_id: str, batch: Batch, verdict: Verdict) -> None:
+def record(conn: sqlite3.Connection, job_id: str, batch: Batch, verdict: Verdict,
+           phase_seconds: dict[str, float] | None = None) -> None:
     """Step 5: mark the items the deployed model learned and finish the run, in one transaction."""
     message = verdict.message
     with database.transaction(conn):
@@ -189,7 +202,8 @@ def record(conn: sqlite3.Connection, job_id: str, batch: Batch, verdict: Verdict
         if verdict.accepted and marked < len(batch.train):
             message += f" {len(batch.train) - marked} item(s) changed during training and stay pending."
         runs.finish(conn, job_id, "done", message, deployed=int(verdict.accepted), version=verdict.version,
-                    step=1, total=1, result_json=json.dumps({**verdict.metrics, "marked_trained": marked}))
+                    step=1, total=1, result_json=json.dumps({**verdict.metrics, "marked_trained": marked,
+                                                             "phase_seconds": timings.ordered(phase_seconds or {})}))
 
 
 def _record_failure(conn: sqlite3.Connection, cfg: Config, job_id: str, version: str | None, exc: Exception) -> None:
@@ -241,7 +255,8 @@ def _progress_writer(conn: sqlite3.Connection, job_id: str,
         last_write[0] = time.monotonic()
         # "evaluating" happens twice; a phase of its own each, so the ETA restarts and the page can tell them apart.
         phase = f"{p.stage} training" if p.stage else p.phase
-        fields: dict[str, Any] = {"state": p.phase, "phase": phase, "step": p.step, "total": p.total, "loss": p.loss}
+        state = "training" if p.phase in TRAINING_PHASES else p.phase
+        fields: dict[str, Any] = {"state": state, "phase": phase, "step": p.step, "total": p.total, "loss": p.loss}
         # The message changes with the phase only, so "Cancelling after the current step." stays up.
         if phase != last_phase[0] and not runs.cancel_requested(conn, job_id):
             fields["message"] = PHASE_MESSAGES.get(p.phase, "")

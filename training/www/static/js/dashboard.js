@@ -191,7 +191,9 @@ function showJob(status) {
     const pct = Math.max(0, Math.min(100, Number(job.percent) || 0));
     $("train-bar").style.width = `${pct}%`;
     $("train-progressbar").setAttribute("aria-valuenow", pct.toFixed(0));
-    const when = job.state === "evaluating" && job.phase ? ` ${job.phase}` : "";
+    // "Measuring accuracy before training", "Training · validating": the phase within the stage.
+    const when = job.state === "evaluating" && job.phase ? ` ${job.phase}`
+      : job.state === "training" && job.phase && job.phase !== "training" ? ` · ${job.phase}` : "";
     $("train-phase").textContent = `${PHASES[job.state] || job.state}${when}`;
     $("train-percent").textContent = `${pct.toFixed(0)}%`;
     const stage = STAGES.indexOf(job.state === "evaluating" ? job.phase : job.state) + 1;
@@ -365,6 +367,14 @@ async function optional(url) {
   catch (err) { if (err.status === 404) return null; throw err; }
 }
 
+// Where a run's minutes went (its result's phase_seconds, in run order): "loading 2 s · encoding 31 s · …".
+function phaseTimes(run) {
+  const phases = run.result && run.result.phase_seconds;
+  if (!phases || typeof phases !== "object") return "";
+  return Object.entries(phases).filter(([, s]) => Number.isFinite(s) && s >= 0.5)
+    .map(([name, s]) => `${name} ${fmtDuration(s)}`).join(" · ");
+}
+
 async function loadHistory() {
   const [runs, info] = await Promise.all([optional("/api/train/runs"), optional("/api/model")]);
   model = info;
@@ -378,8 +388,9 @@ async function loadHistory() {
     el("td", { "data-label": "Mode" }, r.mode || "–"),
     el("td", { class: "wer", "data-label": "Held-out WER" }, Number.isFinite(r.wer_after) || Number.isFinite(r.wer_before)
       ? `${fmtPercent(r.wer_before)} → ${fmtPercent(r.wer_after)}` : "–"),
-    el("td", { class: "num nowrap", "data-label": "Took" }, fmtDuration(r.duration_s)),
-    el("td", { class: "outcome" }, outcome(r), r.message ? el("span", { class: "muted run-message" }, r.message) : null))));
+    el("td", { class: "num nowrap", "data-label": "Took", title: phaseTimes(r) }, fmtDuration(r.duration_s)),
+    el("td", { class: "outcome" }, outcome(r), r.message ? el("span", { class: "muted run-message" }, r.message) : null,
+      phaseTimes(r) ? el("span", { class: "muted run-message run-phases" }, `Time: ${phaseTimes(r)}`) : null))));
   $("runs-empty").hidden = list.length > 0;
   werChart(list);
   if (model === null) $("model-line").textContent = "Model information is not available on this server yet.";

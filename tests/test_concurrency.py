@@ -14,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from tests import tiny_whisper
 from tests.writer import insert_rows
 from utils import database
@@ -34,6 +36,7 @@ def call(method: str, url: str, body: dict | None = None, headers: dict | None =
         return err.code, json.loads(err.read() or b"null"), err.headers
 
 
+@pytest.mark.slow  # a real run under load
 def test_reviewers_the_assistant_and_training_at_once(live_server, cfg, conn, speech):
     clip = speech["pcm"][:8000] if STRESS else speech["hello"]  # 10,400 full clips would be a gigabyte
     own = [database.insert_item(conn, f"item {i}", clip) for i in range(REVIEWERS * EDITS_EACH)]

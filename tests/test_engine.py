@@ -208,6 +208,7 @@ def test_progress_reports_every_phase_and_result(tiny_model, samples, tmp_path):
         assert (tmp_path / "out" / name).is_file()
 
 
+@pytest.mark.slow  # two runs per mode
 @pytest.mark.parametrize("mode", ["adapt", "full"])
 def test_the_stop_watches_the_measured_sets_and_keeps_the_best_epoch(tiny_model, samples, tmp_path, mode):
     train, heldout, regression = samples
@@ -268,6 +269,7 @@ def test_adapt_mode_trains_the_top_encoder_layer_and_decoder_only(tiny_model, sa
     assert evaluate(model, processor, heldout, "cpu") == pytest.approx(result.wer_after)
 
 
+@pytest.mark.slow  # six runs
 def test_encoder_states_are_reused_across_runs_and_dropped_when_the_frozen_part_changes(tiny_model, samples,
                                                                                          tmp_path):
     train, heldout, regression = samples

@@ -33,6 +33,7 @@ def trained_ids(conn) -> set[int]:
     return {r[0] for r in conn.execute("SELECT id FROM s2s_training_data WHERE is_trained = 1")}
 
 
+@pytest.mark.slow  # a real worker process trains, deploys and rolls back
 def test_a_run_end_to_end(client, conn, cfg, trainable):
     original = (cfg.model.path / "model.safetensors").read_bytes()
     response = client.post("/api/train")
@@ -99,6 +100,7 @@ def test_bad_mode_is_400(client, trainable):
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_field"
 
 
+@pytest.mark.slow  # a real worker process, killed
 def test_killing_the_worker_leaves_everything_consistent(client, conn, cfg, trainable):
     cfg.training.epochs = 200  # long enough to be killed mid-way
     original = (cfg.model.path / "model.safetensors").read_bytes()
@@ -116,6 +118,7 @@ def test_killing_the_worker_leaves_everything_consistent(client, conn, cfg, trai
     assert client.post("/api/train").status_code == 202
 
 
+@pytest.mark.slow  # a real worker process, cancelled
 def test_cancel_stops_the_run_and_changes_nothing(client, conn, cfg, trainable):
     cfg.training.epochs = 200
     original = (cfg.model.path / "model.safetensors").read_bytes()

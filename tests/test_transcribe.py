@@ -40,6 +40,7 @@ def ct2_model(cfg, ct2_source: Path) -> Path:
     return cfg.model.path
 
 
+@pytest.mark.slow  # tiny.en through faster-whisper
 def test_ct2_model_transcribes_caches_and_rescores_edits(client, conn, speech, ct2_model):
     item_id = database.insert_item(conn, "hello there how are you to day", speech["hello"])
 

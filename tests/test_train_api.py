@@ -223,7 +223,7 @@ def test_command_line_train_list_evaluate_and_rollback(cfg, conn, trainable, cap
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Training started on 5 items" in out and "training" in out and "Deployed" in out
-    assert "\ntime: preparing " in out and " · deploying " in out  # where the time went, at the end
+    assert "\ntime: preparing " in out  # where the time went, at the end (phases under 0.05 s left out)
     assert fake_engine.seen.epochs == 1
     assert main(["model", "list", *args]) == 0
     listing = capsys.readouterr().out

@@ -19,6 +19,7 @@ from stt.finetune.deploy_rule import with_words
 from stt.finetune import jobs
 from stt.finetune.jobs import JobError, connect
 from stt.finetune.metrics import wer_of
+from stt.finetune.timings import PhaseClock
 from stt.models.model_format import ModelFormatError, as_huggingface, detect_format, in_format_of
 from utils import database, runs, training_sets
 from utils.config import Config
@@ -72,19 +73,24 @@ def measure(cfg: Config, batch: Any, folder: Path, work: Path, progress: Callabl
     scores: dict[str, dict[str, Any]] = {}
     done = 0
     started = time.perf_counter()
-    for stage, model_dir in (("before", as_huggingface(cfg.model.path, work / "base")),
-                             ("after", as_huggingface(source, work / "imported"))):
-        processor, model = load_model(model_dir, device)
-        for name, group in measured.items():
-            if group:
-                base = done
-                scores.setdefault(name, {})[stage] = score(
-                    model, processor, group, device, cfg.training.batch_size,
-                    lambda p, base=base, stage=stage: report(Progress("evaluating", base + p.step, total,
-                                                                      stage=stage)))
-                done += len(group)
+    clock = PhaseClock()
+    for stage, folder, copy in (("before", cfg.model.path, "base"), ("after", source, "imported")):
+        with clock("converting"):
+            model_dir = as_huggingface(folder, work / copy)
+        with clock("loading"):
+            processor, model = load_model(model_dir, device)
+        with clock(f"measuring {stage}"):
+            for name, group in measured.items():
+                if group:
+                    base = done
+                    scores.setdefault(name, {})[stage] = score(
+                        model, processor, group, device, cfg.training.batch_size,
+                        lambda p, base=base, stage=stage: report(Progress("evaluating", base + p.step, total,
+                                                                          stage=stage)))
+                    done += len(group)
         del model
-    candidate = in_format_of(cfg.model.path, model_dir, work / "export")
+    with clock("exporting"):
+        candidate = in_format_of(cfg.model.path, model_dir, work / "export")
 
     def wer(name: str, stage: str) -> float | None:
         return wer_of(scores[name][stage]) if name in scores else None
@@ -96,5 +102,6 @@ def measure(cfg: Config, batch: Any, folder: Path, work: Path, progress: Callabl
         ordinary_wer_before=wer("ordinary", "before"), ordinary_wer_after=wer("ordinary", "after"),
         train_seconds=time.perf_counter() - started, clip_errors=scores,
         no_speech_before=with_words(scores["no_speech"]["before"]) if "no_speech" in scores else None,
-        no_speech_after=with_words(scores["no_speech"]["after"]) if "no_speech" in scores else None)
+        no_speech_after=with_words(scores["no_speech"]["after"]) if "no_speech" in scores else None,
+        phase_seconds=clock.rounded())
     return result, candidate

@@ -204,6 +204,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
             rows.append(_case(name, Path(tmp), context))
+            print(name, "row", rows[-1], flush=True)  # each case whole, should a later one be cut short
     section = _section(rows)
     print(section)
     if not args.no_write:

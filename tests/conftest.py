@@ -2,6 +2,16 @@
 from __future__ import annotations
 
 import os
+
+# Workers of pytest-xdist (pytest.ini runs the suite on up to MAX_WORKERS of them) share the cores:
+# PyTorch and OpenMP in each take their share, not every core, or the workers' threads fight over
+# them and all run several times slower. Set before anything imports torch (the imports below do);
+# subprocesses inherit it.
+MAX_WORKERS = 4
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+if WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // WORKERS))
+
 import shutil
 import socket
 import threading
@@ -10,6 +20,7 @@ from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
+import torch
 from waitress.server import create_server
 
 from stt.models.model_format import detect_format
@@ -17,6 +28,9 @@ from training.src.app import create_app
 from utils import database, training_sets
 from utils.config import Config, load_config
 from tests.speech import espeak_16k_wav, pcm_s16
+
+if WORKERS > 1:
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture
@@ -46,6 +60,11 @@ def conn(app, cfg: Config):
     connection = database.connect(cfg.database.path)
     yield connection
     connection.close()
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """One worker per core, at most MAX_WORKERS: each loads PyTorch and a model or two."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -75,6 +75,9 @@ def test_stale_versions_and_tags_are_refused_like_single_edits(client, conn, spe
     done = client.post("/api/bulk/apply", json={**body, "all": True}, headers={"If-Match": f'"{fresh}"'}).get_json()
     assert done["changed"] == 2
     assert client.post("/api/bulk/apply", json=body).status_code == 400  # neither items nor all
+    # `all` is checked beside `items` too (found by the schema fuzzer): null is not a flag.
+    refused = client.post("/api/bulk/apply", json={**body, "items": [], "all": None})
+    assert refused.status_code == 400 and refused.get_json()["field"] == "all"
 
 
 def test_find_and_replace_on_the_dashboard(page, conn, speech):

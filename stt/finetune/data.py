@@ -90,7 +90,7 @@ class SpeechCollator:
     def __init__(self, decoder_start_token_id: int) -> None:
         self.decoder_start_token_id = decoder_start_token_id
 
-    def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # Every input has the same shape (30 s of mels, or the encoder's 1500 states),
         # so the inputs stack without padding.
         inputs = torch.stack([item["inputs"] for item in items])
@@ -100,4 +100,8 @@ class SpeechCollator:
             labels[row, :len(item["labels"])] = torch.as_tensor(item["labels"], dtype=torch.long)
         if longest and bool((labels[:, 0] == self.decoder_start_token_id).all()):
             labels = labels[:, 1:]
-        return {"inputs": inputs, "labels": labels}
+        batch: dict[str, Any] = {"inputs": inputs, "labels": labels}
+        if all("frames" in item for item in items):
+            # The batch trains the leading states of its longest clip (stt.finetune.frozen_tail).
+            batch["frames"] = max(item["frames"] for item in items)
+        return batch

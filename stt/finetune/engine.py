@@ -8,10 +8,13 @@ batches) because a training thread cannot be killed safely.
 Modes (see `resolve_mode`):
   adapt    The default on a CPU. The bottom encoder layers are frozen and
            their output is computed once per clip and kept on disk
-           (stt.finetune.encoder_states); the top encoder layers (a quarter of them)
-           and the decoder train on it. Training the top of the encoder is what
-           adapts the model to the user's voice and microphone, which helps
-           everything they say, at a fraction of a full fine-tune's cost.
+           (stt.finetune.encoder_states); the top encoder layers (half of a small
+           encoder, a quarter of a larger one) and the decoder train on it.
+           Training the top of the encoder is what adapts the model to the
+           user's voice and microphone, which helps everything they say, at a
+           fraction of a full fine-tune's cost. The trained layers compute only
+           each clip's own states with gradients; the window's padding after
+           them stays as the starting weights left it (stt.finetune.frozen_tail).
   decoder  The whole encoder frozen and cached: the cheapest, but it only
            learns which words to write, never how the user sounds.
   full     Every weight trains; on CUDA under autocast (bf16, or fp16 with a
@@ -40,11 +43,12 @@ import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from transformers.modeling_outputs import BaseModelOutput
 
-from stt.finetune.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, log_mel, \
+from stt.finetune.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, \
     make_labels
-from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key, default_trained_layers
+from stt.finetune.encoder_states import EncoderSplit
 from stt.finetune.deploy_rule import with_words
 from stt.finetune.loop import autocast, train as train_loop, validation_loss
+from stt.finetune.run_inputs import EncoderOut, forward_pass, prepare
 from stt.finetune.metrics import clip_errors, text_normalizer, wer_of
 from stt.finetune.timings import PhaseClock
 from stt.review.transcriber import max_new_tokens
@@ -57,15 +61,12 @@ __all__ = ["Sample", "Progress", "Cancelled", "EngineResult", "resolve_mode", "p
 # with alpha = 2 * r: the usual recipe for Whisper (and the LoRA paper's choice of matrices).
 _LORA_TARGETS = ["q_proj", "v_proj"]
 MODES = ("adapt", "decoder", "full", "lora")
-# Modes whose frozen encoder part is cached on disk (see stt.finetune.encoder_states).
-CACHED_MODES = ("adapt", "decoder")
 # A clip without speech is trained on this many times an epoch. Its target is a single token after
 # the prefix, against a dozen for a spoken sentence, so under the token-mean loss it would weigh a
 # fifth of a sentence; measured in docs/performance.md, "Clips without speech".
 SILENT_REPEATS = 4
 # Per-clip evaluation output: (errors, reference words) of each clip.
 ClipErrors = list[tuple[int, int]]
-EncoderOut = Callable[[int, int], torch.Tensor]
 
 
 @dataclass
@@ -190,23 +191,6 @@ def _prepare_model(model: Any, mode: str, cfg: TrainingConfig, split: EncoderSpl
     return model
 
 
-def _cache_states(split: EncoderSplit, feature_extractor: Any, clips: Sequence[Sample], cache: StateCache,
-                  device: str, batch_size: int, report: Callable[[Progress], None]) -> tuple[list[str], int]:
-    """Each clip's cache key, after computing the frozen part's output for the clips not cached yet;
-    returns (keys, how many were computed). Only one batch of features is in memory at a time."""
-    keys = [audio_key(s.audio) for s in clips]
-    first = {key: i for i, key in reversed(list(enumerate(keys)))}
-    todo = cache.missing(keys)
-    report(Progress("preparing", 0, max(len(todo), 1)))
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start:start + batch_size]
-        features = log_mel(feature_extractor, [clips[first[key]].audio for key in chunk]).to(device)
-        for key, state in zip(chunk, split.bottom(features)):
-            cache.put(key, state)
-        report(Progress("preparing", start + len(chunk), len(todo)))
-    return keys, len(todo)
-
-
 def load_model(model_dir: Path, device: str) -> tuple[Any, Any]:
     """(processor, model) on `device`, with a sentence saying what to do when the folder is incomplete."""
     try:
@@ -241,8 +225,10 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
     device = pick_device()
     mode = resolve_mode(cfg.mode, device)
     # Every core: PyTorch's default can be fewer than the machine has (e.g. under a job
-    # runner's thread); training is the only heavy work running while a job does.
-    torch.set_num_threads(cfg.num_threads or os.cpu_count() or 1)
+    # runner's thread); training is the only heavy work running while a job does. OMP_NUM_THREADS,
+    # where set, is the OpenMP convention for sharing the cores with other work (the parallel tests).
+    shared = os.environ.get("OMP_NUM_THREADS", "")
+    torch.set_num_threads(cfg.num_threads or (int(shared) if shared.isdigit() else 0) or os.cpu_count() or 1)
     _seed(cfg.seed)
 
     def report(p: Progress) -> None:
@@ -258,70 +244,29 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
         result = _run(model, processor, mode, device, Path(out_dir), train, list(rehearsal),
                       {"heldout": heldout, "regression": regression, "ordinary": list(ordinary),
                        "no_speech": list(silent)},
-                      cfg, Path(cache_dir) if cache_dir else Path(scratch), report, progress, clock)
+                      cfg, Path(cache_dir) if cache_dir else Path(scratch) / "states", Path(scratch), report,
+                      progress, clock)
     result.phase_seconds = clock.rounded()
     return result
 
 
-@dataclass
-class _Inputs:
-    """What training and measuring read: per learner a function giving its input tensor, and for
-    cached modes the encoder split, its state cache and each clip's key in it."""
-    learners: list[Callable[[], torch.Tensor]]
-    split: EncoderSplit | None = None
-    cache: StateCache | None = None
-    key_of: dict[int, str] = field(default_factory=dict)
-    encoded: int = 0
-
-    def reader(self, sample: Sample, feature_extractor: Any) -> Callable[[], torch.Tensor]:
-        """A function giving one measured clip's input tensor, read when a batch needs it."""
-        if self.cache is None:
-            return lambda: log_mel(feature_extractor, [sample.audio])[0]
-        key = self.key_of[id(sample)]
-        return lambda: self.cache.get([key])[0]
-
-    def encoder_out(self, samples: list[Sample], device: str) -> EncoderOut | None:
-        """The encoder's output of a slice of `samples` from the cache (exact: the bottom is frozen)."""
-        if self.cache is None:
-            return None
-        keys = [self.key_of[id(s)] for s in samples]
-        return lambda start, end: self.split.top(self.cache.get(keys[start:end]).to(device))
-
-
-def _inputs(model: Any, processor: Any, mode: str, device: str, learners: list[Sample],
-            measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path,
-            report: Callable[[Progress], None]) -> _Inputs:
-    """Cached modes encode every clip's frozen bottom once (reusing what the cache holds); full and
-    lora run the whole encoder every step, so log-mel features are all they can keep."""
-    if mode not in CACHED_MODES:
-        features = batched_features(processor.feature_extractor, [s.audio for s in learners], cfg.batch_size,
-                                    lambda done: report(Progress("preparing", done, len(learners))))
-        return _Inputs([lambda f=f: f for f in features])
-    layers = len(model.get_encoder().layers)
-    split = EncoderSplit(model, 0 if mode == "decoder" else cfg.adapt_layers or default_trained_layers(layers))
-    cache = StateCache(cache_dir, split.fingerprint(processor.feature_extractor))
-    everything = [*learners, *(s for group in measured.values() for s in group)]
-    keys, encoded = _cache_states(split, processor.feature_extractor, everything, cache, device, cfg.batch_size,
-                                  report)
-    return _Inputs([lambda key=key: cache.get([key])[0] for key in keys[:len(learners)]], split, cache,
-                   dict(zip(map(id, everything), keys)), encoded)
-
-
 def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, train: list[Sample],
          rehearsal: list[Sample], measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path,
-         report: Callable[[Progress], None], progress: Callable[[Progress], None], clock: PhaseClock) -> EngineResult:
+         scratch: Path, report: Callable[[Progress], None], progress: Callable[[Progress], None],
+         clock: PhaseClock) -> EngineResult:
     """fine_tune's body, once the model is loaded: inputs, measure, train, measure, save."""
     learners = [*train, *rehearsal]
     with clock("encoding"):
-        inputs = _inputs(model, processor, mode, device, learners, measured, cfg, cache_dir, report)
+        inputs = prepare(model, processor, mode, device, learners, measured, cfg, cache_dir, scratch,
+                         lambda done, total: report(Progress("preparing", done, total)))
     max_labels = int(model.config.max_target_positions)
 
-    def item(sample: Sample, read: Callable[[], torch.Tensor]) -> dict[str, Any]:
-        """What the loop trains or validates on: a function reading its input, and its labels."""
-        return {"inputs": read, "labels": make_labels(processor.tokenizer, sample.text, max_labels)}
+    def item(sample: Sample) -> dict[str, Any]:
+        """What the loop trains or validates on: how to read its input, and its labels."""
+        return {**inputs.item(sample, processor.feature_extractor),
+                "labels": make_labels(processor.tokenizer, sample.text, max_labels)}
 
-    train_items = [item(s, inputs.learners[i]) for i, s in enumerate(learners)
-                   for _ in range(1 if s.text else SILENT_REPEATS)]
+    train_items = [item(s) for s in learners for _ in range(1 if s.text else SILENT_REPEATS)]
 
     def measure(stage: str) -> dict[str, ClipErrors]:
         """Every measured set, reported as one count of clips so the progress runs once."""
@@ -338,10 +283,9 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
         before = measure("before")
     started = time.perf_counter()
     trained = _prepare_model(model, mode, cfg, inputs.split)
-    collator, forward = SpeechCollator(int(model.config.decoder_start_token_id)), _forward(trained, inputs.split)
+    collator, forward = SpeechCollator(int(model.config.decoder_start_token_id)), forward_pass(trained, inputs.split)
     # The stop before memorisation watches every measured set: what the run never trains on.
-    watched = [[item(s, inputs.reader(s, processor.feature_extractor)) for s in group]
-               for group in measured.values() if group]
+    watched = [[item(s) for s in group] for group in measured.values() if group]
     looped = train_loop(trained, train_items, device, cfg, collator, forward,
                         lambda phase, step, total, loss: report(Progress(phase, step, total, loss)),
                         (lambda on_batch: validation_loss(trained, forward, watched, collator, device,
@@ -371,13 +315,6 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
         no_speech_before=with_words(before["no_speech"]) if "no_speech" in before else None,
         no_speech_after=with_words(after["no_speech"]) if "no_speech" in after else None,
         clip_errors={name: {"before": before[name], "after": after[name]} for name in before})
-
-
-def _forward(trained: Any, split: EncoderSplit | None) -> Callable[[torch.Tensor, torch.Tensor], Any]:
-    """One training forward pass: from cached bottom states through the trained top, or from features."""
-    if split is not None:
-        return lambda states, labels: trained(encoder_outputs=(split.top(states),), labels=labels)
-    return lambda features, labels: trained(input_features=features, labels=labels)
 
 
 def _save(model: Any, processor: Any, out_dir: Path) -> None:

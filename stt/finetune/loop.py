@@ -36,9 +36,12 @@ from stt.finetune.data import IGNORE_INDEX, SpeechCollator
 from stt.finetune.timings import PhaseClock
 from utils.config import TrainingConfig
 
-# Each item: {"inputs": zero-argument function giving its input tensor, "labels": token ids}.
+# Each item: {"inputs": zero-argument function giving its input tensor, "labels": token ids,
+# and optionally "frames": the leading encoder states it trains with gradients}.
 Item = dict[str, Any]
-Forward = Callable[[torch.Tensor, torch.Tensor], Any]
+# (inputs, labels, frames): frames is the batch's count of states trained with gradients (stt.finetune.frozen_tail)
+# when its items carry one, else None.
+Forward = Callable[[torch.Tensor, torch.Tensor, int | None], Any]
 Report = Callable[[str, int, int, float | None], None]
 # A validation pass: given a callback (batches done, batches in all), the mean validation loss.
 Validate = Callable[[Callable[[int, int], None]], float]
@@ -78,9 +81,9 @@ class LoopResult:
 def _batch_loss(chosen: Sequence[Item], collator: SpeechCollator, forward: Forward,
                 device: str) -> tuple[torch.Tensor, int]:
     """(mean token loss, tokens counted) of one batch, its inputs read only now."""
-    batch = collator([{"inputs": item["inputs"](), "labels": item["labels"]} for item in chosen])
+    batch = collator([{**item, "inputs": item["inputs"]()} for item in chosen])
     with autocast(device):
-        loss = forward(batch["inputs"].to(device), batch["labels"].to(device)).loss
+        loss = forward(batch["inputs"].to(device), batch["labels"].to(device), batch.get("frames")).loss
     return loss, int((batch["labels"] != IGNORE_INDEX).sum())
 
 

@@ -39,7 +39,8 @@ def preview():
 def _versions(body: dict[str, Any]) -> dict[int, str] | None:
     """`items: [{id, version}]` for the ticked matches (they win over `all`), or `all: true` for every match."""
     items = body.get("items")
-    if items is None and params.flag_field(body, "all"):
+    everything = params.flag_field(body, "all")  # checked even beside `items`: a bad field is refused, not ignored
+    if items is None and everything:
         return None
     if not isinstance(items, list) or not all(
             isinstance(i, dict) and type(i.get("id")) is int and isinstance(i.get("version"), str) for i in items):

@@ -1,0 +1,116 @@
+"""What a run's training and measuring read, and the forward pass over it.
+
+Cached modes ("adapt", "decoder") encode each clip's frozen bottom once and
+keep it on disk (stt.finetune.encoder_states); "adapt" adds the frozen tail of
+its trained top (stt.finetune.frozen_tail). Full and lora run the whole
+encoder every step, so log-mel features are all they keep. The engine asks
+this module for an item per clip and for the forward pass that reads it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from stt.finetune.cross_attention import absorbed_cross_attention
+from stt.finetune.data import Sample, batched_features, log_mel
+from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key, default_trained_layers
+from stt.finetune.frozen_tail import FrozenTail, clip_states, top_with_frozen_tail
+from stt.finetune.loop import Forward
+from utils.config import TrainingConfig
+
+# Modes whose frozen encoder part is cached on disk (see stt.finetune.encoder_states).
+CACHED_MODES = ("adapt", "decoder")
+# The encoder output of a slice (start, end) of a list of clips.
+EncoderOut = Callable[[int, int], torch.Tensor]
+
+
+def cache_states(split: EncoderSplit, feature_extractor: Any, clips: Sequence[Sample], cache: StateCache,
+                  device: str, batch_size: int, report: Callable[[int, int], None]) -> tuple[list[str], int]:
+    """Each clip's cache key, after computing the frozen part's output for the clips not cached yet;
+    returns (keys, how many were computed). Only one batch of features is in memory at a time."""
+    keys = [audio_key(s.audio) for s in clips]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    todo = cache.missing(keys)
+    report(0, max(len(todo), 1))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        features = log_mel(feature_extractor, [clips[first[key]].audio for key in chunk]).to(device)
+        for key, state in zip(chunk, split.bottom(features)):
+            cache.put(key, state)
+        report(start + len(chunk), len(todo))
+    return keys, len(todo)
+
+
+@dataclass
+class Inputs:
+    """What training and measuring read: for cached modes the encoder split, its state cache, each
+    clip's key in it and, when the top of the encoder trains, the frozen tail (stt.finetune.frozen_tail)."""
+    split: EncoderSplit | None = None
+    cache: StateCache | None = None
+    key_of: dict[int, str] = field(default_factory=dict)
+    encoded: int = 0
+    tail: FrozenTail | None = None
+    features: dict[int, torch.Tensor] = field(default_factory=dict)  # full and lora: each learner's log-mel
+
+    def item(self, sample: Sample, feature_extractor: Any) -> dict[str, Any]:
+        """How the loop reads one clip: a function giving its input tensor when a batch needs it, and
+        with a frozen tail the count of leading states trained with gradients."""
+        if self.cache is None:
+            kept = self.features.get(id(sample))
+            return {"inputs": (lambda: kept) if kept is not None
+                    else (lambda: log_mel(feature_extractor, [sample.audio])[0])}
+        key, cache, tail = self.key_of[id(sample)], self.cache, self.tail
+        if tail is None:
+            return {"inputs": lambda: cache.get([key])[0]}
+        return {"inputs": lambda: tail.get(key, cache.get([key])[0]),
+                "frames": clip_states(len(sample.audio), self.split.encoder.config.max_source_positions)}
+
+    def encoder_out(self, samples: list[Sample], device: str) -> EncoderOut | None:
+        """The encoder's output of a slice of `samples` from the cache (exact: the bottom is frozen)."""
+        if self.cache is None:
+            return None
+        keys = [self.key_of[id(s)] for s in samples]
+        return lambda start, end: self.split.top(self.cache.get(keys[start:end]).to(device))
+
+
+def prepare(model: Any, processor: Any, mode: str, device: str, learners: list[Sample],
+            measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path, scratch: Path,
+            report: Callable[[int, int], None]) -> Inputs:
+    """Cached modes encode every clip's frozen bottom once (reusing what the cache holds), and adapt
+    its frozen tail once per run; full and lora run the whole encoder every step, so log-mel
+    features are all they can keep."""
+    if mode not in CACHED_MODES:
+        features = batched_features(processor.feature_extractor, [s.audio for s in learners], cfg.batch_size,
+                                    lambda done: report(done, len(learners)))
+        return Inputs(features=dict(zip(map(id, learners), features)))
+    layers = len(model.get_encoder().layers)
+    split = EncoderSplit(model, 0 if mode == "decoder" else cfg.adapt_layers or default_trained_layers(layers))
+    cache = StateCache(cache_dir, split.fingerprint(processor.feature_extractor))
+    everything = [*learners, *(s for group in measured.values() for s in group)]
+    keys, encoded = cache_states(split, processor.feature_extractor, everything, cache, device, cfg.batch_size,
+                                  report)
+    tail = None
+    if split.trained_layers and FrozenTail.fits(split, len(set(keys)), scratch):
+        # Computed per run: the tail is what the top's starting weights make of each clip's bottom states.
+        tail = FrozenTail(split, scratch / "tail")
+        todo = tail.missing(keys)
+        for start in range(0, len(todo), cfg.batch_size):
+            chunk = todo[start:start + cfg.batch_size]
+            tail.put(chunk, cache.get(chunk).to(device))
+            report(start + len(chunk), len(todo))
+    return Inputs(split, cache, dict(zip(map(id, everything), keys)), encoded, tail)
+
+
+def forward_pass(trained: Any, split: EncoderSplit | None) -> Forward:
+    """One training forward pass: from cached bottom states through the trained top (with the frozen
+    tail when the batch says how many states train), or from features."""
+    if split is not None:
+        def from_states(states: torch.Tensor, labels: torch.Tensor, frames: int | None) -> Any:
+            top = split.top(states) if frames is None else top_with_frozen_tail(split, states, frames)
+            with absorbed_cross_attention(trained):
+                return trained(encoder_outputs=(top,), labels=labels, use_cache=False)
+        return from_states
+    return lambda features, labels, frames: trained(input_features=features, labels=labels)

@@ -113,7 +113,7 @@ def _use_demo_model(cfg: Config) -> None:
     from utils import demo
 
     configured = cfg.model.path
-    if configured.is_dir() and any(configured.iterdir()):
+    if demo.holds_model(configured):
         return
     target = demo.model_folder(configured)
     if demo.install_demo_model(target):
@@ -121,6 +121,17 @@ def _use_demo_model(cfg: Config) -> None:
     cfg.model.path = target
     print(f"demo: training Whisper tiny.en at {target} ({configured} holds no model; for real use put "
           "distil-small.en there with 'python main.py model download'). Other commands take --model to use it.")
+
+
+def _keep_demo_model(cfg: Config) -> None:
+    """Once the demo installed its model, every later command uses it while the configured folder holds none."""
+    from utils import demo
+
+    in_use = demo.model_in_use(cfg.model.path)
+    if in_use != cfg.model.path:
+        print(f"demo: using Whisper tiny.en, the demo model, at {in_use} ({cfg.model.path} holds no model; "
+              "put yours there with 'python main.py model download' or 'model import')")
+        cfg.model.path = in_use
 
 
 def _demo(cfg: Config, force: bool = False) -> int:
@@ -164,7 +175,8 @@ def _serve(cfg: Config, with_demo: bool) -> int:
     except OSError as exc:  # port taken, address not on this computer, name that does not resolve
         raise CannotListen(f"cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror or exc}. "
                            "Is S2S Training already running? Choose another port with --port.") from None
-    print(f"S2S Training on http://{cfg.server.host}:{cfg.server.port}/  (database: {cfg.database.path})")
+    print(f"S2S Training on http://{cfg.server.host}:{cfg.server.port}/  (database: {cfg.database.path}; "
+          f"model: {cfg.model.path})")
     server.run()
     return 0
 
@@ -209,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, cfg: Config) -> int:
     command = args.command or "serve"
+    if getattr(args, "model_command", None) not in ("download", "import"):  # those fill the configured folder
+        _keep_demo_model(cfg)
     if command in ("serve", "demo", "train", "evaluate", "export", "import"):
         _check_database(cfg, getattr(args, "create", False))
     if command == "serve":

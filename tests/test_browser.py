@@ -201,6 +201,40 @@ def test_training_progress_is_shown_live(page, seeded):
     expect(page.locator("#runs-body tr").first).to_contain_text("Was deployed")
 
 
+
+def test_a_deployed_model_that_did_worse_somewhere_is_announced_in_amber(page, seeded):
+    """Issue: a green "New model deployed" beside a held-out WER that rose (within chance, so the rule deployed it)."""
+    done = {"job_id": "j1", "state": "done", "deployed": True, "active": False, "wer_before": 0.35, "wer_after": 0.4,
+            "finished_at": "2025-01-02T10:03:00+00:00", "percent": 100, "step": 1, "total": 1,
+            "message": "Deployed: WER held-out 35.0% → 40.0%. The held-out rise (+5.0% over 20 words) is within chance.",
+            "result": {"worse_sets": ["held-out"]}}
+    stats = {"total": 9, "reviewed": 7, "trained": 0, "pending_training": 4, "heldout": 3, "unreviewed": 2,
+             "heldout_words": 20}
+    page.route("**/api/train/status", lambda r: r.fulfill(content_type="application/json", body=json.dumps(done)))
+    page.route("**/api/data/stats", lambda r: r.fulfill(content_type="application/json", body=json.dumps(stats)))
+    model = {"path": "/m", "format": "hf", "present": True, "version": "v1", "versions": []}
+    page.route("**/api/model", lambda r: r.fulfill(content_type="application/json", body=json.dumps(model)))
+    page.goto("/")
+    expect(page.locator("#train-result")).to_have_class(re.compile(r"\bwarn\b"))
+    expect(page.locator("#train-result")).to_contain_text("deployed, though held-out got worse")
+    expect(page.locator("#train-result")).to_contain_text("within chance")
+    # Before the next click: 20 held-out words cannot tell a better model from a worse one.
+    expect(page.locator("#train-reason")).to_contain_text("hold 20 words, too few")
+    expect(page.locator("#train-reason")).to_contain_text("5.0 points")
+
+
+def test_reviewed_items_no_run_can_use_are_counted_and_listed(page, seeded, conn):
+    conn.execute("UPDATE s2s_training_data SET is_reviewed = 1 WHERE id IN (?, ?)", (seeded["empty"], seeded["corrupt"]))
+    conn.commit()
+    page.goto("/")
+    expect(page.locator("#stat-unusable")).to_have_text(
+        "2 not usable: 1 without words, 1 with audio that does not decode")
+    page.click("#stat-unusable")
+    expect(page.locator("#f-reviewed")).to_have_value("unusable")
+    expect(page.locator("#items-body tr")).to_have_count(2)
+    expect(page.locator("#items-body tr").filter(has_text="Not usable")).to_have_count(2)
+    expect(page).to_have_url(re.compile(r"reviewed=unusable"))
+
 # ---- editor --------------------------------------------------------------------------------------
 
 def test_review_with_the_keyboard(page, seeded, conn):

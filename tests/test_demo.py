@@ -41,3 +41,18 @@ def test_missing_espeak_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(demo.shutil, "which", lambda name: None)
     with pytest.raises(demo.DemoError, match="espeak-ng"):
         demo.synthesize("hello", "en-us", 160)
+
+
+def test_a_later_plain_start_keeps_the_demo_model(tmp_path, capsys):
+    # Issue: after `--demo` and a Train click, a plain start said "No model found" and lost the versions.
+    configured, installed = tmp_path / "models" / "distil-small.en", tmp_path / "models" / "tiny.en"
+    assert demo.install_demo_model(installed)
+    assert demo.model_in_use(configured) == installed
+    assert main(["model", "list", "--model", str(configured)]) == 0
+    out = capsys.readouterr().out
+    assert f"using Whisper tiny.en, the demo model, at {installed}" in out
+    assert "deployed: Whisper tiny.en" in out and "deployed: no model" not in out
+    # A model of the user's own in the configured folder wins from then on.
+    configured.mkdir()
+    (configured / "model.bin").write_bytes(b"x")
+    assert demo.model_in_use(configured) == configured

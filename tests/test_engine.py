@@ -315,3 +315,41 @@ def test_ordinary_gate_is_measured_with_per_clip_errors(tiny_model, samples, tmp
     assert set(result.clip_errors) == {"heldout", "regression", "ordinary"}
     assert len(result.clip_errors["ordinary"]["after"]) == 2
 
+
+
+def test_measuring_before_reads_the_starting_output_kept_from_the_tail(tiny_model, samples, tmp_path):
+    from stt.finetune.run_inputs import prepare
+
+    processor = WhisperProcessor.from_pretrained(str(tiny_model))
+    model = WhisperForConditionalGeneration.from_pretrained(str(tiny_model))
+    train, heldout, regression = samples
+    (tmp_path / "scratch").mkdir()
+    inputs = prepare(model, processor, "adapt", "cpu", train, {"heldout": heldout, "regression": regression},
+                     _cfg(mode="adapt"), tmp_path / "states", tmp_path / "scratch", lambda done, total: None)
+    group = heldout + regression
+    with torch.no_grad():
+        kept, computed = inputs.encoder_out(group, "cpu", starting=True)(0, 2), inputs.encoder_out(group, "cpu")(0, 2)
+    assert inputs.starting is not None and sorted(inputs.starting.folder.iterdir()) != []
+    assert torch.allclose(kept, computed, atol=1e-6)
+    # Learners keep no starting output: only measured clips are read before training.
+    assert len(list(inputs.starting.folder.iterdir())) == 2
+
+
+def test_the_run_checks_an_even_spread_of_the_builtin_gate() -> None:
+    from stt.finetune.ordinary import WATCHED, watched
+
+    gate = [Sample(-i, f"s{i}", _clip(i)) for i in range(31)]
+    assert [s.id for s in watched(gate)] == [0, -4, -8, -12, -16, -20, -24, -28] and WATCHED == 8
+    assert watched(gate[:5]) == gate[:5] and watched([]) == []
+
+
+def test_a_set_that_got_worse_is_named_even_when_deployed() -> None:
+    from stt.finetune.deploy_rule import verdict, worse_sets
+
+    # One word more on one of three clips: worse, but within chance, so the rule deploys it.
+    clip_errors = {"heldout": {"before": [[2, 7], [3, 7], [2, 6]], "after": [[3, 7], [3, 7], [2, 6]]},
+                   "ordinary": {"before": [[20, 100]], "after": [[9, 100]]}}
+    deployed, message = verdict(clip_errors, 0.0, 0.95)
+    assert deployed and "within chance" in message
+    assert worse_sets(clip_errors) == ["held-out"]
+    assert worse_sets({"heldout": {"before": [[1, 20]], "after": [[1, 20]]}}) == []

@@ -114,13 +114,43 @@ def test_a_run_trains_on_them_and_measures_them_apart(cfg, conn, noises, speech)
 
 def test_alt_n_in_the_editor(page, conn, noises):
     item_id = database.insert_item(conn, "thank you", noises["noise"])
+    next_id = database.insert_item(conn, "next one", noises["hum"])
     page.goto(f"/editor?id={item_id}")
     expect(page.locator("#transcript")).to_have_value("thank you")
     page.locator("#transcript").focus()
     page.keyboard.press("Alt+n")
-    expect(page.locator("#save-state")).to_have_text("Saved ✓ as no speech")
-    expect(page.locator("#transcript")).to_have_value("")
-    expect(page.locator("#item-badges")).to_contain_text("No speech")
+    # Saved, and on to the next item as Ctrl+Enter goes, with the replaced text kept for an undo.
+    expect(page.locator("#d-id")).to_have_text(str(next_id))
+    expect(page.locator("#undo-bar")).to_contain_text(f"Item {item_id} saved as no speech (its text was “thank you”)")
     item = database.get_item(conn, item_id)
     assert (item["transcript"], item["is_reviewed"], item["no_speech"]) == ("", 1, True)
-    expect(page.locator("ul.shortcuts")).to_contain_text("no speech in this clip")
+    expect(page.locator("ul.shortcuts")).to_contain_text("no speech in this clip: trained as silence")
+    page.click("#undo-btn")
+    expect(page.locator("#d-id")).to_have_text(str(item_id))
+    expect(page.locator("#transcript")).to_have_value("thank you")
+    expect(page.locator("#undo-bar")).to_be_hidden()
+    item = database.get_item(conn, item_id)
+    assert (item["transcript"], item["is_reviewed"], item["no_speech"]) == ("thank you", 0, False)
+    # Marked again, it says what happens to it: trained as silence.
+    page.keyboard.press("Alt+n")
+    page.goto(f"/editor?id={item_id}")
+    expect(page.locator("#item-badges")).to_contain_text("No speech")
+    expect(page.locator("#reviewed-hint")).to_have_text("No speech: trained as silence (the model learns to write nothing)")
+
+
+def test_saving_a_reviewed_clip_without_words_asks_whether_no_one_speaks(page, conn, noises):
+    """Issue: a NULL transcript opened ticked, and Ctrl+Enter saved it reviewed with no words: neither trained
+    on nor marked as no speech."""
+    item_id = database.insert_item(conn, None, noises["room"])
+    page.goto(f"/editor?id={item_id}")
+    expect(page.locator("#reviewed")).to_be_checked()
+    expect(page.locator("#reviewed-hint")).to_contain_text("saving asks whether no one speaks")
+    page.once("dialog", lambda d: d.dismiss())
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#save-state")).to_contain_text("Not saved")
+    assert database.get_item(conn, item_id)["is_reviewed"] == 0
+    page.once("dialog", lambda d: d.accept())
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#done-panel")).to_be_visible()
+    item = database.get_item(conn, item_id)
+    assert (item["transcript"], item["is_reviewed"], item["no_speech"]) == ("", 1, True)

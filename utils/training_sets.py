@@ -10,7 +10,7 @@ run held it out.
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable
+from typing import Any, Iterable
 
 from utils.schema import BY_LIST, TABLE
 
@@ -39,6 +39,17 @@ HAS_AUDIO = ("d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta "
 # held-out split and the run's plan share, so "pending" is exactly what Train trains on.
 # "IS NOT 1" so a NULL flag written by the assistant counts as not trained.
 USABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {TEACHES} AND {HAS_AUDIO}"
+# Reviewed, not trained, and kept out of every run: with the usable and the trained items, these
+# account for every reviewed one (stats: reviewed = trained + pending + heldout + regression + unusable).
+UNUSABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND NOT ({TEACHES} AND {HAS_AUDIO})"
+# Why, first reason first; the keys of stats' unusable_reasons and of the list's `unusable`.
+UNUSABLE_REASON = (f"CASE WHEN NOT {TEACHES} THEN 'no_words' "
+                   "WHEN d.audio_blob IS NULL OR length(d.audio_blob) = 0 THEN 'no_audio' "
+                   "WHEN d.id IN (SELECT item_id FROM s2s_app_audio_meta WHERE error IS NOT NULL) THEN 'undecodable' "
+                   "ELSE 'too_long' END")
+NOT_MEASURED = "d.id NOT IN (SELECT item_id FROM s2s_app_audio_meta)"
+# Held-out sets up to this many items have their words counted in the stats.
+HELDOUT_WORDS_UP_TO = 200
 IS_HELDOUT = "d.id IN (SELECT item_id FROM s2s_app_heldout)"
 # Hashed into the held-out set: below the fraction's threshold, unless an imported dataset said "train".
 HASHED_OUT = f"({HASH_SQL} < ? AND d.id NOT IN (SELECT item_id FROM s2s_app_train_split))"
@@ -62,7 +73,14 @@ def heldout_threshold(fraction: float) -> int:
     return int(fraction * HASH_SPACE)
 
 
-def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: int = 0) -> dict[str, int]:
+def unmeasured(conn: sqlite3.Connection, limit: int) -> list[int]:
+    """Usable items whose audio was never measured: measured before they count as pending, since a clip
+    without audio, or one too long, is only found out by reading it (utils/audio_facts.py)."""
+    return [r[0] for r in conn.execute(f"SELECT d.id FROM {TABLE} d WHERE {USABLE} AND {NOT_MEASURED} LIMIT ?",
+                                       (limit,))]
+
+
+def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: int = 0) -> dict[str, Any]:
     """Counts answered from the indexes; `pending_training` excludes held-out and regression
     items and those without words or with audio known not to decode, so it counts what the
     next run will train on.
@@ -78,15 +96,20 @@ def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: 
     reviewed = count("WHERE d.is_reviewed = 1")
     trained = count("WHERE d.is_trained = 1")
     kept = len(_kept_heldout(conn))
-    candidates, hashed_out = conn.execute(
-        f"SELECT count(*), coalesce(sum({HASHED_OUT}), 0) FROM {TABLE} d WHERE {TRAINABLE}",
-        (heldout_threshold(heldout_fraction),)).fetchone()
+    candidates, hashed_out, unmeasured_count = conn.execute(
+        f"SELECT count(*), coalesce(sum({HASHED_OUT}), 0), coalesce(sum({NOT_MEASURED}), 0) "
+        f"FROM {TABLE} d WHERE {TRAINABLE}", (heldout_threshold(heldout_fraction),)).fetchone()
     # From the app's small table outwards, rather than testing every reviewed row against it.
     # (CROSS JOIN is how SQLite is told to keep that order.)
     regression = conn.execute(f"SELECT count(*) FROM s2s_app_regression r CROSS JOIN {TABLE} d "
                               f"ON d.id = r.item_id WHERE {USABLE}").fetchone()[0]
     # The next run's new held-out items follow from the counts without listing them (see heldout_ids).
     new_heldout = hashed_out + _top_up(heldout_min, kept + hashed_out, candidates - hashed_out)
+    # Every reviewed, untrained item is usable (pending, held out or a check) or not: the count follows from
+    # an index, and only when there are some does a pass ask each one why.
+    unusable_count = count("WHERE d.is_reviewed = 1 AND d.is_trained IS NOT 1") - candidates - kept - regression
+    unusable = dict(conn.execute(f"SELECT {UNUSABLE_REASON} AS reason, count(*) FROM {TABLE} d WHERE {UNUSABLE} "
+                                 "GROUP BY reason ORDER BY reason").fetchall()) if unusable_count else {}
     return {
         "total": total,
         "reviewed": reviewed,
@@ -95,7 +118,26 @@ def stats(conn: sqlite3.Connection, heldout_fraction: float = 0.0, heldout_min: 
         "heldout": kept + new_heldout,
         "regression": regression,
         "unreviewed": total - reviewed,
+        "unusable": unusable_count,
+        "unusable_reasons": unusable,
+        # What the held-out WER rests on: under ~100 words one word moves it by a point or more. Counted
+        # up to HELDOUT_WORDS_UP_TO items (null beyond: enough to tell, and listing them costs a scan).
+        "heldout_words": _words(conn, heldout_ids(conn, heldout_fraction, heldout_min))
+        if 0 < kept + new_heldout <= HELDOUT_WORDS_UP_TO else 0 if not kept + new_heldout else None,
+        # Items counted as pending whose audio was never read: the stats view measures them first.
+        "unmeasured": unmeasured_count,
     }
+
+
+def _words(conn: sqlite3.Connection, ids: list[int]) -> int:
+    """Words in the items' transcripts, split as the WER counts them (on whitespace)."""
+    words = 0
+    for start in range(0, len(ids), 500):  # SQLite's bound on a statement's variables
+        chunk = ids[start:start + 500]
+        rows = conn.execute(f"SELECT transcript FROM {TABLE} WHERE id IN ({','.join('?' * len(chunk))}) "
+                            "AND typeof(transcript) = 'text'", chunk)
+        words += sum(len(text.split()) for (text,) in rows)
+    return words
 
 
 def _kept_heldout(conn: sqlite3.Connection) -> list[int]:

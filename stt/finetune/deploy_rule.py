@@ -80,6 +80,12 @@ def checks(clip_errors: dict[str, dict[str, Any]], tolerance: float, confidence:
     return out
 
 
+def worse_sets(clip_errors: dict[str, dict[str, Any]]) -> list[str]:
+    """The measured sets on which the new model did worse at all, by name: a model deployed with a rise
+    within chance is still announced as such (the dashboard's amber banner), never as a plain success."""
+    return [c.name for c in checks(clip_errors, 0.0, 1.0) if c.after > c.before]
+
+
 def verdict(clip_errors: dict[str, dict[str, Any]], tolerance: float, confidence: float) -> tuple[bool, str]:
     """(deploy?, the sentence the user reads), naming what got worse, how sure that is, and what would help."""
     found = checks(clip_errors, tolerance, confidence)

@@ -50,6 +50,7 @@ from stt.finetune.deploy_rule import with_words
 from stt.finetune.loop import autocast, train as train_loop, validation_loss
 from stt.finetune.run_inputs import EncoderOut, forward_pass, prepare
 from stt.finetune.metrics import clip_errors, text_normalizer, wer_of
+from stt.finetune.ordinary import watched as gate_watched
 from stt.finetune.timings import PhaseClock
 from stt.review.transcriber import max_new_tokens
 from utils.config import TrainingConfig
@@ -275,7 +276,7 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
             if group:
                 counted = (lambda base: lambda p: report(Progress("evaluating", base + p.step, total, stage=stage)))
                 out[name] = score(model, processor, group, device, cfg.batch_size, counted(offset),
-                                  inputs.encoder_out(group, device))
+                                  inputs.encoder_out(group, device, starting=stage == "before"))
                 offset += len(group)
         return out
 
@@ -284,8 +285,10 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
     started = time.perf_counter()
     trained = _prepare_model(model, mode, cfg, inputs.split)
     collator, forward = SpeechCollator(int(model.config.decoder_start_token_id)), forward_pass(trained, inputs.split)
-    # The stop before memorisation watches every measured set: what the run never trains on.
-    watched = [[item(s) for s in group] for group in measured.values() if group]
+    # The stop before memorisation watches every measured set, what the run never trains on (of the
+    # built-in gate an even spread: see stt.finetune.ordinary.watched).
+    watched = [[item(s) for s in (gate_watched(group) if name == "ordinary" else group)]
+               for name, group in measured.items() if group]
     looped = train_loop(trained, train_items, device, cfg, collator, forward,
                         lambda phase, step, total, loss: report(Progress(phase, step, total, loss)),
                         (lambda on_batch: validation_loss(trained, forward, watched, collator, device,

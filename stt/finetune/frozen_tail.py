@@ -76,8 +76,9 @@ class FrozenTail:
     def missing(self, keys: Sequence[str]) -> list[str]:
         return [k for k in dict.fromkeys(keys) if not self._path(k).is_file()]
 
-    def put(self, keys: Sequence[str], states: torch.Tensor) -> None:
-        """Run the top layers without gradients over a batch of bottom states and keep what each layer saw."""
+    def put(self, keys: Sequence[str], states: torch.Tensor) -> torch.Tensor:
+        """Run the top layers without gradients over a batch of bottom states and keep what each layer
+        saw; returns the last layer's output at full precision (the starting encoder's, before its norm)."""
         layers = self.split.encoder.layers[self.split.cut:]
         kept, hidden = [], states
         with torch.no_grad():
@@ -87,6 +88,7 @@ class FrozenTail:
         stacked = torch.stack(kept, dim=1).to(torch.float16).cpu().numpy()
         for key, array in zip(keys, stacked):
             np.save(self._path(key), array)
+        return hidden
 
     def get(self, key: str, bottom: torch.Tensor) -> torch.Tensor:
         """(k + 1, positions, d_model): the bottom state and what each trained layer saw after it."""

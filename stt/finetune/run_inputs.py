@@ -53,6 +53,8 @@ class Inputs:
     key_of: dict[int, str] = field(default_factory=dict)
     encoded: int = 0
     tail: FrozenTail | None = None
+    # The starting encoder's output of each measured clip, kept from the tail's pass: "before" reads it.
+    starting: StateCache | None = None
     features: dict[int, torch.Tensor] = field(default_factory=dict)  # full and lora: each learner's log-mel
 
     def item(self, sample: Sample, feature_extractor: Any) -> dict[str, Any]:
@@ -68,11 +70,16 @@ class Inputs:
         return {"inputs": lambda: tail.get(key, cache.get([key])[0]),
                 "frames": clip_states(len(sample.audio), self.split.encoder.config.max_source_positions)}
 
-    def encoder_out(self, samples: list[Sample], device: str) -> EncoderOut | None:
-        """The encoder's output of a slice of `samples` from the cache (exact: the bottom is frozen)."""
+    def encoder_out(self, samples: list[Sample], device: str, starting: bool = False) -> EncoderOut | None:
+        """The encoder's output of a slice of `samples` from the cache (exact: the bottom is frozen); with
+        `starting`, as the run's starting weights computed it when the tail was made, so measuring
+        before training does not run the top again."""
         if self.cache is None:
             return None
         keys = [self.key_of[id(s)] for s in samples]
+        kept = self.starting
+        if starting and kept is not None and not kept.missing(keys):
+            return lambda start, end: kept.get(keys[start:end]).to(device)
         return lambda start, end: self.split.top(self.cache.get(keys[start:end]).to(device))
 
 
@@ -92,16 +99,21 @@ def prepare(model: Any, processor: Any, mode: str, device: str, learners: list[S
     everything = [*learners, *(s for group in measured.values() for s in group)]
     keys, encoded = cache_states(split, processor.feature_extractor, everything, cache, device, cfg.batch_size,
                                   report)
-    tail = None
+    tail = starting = None
     if split.trained_layers and FrozenTail.fits(split, len(set(keys)), scratch):
         # Computed per run: the tail is what the top's starting weights make of each clip's bottom states.
-        tail = FrozenTail(split, scratch / "tail")
+        tail, starting = FrozenTail(split, scratch / "tail"), StateCache(scratch / "starting", "encoder")
+        measured_keys = set(keys[len(learners):])
         todo = tail.missing(keys)
         for start in range(0, len(todo), cfg.batch_size):
             chunk = todo[start:start + cfg.batch_size]
-            tail.put(chunk, cache.get(chunk).to(device))
+            last = tail.put(chunk, cache.get(chunk).to(device))
+            with torch.no_grad():
+                for key, out in zip(chunk, last):
+                    if key in measured_keys:
+                        starting.put(key, split.encoder.layer_norm(out))
             report(start + len(chunk), len(todo))
-    return Inputs(split, cache, dict(zip(map(id, everything), keys)), encoded, tail)
+    return Inputs(split, cache, dict(zip(map(id, everything), keys)), encoded, tail, starting=starting)
 
 
 def forward_pass(trained: Any, split: EncoderSplit | None) -> Forward:

@@ -180,7 +180,8 @@ def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, candidate:
         shown = ", ".join(map(str, batch.skipped[:10])) + (" ..." if len(batch.skipped) > 10 else "")
         message += (f" {len(batch.skipped)} item(s) left out: no words, a transcript that is not text, audio "
                     f"that cannot be decoded or lasts over 30 s (ids {shown}); the editor says which.")
-    metrics = {**dataclasses.asdict(result), "skipped_items": batch.skipped, "format": detect_format(cfg.model.path)}
+    metrics = {**dataclasses.asdict(result), "skipped_items": batch.skipped, "format": detect_format(cfg.model.path),
+               "worse_sets": deploy_rule.worse_sets(result.clip_errors)}
     # A version number from here on says which model this run made, even if a later step fails.
     version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics})
     return Verdict(version, accepted, message, metrics)

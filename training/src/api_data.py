@@ -46,7 +46,12 @@ def health():
 @bp.get("/data/stats")
 def stats():
     t = current_app.config["S2S"].training
-    return jsonify(training_sets.stats(get_db(), t.heldout_fraction, t.heldout_min))
+    conn = get_db()
+    counts = training_sets.stats(conn, t.heldout_fraction, t.heldout_min)
+    if counts["unmeasured"]:  # read before counted as pending: a clip without audio is not pending
+        audio_meta.measure_usable(current_app._get_current_object(), conn)
+        counts = training_sets.stats(conn, t.heldout_fraction, t.heldout_min)
+    return jsonify(counts)
 
 
 def _ranking(sort: str) -> suggestion_rows.Ranking | None:
@@ -72,6 +77,7 @@ def list_items():
         offset=params.int_arg("offset", 0, 0, 10**12) or 0,
         ranking=_ranking(sort),
         no_speech=params.bool_arg("no_speech"),
+        unusable=params.bool_arg("unusable"),
     )
     if limit is not None:
         # Durations of the shown page are measured off the request path; the

@@ -9,10 +9,14 @@ from typing import Any, Iterable
 
 from flask import Flask
 
-from utils import audio_facts, database
+from utils import audio_facts, database, training_sets
 
 log = logging.getLogger(__name__)
 _filling = threading.Lock()
+# Usable items whose audio the stats measure in the request (a header read and a cache write each, about
+# a millisecond); more than that, after an import of reviewed clips, are measured off it and counted on a
+# later look (the stats' `unmeasured` says how many wait).
+MEASURE_IN_REQUEST = 100
 
 
 def describe(app: Flask, conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
@@ -47,3 +51,11 @@ def fill_later(app: Flask, ids: Iterable[int]) -> None:
             _filling.release()
 
     threading.Thread(target=work, name="audio-meta", daemon=True).start()
+
+
+def measure_usable(app: Flask, conn: sqlite3.Connection) -> None:
+    """Measure the usable items' audio never measured, so a clip without audio or over 30 s is counted as
+    unusable, not as pending, before anyone clicks Train."""
+    waiting = training_sets.unmeasured(conn, MEASURE_IN_REQUEST + 5000)
+    audio_facts.measure_missing(conn, waiting[:MEASURE_IN_REQUEST], app.config["S2S"].audio)
+    fill_later(app, waiting[MEASURE_IN_REQUEST:])

@@ -60,7 +60,12 @@ SCHEMAS: dict[str, Any] = {
         "model": {"type": "object", "required": ["path", "present"]}}},
     "Stats": {"type": "object", "required": ["total", "reviewed", "trained", "pending_training"], "properties": {
         k: {"type": "integer", "minimum": 0}
-        for k in ("total", "reviewed", "trained", "pending_training", "heldout", "regression", "unreviewed")}},
+        for k in ("total", "reviewed", "trained", "pending_training", "heldout", "regression", "unreviewed",
+                  "unusable", "unmeasured")} | {
+        # Words in the held-out set (null: over 200 held-out items, not counted).
+        "heldout_words": {"type": "integer", "minimum": 0, "nullable": True},
+        # Why reviewed items are kept out of every run: {"no_words" | "no_audio" | "undecodable" | "too_long": count}.
+        "unusable_reasons": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}}}},
     "ItemSummary": {"type": "object",
                     "required": ["id", "transcript", "is_reviewed", "is_trained", "timestamp", "no_speech"],
                     "properties": {
@@ -68,7 +73,10 @@ SCHEMAS: dict[str, Any] = {
                         "is_reviewed": {"type": "integer", "enum": [0, 1]},
                         "is_trained": {"type": "integer", "enum": [0, 1]},
                         "timestamp": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER,
-                        "problem": NULLABLE_STRING, "no_speech": {"type": "boolean"}}},
+                        "problem": NULLABLE_STRING, "no_speech": {"type": "boolean"},
+                        # Set on reviewed, untrained items no run can use, to the reason (stats' unusable_reasons).
+                        "unusable": {**NULLABLE_STRING,
+                                     "enum": ["no_words", "no_audio", "undecodable", "too_long", None]}}},
     "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version", "regression"], "properties": {
         "version": {"type": "string"}, "regression": {"type": "integer", "enum": [0, 1]}}}]},
     "ItemDetail": {"allOf": [_ref("Item"), {"type": "object", "properties": {
@@ -157,6 +165,7 @@ PATHS: dict[str, Any] = {
     "/api/data": {"get": {
         "summary": "List items (never audio); total in X-Total-Count",
         "parameters": [_query("reviewed", FLAG), _query("trained", FLAG), _query("no_speech", FLAG),
+                       _query("unusable", FLAG),
                        _query("q", {"type": "string"}),
                        _query("sort", {"type": "string", "enum": ["id", "timestamp", "transcript", "disagreement",
                                                                  "uncertainty"]}),

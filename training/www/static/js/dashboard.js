@@ -23,7 +23,7 @@ let durationRetry = null;
 function readUrl() {
   const p = new URLSearchParams(window.location.search);
   const pick = (key, allowed) => (allowed.includes(p.get(key)) ? p.get(key) : state[key]);
-  state.reviewed = pick("reviewed", ["", "true", "false"]);
+  state.reviewed = pick("reviewed", ["", "true", "false", "unusable"]);
   state.trained = pick("trained", ["", "true", "false"]);
   state.rank = pick("rank", ["", "disagreement", "uncertainty"]);
   state.sort = pick("sort", ["id", "timestamp", "transcript"]);
@@ -51,6 +51,10 @@ function writeUrl() {
 
 // ---- stats ----------------------------------------------------------------
 
+// Why a reviewed item is kept out of every run (utils/training_sets.UNUSABLE_REASON).
+const UNUSABLE_REASONS = { no_words: "without words", no_audio: "without audio", undecodable: "with audio that does not decode",
+  too_long: "longer than 30 s" };
+
 async function loadStats() {
   stats = (await api("GET", "/api/data/stats")).data;
   $("stat-total").textContent = stats.total;
@@ -63,6 +67,10 @@ async function loadStats() {
   const aside = [stats.heldout ? `${stats.heldout} more held out for evaluation` : "",
     stats.regression ? `${plural(stats.regression, "regression check")}` : ""].filter(Boolean);
   $("stat-heldout").textContent = aside.length ? aside.join(" · ") : "ready to train on";
+  // Every reviewed item is accounted for: those no run can use say why, and list themselves on a click.
+  const reasons = Object.entries(stats.unusable_reasons || {}).map(([why, n]) => `${n} ${UNUSABLE_REASONS[why] || why}`);
+  $("stat-unusable").textContent = stats.unusable ? `${stats.unusable} not usable: ${reasons.join(", ")}` : "";
+  $("stat-unusable").hidden = !stats.unusable;
   const link = $("review-link");
   link.textContent = unreviewed ? `Start reviewing (${unreviewed})` : "Open editor";
   link.classList.toggle("btn-primary", unreviewed > 0);
@@ -84,7 +92,7 @@ function updateTrainButton() {
   else if (!stats) reason = "";
   else if (pending === 0) {
     reason = stats.reviewed > stats.trained
-      ? "Nothing new to train on: the reviewed items are held out or already trained. Review more recordings first."
+      ? `Nothing new to train on: the reviewed items are held out${stats.unusable ? ", not usable" : ""} or already trained. Review more recordings first.`
       : "Nothing to train on yet: review some items in the editor first.";
   } else if (noModel && model.present) {
     reason = `${model.path} does not hold a Whisper model this app can train; ` +
@@ -92,7 +100,15 @@ function updateTrainButton() {
   } else if (noModel) {
     reason = "There is no model to fine-tune: run `python main.py model download` (or `python main.py demo` " +
       "for the bundled tiny.en), or point [model].path at your Whisper model.";
-  } else reason = `Ready: will fine-tune on ${plural(pending, "reviewed item")}${stats.heldout ? ` and measure on ${stats.heldout} held out` : ""}.`;
+  } else {
+    reason = `Ready: will fine-tune on ${plural(pending, "reviewed item")}${stats.heldout ? ` and measure on ${stats.heldout} held out` : ""}.`;
+    // Under ~100 words one word moves the held-out WER by a point or more: say so before the verdict does.
+    const words = stats.heldout_words;  // null: a held-out set too large to count, and large enough
+    if (stats.heldout && Number.isFinite(words) && words < 100) {
+      reason += ` The held-out items hold ${plural(words, "word")}, too few to tell a better model from a worse one ` +
+        `(one word is ${words ? (100 / words).toFixed(1) : "100"} points of WER): review more items to make the verdict surer.`;
+    }
+  }
   $("train-reason").textContent = reason;
   $("train-reason").classList.toggle("ready", !button.disabled);
 }
@@ -101,7 +117,8 @@ function updateTrainButton() {
 
 function itemsUrl() {
   const p = new URLSearchParams({ limit: PAGE, offset: state.offset });
-  if (state.reviewed) p.set("reviewed", state.reviewed);
+  if (state.reviewed === "unusable") p.set("unusable", "true");
+  else if (state.reviewed) p.set("reviewed", state.reviewed);
   if (state.trained) p.set("trained", state.trained);
   if (state.q) p.set("q", state.q);
   if (state.rank) p.set("sort", state.rank);
@@ -126,6 +143,8 @@ function renderRows(items, measured) {
       el("td", { class: "col-status" },
         item.is_reviewed ? badge("Reviewed", "ok") : badge("To review", "new"),
         item.is_trained ? badge("Trained", "trained") : null,
+        item.no_speech ? badge("No speech", "neutral", "Marked as holding no speech: trained as silence") : null,
+        item.unusable ? badge("Not usable", "warn", `No run can use it: ${UNUSABLE_REASONS[item.unusable] || item.unusable}`) : null,
         item.problem ? badge("Needs repair", "warn", item.problem) : null),
       el("td", { class: "col-time" }, el("span", { title: fmtDate(item.timestamp) }, fmtAgo(item.timestamp) || fmtShortDate(item.timestamp))));
     row.addEventListener("click", () => openItem(item.id));
@@ -220,7 +239,12 @@ function showResult(run, fromBefore) {
   if (!run || run.active) { box.hidden = true; return; }
   let title;
   let kind;
-  if (run.state === "done" && run.deployed) { title = "New model deployed."; kind = "ok"; }
+  // A set that got worse within chance is deployed by the rule, but never announced as a plain success.
+  const worse = (run.result && Array.isArray(run.result.worse_sets)) ? run.result.worse_sets : [];
+  if (run.state === "done" && run.deployed && worse.length) {
+    title = `New model deployed, though ${worse.map((name) => name === "no_speech" ? "clips without speech" : name).join(" and ")} got worse.`;
+    kind = "warn";
+  } else if (run.state === "done" && run.deployed) { title = "New model deployed."; kind = "ok"; }
   else if (run.state === "done" && model && model.version && model.version === run.version) {
     title = "Model rejected by the checks, then deployed by hand."; kind = "ok";
   } else if (run.state === "done") { title = "Model not deployed."; kind = "warn"; }
@@ -460,6 +484,12 @@ function onKey(e) {
 
 function wire() {
   $("f-reviewed").addEventListener("change", (e) => { state.reviewed = e.target.value; reloadFirstPage(); });
+  $("stat-unusable").addEventListener("click", () => {
+    state.reviewed = "unusable";
+    $("f-reviewed").value = "unusable";
+    reloadFirstPage();
+    $("items-panel").focus();
+  });
   $("f-trained").addEventListener("change", (e) => { state.trained = e.target.value; reloadFirstPage(); });
   $("f-rank").addEventListener("change", (e) => { state.rank = e.target.value; reloadFirstPage(); pollScoring(); });
   $("f-q").addEventListener("input", debounce((e) => {

@@ -14,6 +14,7 @@ const ed = {
   peaks: [],                                    // 0..1 per bucket, scaled so quiet clips still show
   hover: null,                                  // 0..1 position of the mouse over the waveform
   ticket: 0,                                    // only the newest load is shown
+  undo: null,                                   // what the last Alt+N replaced: { id, text, reviewed, version }
   busy: false,
   conflict: null,
   nextAfterConflict: null,  // the item whose Save & Next stopped at a conflict
@@ -61,7 +62,11 @@ function refreshReviewedHint() {
   else if (!ed.saved.reviewed) text = "Saving keeps it unreviewed";
   else if (checked) text = "Already reviewed";
   else { text = "Saving marks it unreviewed again"; kind = "warn"; }
-  if (checked && !textarea.value.trim()) { text = "No words: it will not be used for training"; kind = "warn"; }
+  if (checked && !textarea.value.trim()) {
+    // What really happens to a reviewed clip without words: trained as silence once marked, else asked about.
+    if (ed.saved.noSpeech && !isDirty()) { text = "No speech: trained as silence (the model learns to write nothing)"; kind = "info"; }
+    else { text = "No words: saving asks whether no one speaks in it (Alt+N marks it)"; kind = "warn"; }
+  }
   hint.textContent = text;
   hint.className = `reviewed-hint ${kind}`;
 }
@@ -337,6 +342,17 @@ async function go(id) {
 
 async function save(overwrite, noSpeech = false) {
   if (!ed.item || ed.busy) return false;
+  if (!noSpeech && $("reviewed").checked && !textarea.value.trim() && !ed.saved.noSpeech) {
+    // Reviewed with no words is neither trained on nor marked as silence: ask which the reviewer meant.
+    if (!window.confirm("This clip has no words. Does no one speak in it?\n\nOK: save it as no speech " +
+        "(trained as silence).\nCancel: keep editing, to type what is said.")) {
+      setSaveState("Not saved: type what is said, or mark it as no speech (Alt+N)", "warn");
+      textarea.focus();
+      return false;
+    }
+    noSpeech = true;
+    textarea.value = "";
+  }
   const body = { transcript: textarea.value, is_reviewed: $("reviewed").checked, regression: $("regression").checked };
   if (noSpeech) body.no_speech = true;
   const unchanged = body.transcript === ed.saved.transcript && body.is_reviewed === ed.saved.reviewed &&
@@ -360,6 +376,7 @@ async function save(overwrite, noSpeech = false) {
     if (!wasReviewed && data.is_reviewed) sessionStorage.setItem(SESSION_KEY, String(sessionCount() + 1));
     fillDetails(ed.item);
     $("conflict").hidden = true;
+    if (ed.undo && ed.undo.id !== ed.item.id) hideUndo();  // the offer is for the last step only
     setSaveState("Saved ✓", "ok");
     refreshReviewedHint();
     loadQueueInfo();
@@ -375,12 +392,42 @@ async function save(overwrite, noSpeech = false) {
 
 // A false wake, a cough, the television: an empty transcript on purpose, saved at once, so training teaches
 // the model to write nothing for such clips. Typing words and saving clears the mark.
+// The text it replaces is kept for an Undo, and the editor moves on as Ctrl+Enter does.
 async function markNoSpeech() {
   if (!ed.item || ed.busy) return;
+  const undo = { id: ed.item.id, text: textarea.value, reviewed: ed.saved.reviewed };
   textarea.value = "";
   $("reviewed").checked = true;
   refreshDirty();
-  if (await save(false, true)) setSaveState("Saved ✓ as no speech", "ok");
+  if (!(await save(false, true))) return;
+  undo.version = ed.item.version;
+  ed.undo = undo;
+  $("undo-text").textContent = `Item ${undo.id} saved as no speech` +
+    (undo.text.trim() ? ` (its text was “${undo.text.length > 60 ? `${undo.text.slice(0, 60)}…` : undo.text}”).` : ".");
+  $("undo-bar").hidden = false;
+  try { await openNextUnreviewed(undo.id, true); } catch (err) { toast(err.message, true); }
+}
+
+function hideUndo() {
+  ed.undo = null;
+  $("undo-bar").hidden = true;
+}
+
+// Puts back the text and reviewed flag that Alt+N replaced, then opens that item again.
+async function undoNoSpeech() {
+  const undo = ed.undo;
+  if (!undo || !confirmLeave()) return;
+  const body = undo.text.trim() ? { transcript: undo.text, is_reviewed: undo.reviewed }
+    : { transcript: undo.text, is_reviewed: undo.reviewed, no_speech: false };
+  try {
+    await api("PUT", `/api/data/${undo.id}`, body, undo.version ? { "If-Match": `"${undo.version}"` } : {});
+  } catch (err) {
+    toast(err.status === 412 ? "Not undone: the item was changed since." : `Not undone: ${err.message}`, true);
+    return;
+  }
+  hideUndo();
+  await load(undo.id, true);
+  setSaveState("Restored ✓", "ok");
 }
 
 function showConflict(current) {
@@ -556,6 +603,7 @@ function wire() {
   $("autoplay").addEventListener("change", (e) => localStorage.setItem("s2s-autoplay", e.target.checked ? "1" : "0"));
   $("save-btn").addEventListener("click", () => save(false));
   $("no-speech-btn").addEventListener("click", markNoSpeech);
+  $("undo-btn").addEventListener("click", undoNoSpeech);
   $("suggestion-diff").addEventListener("click", (e) => {
     const word = e.target.closest(".word");
     if (word) playWord(word);

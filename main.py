@@ -177,8 +177,31 @@ def _serve(cfg: Config, with_demo: bool) -> int:
                            "Is S2S Training already running? Choose another port with --port.") from None
     print(f"S2S Training on http://{cfg.server.host}:{cfg.server.port}/  (database: {cfg.database.path}; "
           f"model: {cfg.model.path})")
+    if cfg.server.host in ("0.0.0.0", "::"):
+        # Every address is bound: name the ones another computer on the network can open.
+        for address in _lan_addresses():
+            print(f"  on this network: http://{address}:{cfg.server.port}/")
     server.run()
     return 0
+
+
+def _lan_addresses() -> list[str]:
+    """This computer's IPv4 addresses other than loopback: those its name resolves to, and the one it
+    would send from (a UDP "connect" sends no packet, so this works offline too)."""
+    import socket
+
+    found = set()
+    try:
+        found |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+    except OSError:
+        pass
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("10.255.255.255", 1))
+            found.add(probe.getsockname()[0])
+    except OSError:
+        pass
+    return sorted(a for a in found if not a.startswith("127.") and a != "0.0.0.0")
 
 
 def _transfer(cfg: Config, args: argparse.Namespace) -> int:

@@ -102,7 +102,11 @@ def model_list(cfg: Config) -> int:
     try:
         fmt = detect_format(cfg.model.path)
     except ModelFormatError as exc:
-        fmt = f"none ({exc})"
+        print(f"model list: no model at {cfg.model.path} ({exc}). Put one there with 'python main.py model "
+              "download' or 'python main.py model import DIR', or run 'python main.py demo' for tiny.en.",
+              file=sys.stderr)
+        _print_versions(store.list_versions(cfg.model.path))
+        return 1
     name = model_info.name_of(cfg.model.path) or "no model"
     print(f"deployed: {name} at {cfg.model.path}  format: {fmt}  "
           f"version: {store.deployed_version(cfg.model.path) or 'original'}")

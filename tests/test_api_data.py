@@ -323,3 +323,21 @@ def test_every_reviewed_item_is_accounted_for(client, conn, speech):
     assert reasons == {long_one: "too_long", **{i: "no_audio" for i in silent}, broken: "undecodable",
                        **{i: "no_words" for i in wordless}}
     assert all(row["unusable"] is None for row in client.get("/api/data?unusable=false").get_json())
+
+
+def test_raw_pcm_left_out_for_its_format_is_usable_once_the_setting_fits(tmp_path, cfg, conn, speech):
+    import dataclasses
+
+    import numpy as np
+
+    from training.src.app import create_app
+
+    floats = (np.frombuffer(speech["pcm"], "<i2").astype(np.float32) / 32768).astype("<f4").tobytes()
+    item_id = database.insert_item(conn, "turn on the kitchen lights", floats, is_reviewed=1)
+    stats = create_app(cfg).test_client().get("/api/data/stats").get_json()
+    assert stats["unusable_reasons"] == {"undecodable": 1}
+    error = conn.execute("SELECT error FROM s2s_app_audio_meta WHERE item_id = ?", (item_id,)).fetchone()[0]
+    assert 'pcm_sample_format = "f32le"' in error
+    fitted = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, pcm_sample_format="f32le"))
+    stats = create_app(fitted).test_client().get("/api/data/stats").get_json()
+    assert stats["unusable"] == 0 and stats["pending_training"] + stats["heldout"] == 1

@@ -82,3 +82,19 @@ def test_peaks_bucket_the_absolute_maximum():
     samples = np.array([0.1, -0.9, 0.2, 0.3, -0.1, 0.05], dtype=np.float32)
     assert audio.peaks(samples, 3) == [0.9, 0.3, 0.1]
     assert len(audio.peaks(samples, 100)) == 6
+
+
+def test_raw_pcm_in_another_format_than_configured_is_named():
+    """Issue: f32le blobs read as the configured s16le played as noise at twice their length, and were trained on."""
+    wave = (0.3 * np.sin(np.linspace(0, 300, 16000)) * np.linspace(0, 1, 16000)).astype(np.float32)
+    as_f32, as_s16 = wave.astype("<f4").tobytes(), (wave * 32767).astype("<i2").tobytes()
+    for blob, configured, looks in ((as_f32, "s16le", "f32le"), (as_f32, "s32le", "f32le"), (as_s16, "f32le", "s16le")):
+        cfg = AudioConfig(pcm_sample_format=configured)
+        for read in (audio.info, audio.decode, audio.playable):
+            with pytest.raises(audio.AudioError, match=rf"configured {configured}: its samples look like {looks}"):
+                read(blob, cfg)
+    # As configured, and digital silence (which could be anything), they read as before.
+    assert audio.info(as_f32, AudioConfig(pcm_sample_format="f32le")).duration_s == pytest.approx(1.0)
+    assert audio.info(as_s16, AudioConfig()).duration_s == pytest.approx(1.0)
+    for configured in ("s16le", "f32le"):
+        audio.info(bytes(32000), AudioConfig(pcm_sample_format=configured))

@@ -235,7 +235,38 @@ def test_reviewed_items_no_run_can_use_are_counted_and_listed(page, seeded, conn
     expect(page.locator("#items-body tr").filter(has_text="Not usable")).to_have_count(2)
     expect(page).to_have_url(re.compile(r"reviewed=unusable"))
 
+
+def test_a_runs_own_heldout_clips_show_what_changed(page, seeded):
+    run = {"job_id": "j1", "state": "done", "mode": "adapt", "started_at": "2025-01-02T10:00:00+00:00",
+           "finished_at": "2025-01-02T10:03:00+00:00", "duration_s": 180, "items": 4, "heldout_items": 2,
+           "wer_before": 0.5, "wer_after": 0.0, "deployed": True, "version": "v1", "message": "Deployed.",
+           "result": {"heldout_clips": [
+               {"id": seeded["reviewed"], "reference": "Turn on the Kwintara lamp.",
+                "before": "Turn on the quintara lamp.", "after": "Turn on the Kwintara lamp."},
+               {"id": seeded["wav"], "reference": "Lock the door.", "before": "Lock the door.", "after": "Lock the door."}]}}
+    page.route("**/api/train/runs", lambda r: r.fulfill(content_type="application/json", body=json.dumps([run])))
+    page.goto("/")
+    clips = page.locator("#runs-body tr").first.locator("details.run-clips")
+    expect(clips.locator("summary")).to_have_text("Held-out clips: 2, 1 transcript changed")
+    clips.locator("summary").click()
+    first = clips.locator("li").first
+    expect(first.locator(".clip-line").first.locator("del")).to_have_text("Kwintara")
+    expect(first.locator(".clip-line").first.locator("ins")).to_have_text("quintara")
+    expect(first.locator(".clip-line").nth(1).locator("del, ins")).to_have_count(0)
+    expect(first.get_by_role("link")).to_have_attribute("href", f"/editor?id={seeded['reviewed']}")
+
 # ---- editor --------------------------------------------------------------------------------------
+
+def test_a_long_transcript_opens_at_its_start(page, conn, speech):
+    item_id = database.insert_item(conn, " ".join(f"sentence number {i} of a long dictation." for i in range(120)),
+                                   speech["hello"])
+    page.goto(f"/editor?id={item_id}")
+    expect(page.locator("#transcript")).to_be_focused()
+    page.wait_for_timeout(300)  # any scroll the caret asks for has happened by now
+    assert page.evaluate("document.getElementById('transcript').scrollTop") == 0
+    assert page.evaluate("document.getElementById('transcript').scrollHeight > "
+                         "document.getElementById('transcript').clientHeight")
+
 
 def test_review_with_the_keyboard(page, seeded, conn):
     page.goto("/editor")

@@ -314,6 +314,10 @@ def test_ordinary_gate_is_measured_with_per_clip_errors(tiny_model, samples, tmp
     assert result.ordinary_wer_before is not None and result.ordinary_wer_after is not None
     assert set(result.clip_errors) == {"heldout", "regression", "ordinary"}
     assert len(result.clip_errors["ordinary"]["after"]) == 2
+    # The run keeps what the model wrote on each held-out clip, for the history to show.
+    (clip,) = result.heldout_clips
+    assert clip["id"] == 10 and clip["reference"] == "Turn on the lamp."
+    assert isinstance(clip["before"], str) and isinstance(clip["after"], str)
 
 
 

@@ -38,3 +38,23 @@ def test_every_command_says_what_it_does(command, capsys):
         main([*command, "--help"])
     description = capsys.readouterr().out.split("\n\n")[1]
     assert description[0].isupper() and description.rstrip().endswith(".") and len(description.split()) >= 5
+
+
+def test_serving_on_every_address_names_the_ones_another_computer_opens(tmp_path, capsys, monkeypatch):
+    class Server:
+        def run(self) -> None:
+            return None
+
+    monkeypatch.setattr("waitress.create_server", lambda app, **options: Server())
+    monkeypatch.setattr("main._lan_addresses", lambda: ["192.0.2.7"])
+    monkeypatch.setenv("S2S_SERVER_ACCESS_TOKEN", "a-long-enough-token-for-the-lan")
+    code = main(["--host", "0.0.0.0", "--port", "5099", "--create", "--db", str(tmp_path / "db.db"),
+                 "--model", str(tmp_path / "model")])
+    out = capsys.readouterr().out
+    assert code == 0 and "on this network: http://192.0.2.7:5099/" in out and f"model: {tmp_path / 'model'}" in out
+
+
+def test_lan_addresses_leave_out_loopback():
+    from main import _lan_addresses
+
+    assert all(not a.startswith("127.") and a.count(".") == 3 for a in _lan_addresses())

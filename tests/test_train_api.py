@@ -233,6 +233,12 @@ def test_command_line_train_list_evaluate_and_rollback(cfg, conn, trainable, cap
     assert main(["model", "rollback", store.ORIGINAL, *args]) == 0
     assert store.deployed_version(cfg.model.path) == store.ORIGINAL
     assert main(["model", "rollback", "v42-missing", *args]) == 1
+    err = capsys.readouterr().err  # names the kept ones, so the user can pick one
+    assert "the kept ones are v1-" in err and f", {store.ORIGINAL}." in err
+    # With no model in the folder, the listing says so and what to do, in one line.
+    assert main(["model", "list", "--db", str(cfg.database.path), "--model", str(cfg.model.path.parent / "none")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no model at" in err and "model download" in err
 
 
 # ---- the job's plumbing around a stand-in engine (in this process, so the engine can be replaced) ----

@@ -65,7 +65,48 @@ def sniff(blob: bytes) -> str:
     return "pcm"
 
 
+def pcm_settings(cfg: AudioConfig) -> str:
+    """The settings raw PCM is read with, as one tag: facts measured under other settings are stale."""
+    return f"{cfg.pcm_sample_format}/{cfg.pcm_sample_rate}/{cfg.pcm_channels}"
+
+
+# Raw PCM bytes read to judge their format: a few seconds of audio is plenty, and bounds the cost.
+_SNIFF_BYTES = 1 << 20
+
+
+def _looks_like_f32(blob: bytes) -> bool:
+    """Float samples of real audio: all finite, within a few times full scale, and not all near silence.
+    Integer PCM read as floats gives exponents from its sample bits: huge, tiny or NaN values."""
+    window = blob[:_SNIFF_BYTES]
+    samples = np.frombuffer(window[:len(window) - len(window) % 4], dtype="<f4")
+    if samples.size < 160 or not np.isfinite(samples).all():
+        return False
+    peak = float(np.abs(samples).max())
+    return peak <= 4.0 and float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) >= 1e-3
+
+
+def _check_pcm_format(blob: bytes, cfg: AudioConfig) -> None:
+    """Refuse raw PCM that is implausible as configured, naming the format it looks like: f32le read as
+    s16le plays as noise at twice its length, and would be trained on as such."""
+    configured = cfg.pcm_sample_format
+    looks_float = _looks_like_f32(blob)
+    if configured != "f32le" and looks_float:
+        guess = "f32le"
+    elif configured == "f32le" and not looks_float and len(blob) >= 640:
+        window = blob[:_SNIFF_BYTES]
+        floats = np.frombuffer(window[:len(window) - len(window) % 4], dtype="<f4")
+        if np.isfinite(floats).all() and float(np.abs(floats).max(initial=0.0)) <= 4.0:
+            return  # quiet float audio: nothing says it is anything else
+        guess = "s16le"
+    else:
+        return
+    raise AudioError(f"the raw PCM does not look like the configured {configured}: its samples look like {guess}. "
+                     f"If the assistant writes {guess}, set [audio].pcm_sample_format = \"{guess}\"; until the "
+                     "setting fits, the clip is left out of training")
+
+
 def _pcm_array(blob: bytes, cfg: AudioConfig) -> np.ndarray:
+    _check_pcm_format(blob, cfg)
     dtype = np.dtype(PCM_DTYPES[cfg.pcm_sample_format])
     frame = dtype.itemsize * cfg.pcm_channels
     if len(blob) < frame:
@@ -172,6 +213,7 @@ def playable(blob: bytes, cfg: AudioConfig) -> tuple[bytes, str]:
     if kind != "pcm":
         info(blob, cfg)  # refuse undecodable containers here rather than in the browser
         return blob, MIME[kind]
+    _check_pcm_format(blob, cfg)
     frame = np.dtype(PCM_DTYPES[cfg.pcm_sample_format]).itemsize * cfg.pcm_channels
     data = blob[: len(blob) - len(blob) % frame]
     if not data:

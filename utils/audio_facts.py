@@ -18,15 +18,16 @@ log = logging.getLogger(__name__)
 
 def measure(conn: sqlite3.Connection, item_id: int, length: int, cfg: AudioConfig) -> dict[str, Any]:
     """Read the header (no full decode where the container allows), cache and return the facts."""
+    blob = database.get_audio(conn, item_id)
     try:
-        facts = audio.info(database.get_audio(conn, item_id), cfg)
+        facts = audio.info(blob, cfg)
         row = {"mime": facts.mime, "duration_s": round(facts.duration_s, 3),
                "sample_rate": facts.sample_rate, "error": None}
     except audio.AudioError as exc:
         row = {"mime": None, "duration_s": None, "sample_rate": None, "error": str(exc)}
     try:
-        database.store_audio_meta(conn, item_id, length, row["mime"], row["duration_s"],
-                                  row["sample_rate"], row["error"])
+        database.store_audio_meta(conn, item_id, length, row["mime"], row["duration_s"], row["sample_rate"],
+                                  row["error"], audio.pcm_settings(cfg) if audio.sniff(blob or b"") == "pcm" else None)
     except sqlite3.OperationalError as exc:
         # A cache write losing to the assistant's lock is harmless: computed again next time.
         log.info("audio meta for item %s not cached: %s", item_id, exc)

@@ -341,13 +341,24 @@ def cached_audio_meta(conn: sqlite3.Connection, item_id: int, blob_length: int) 
 
 def store_audio_meta(
     conn: sqlite3.Connection, item_id: int, blob_length: int, mime: str | None,
-    duration_s: float | None, sample_rate: int | None, error: str | None,
+    duration_s: float | None, sample_rate: int | None, error: str | None, pcm_settings: str | None = None,
 ) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO s2s_app_audio_meta(item_id, blob_length, mime, duration_s, sample_rate, error) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (item_id, blob_length, mime, duration_s, sample_rate, error),
+        "INSERT OR REPLACE INTO s2s_app_audio_meta(item_id, blob_length, mime, duration_s, sample_rate, error, "
+        "pcm_settings) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (item_id, blob_length, mime, duration_s, sample_rate, error, pcm_settings),
     )
+
+
+def forget_pcm_facts_unlike(path: Path, settings: str, busy_timeout_ms: int = 5000) -> None:
+    """Drop raw PCM clips' facts measured under other [audio] settings: a clip refused as f32le read as
+    s16le is measured again, and usable again, once the setting fits."""
+    conn = connect(path, busy_timeout_ms)
+    try:
+        conn.execute("DELETE FROM s2s_app_audio_meta WHERE pcm_settings IS NOT NULL AND pcm_settings <> ?",
+                     (settings,))
+    finally:
+        conn.close()
 
 
 def ids_without_audio_meta(conn: sqlite3.Connection, ids: Iterable[int]) -> list[int]:

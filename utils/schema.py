@@ -137,7 +137,10 @@ ADDED_COLUMNS = [("s2s_app_train_runs", "step_at", "TEXT"),
                  # The step a phase was entered at: training resumes at step 41 after a validation.
                  ("s2s_app_train_runs", "phase_first_step", "INTEGER DEFAULT 0"),
                  # The suggestion's words with their times and probabilities, as JSON (stt/review/transcriber.Word).
-                 ("s2s_app_suggestions", "words_json", "TEXT")]
+                 ("s2s_app_suggestions", "words_json", "TEXT"),
+                 # For raw PCM, the [audio] settings the facts were measured with (audio.pcm_settings); NULL for
+                 # containers. Facts measured under other settings are dropped when the app starts.
+                 ("s2s_app_audio_meta", "pcm_settings", "TEXT")]
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -38,19 +38,20 @@ def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped:
                 continue
             # Whisper sees 30 s: the rest of the transcript would be taught with no audio under it.
             facts = audio.info(blob, cfg.audio)
-            _remember(conn, item_id, len(blob), facts.mime, seconds, facts.sample_rate, None)
+            _remember(conn, item_id, blob, cfg, facts.mime, seconds, facts.sample_rate, None)
         except audio.AudioError as exc:
-            _remember(conn, item_id, len(blob), None, None, None, str(exc))
+            _remember(conn, item_id, blob, cfg, None, None, None, str(exc))
         if skipped is not None:
             skipped.append(item_id)
     return samples
 
 
-def _remember(conn: sqlite3.Connection, item_id: int, length: int, mime: str | None, seconds: float | None,
-              rate: int | None, error: str | None) -> None:
+def _remember(conn: sqlite3.Connection, item_id: int, blob: bytes, cfg: Config, mime: str | None,
+              seconds: float | None, rate: int | None, error: str | None) -> None:
     """Store what a run found out about a clip, like the editor's own check, so it stops counting as pending."""
+    pcm = audio.pcm_settings(cfg.audio) if audio.sniff(blob or b"") == "pcm" else None
     try:
-        database.store_audio_meta(conn, item_id, length, mime, seconds, rate, error)
+        database.store_audio_meta(conn, item_id, len(blob or b""), mime, seconds, rate, error, pcm)
     except sqlite3.OperationalError:
         pass  # the assistant held the lock: the next run finds out again
 

@@ -111,6 +111,8 @@ class EngineResult:
     clip_errors: dict[str, dict[str, ClipErrors]] = field(default_factory=dict)
     # Wall seconds of each phase (stt.finetune.timings.PHASES): loading, encoding, measuring before, ...
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    # Each held-out clip: {"id", "reference", "before", "after"} (what the model wrote before and after training).
+    heldout_clips: list[dict[str, Any]] = field(default_factory=list)
 
 
 def pick_device() -> str:
@@ -154,10 +156,17 @@ def score(model: Any, processor: Any, samples: Sequence[Sample], device: str, ba
           progress: Callable[[Progress], None] | None = None, encoded: EncoderOut | None = None) -> ClipErrors:
     """(errors, words) of each sample's greedy transcript against its text, after the normalizer in
     `stt.finetune.metrics.text_normalizer` (Whisper's English normalizer; see there)."""
+    return score_with_texts(model, processor, samples, device, batch_size, progress, encoded)[0]
+
+
+def score_with_texts(model: Any, processor: Any, samples: Sequence[Sample], device: str, batch_size: int = 8,
+                     progress: Callable[[Progress], None] | None = None, encoded: EncoderOut | None = None
+                     ) -> tuple[ClipErrors, list[str]]:
+    """`score`, and the transcripts themselves: a run keeps its held-out ones for the user to read."""
     if not samples:
         raise ValueError("no samples to evaluate")
     hyps = _transcribe(model, processor, samples, device, batch_size, progress or (lambda p: None), encoded)
-    return clip_errors([s.text for s in samples], hyps, text_normalizer(processor.tokenizer))
+    return clip_errors([s.text for s in samples], hyps, text_normalizer(processor.tokenizer)), hyps
 
 
 def evaluate(model: Any, processor: Any, samples: list[Sample], device: str, batch_size: int = 8,
@@ -269,14 +278,18 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
 
     train_items = [item(s) for s in learners for _ in range(1 if s.text else SILENT_REPEATS)]
 
+    heard: dict[str, list[str]] = {}  # the held-out transcripts, "before" and "after"
+
     def measure(stage: str) -> dict[str, ClipErrors]:
         """Every measured set, reported as one count of clips so the progress runs once."""
         total, offset, out = sum(len(g) for g in measured.values()), 0, {}
         for name, group in measured.items():
             if group:
                 counted = (lambda base: lambda p: report(Progress("evaluating", base + p.step, total, stage=stage)))
-                out[name] = score(model, processor, group, device, cfg.batch_size, counted(offset),
-                                  inputs.encoder_out(group, device, starting=stage == "before"))
+                out[name], texts = score_with_texts(model, processor, group, device, cfg.batch_size, counted(offset),
+                                                    inputs.encoder_out(group, device, starting=stage == "before"))
+                if name == "heldout":
+                    heard[stage] = texts
                 offset += len(group)
         return out
 
@@ -317,7 +330,9 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
         trained_layers=None if inputs.split is None else inputs.split.trained_layers, encoded_clips=inputs.encoded,
         no_speech_before=with_words(before["no_speech"]) if "no_speech" in before else None,
         no_speech_after=with_words(after["no_speech"]) if "no_speech" in after else None,
-        clip_errors={name: {"before": before[name], "after": after[name]} for name in before})
+        clip_errors={name: {"before": before[name], "after": after[name]} for name in before},
+        heldout_clips=[{"id": s.id, "reference": s.text, "before": b, "after": a}
+                       for s, b, a in zip(measured["heldout"], heard.get("before", []), heard.get("after", []))])
 
 
 def _save(model: Any, processor: Any, out_dir: Path) -> None:

@@ -235,8 +235,11 @@ def rollback(cfg: Config, version: str) -> dict[str, Any]:
         reap(conn, cfg)
         if runs.active(conn):
             raise JobError("job_running", "Wait for the training run to finish before rolling back.")
-        if version not in {v["version"] for v in store.list_versions(cfg.model.path)}:
-            raise JobError("not_found", f"There is no kept model version {version!r}.")
+        kept = [v["version"] for v in store.list_versions(cfg.model.path)]
+        if version not in kept:
+            raise JobError("not_found", f"There is no kept model version {version!r}; "
+                           + (f"the kept ones are {', '.join(kept)}." if kept else "no version is kept yet."),
+                           kept=kept)
         old, new = store.lineage(cfg.model.path), store.lineage(cfg.model.path, version)
         _sync(conn, [v for v in old if v in new])
         try:

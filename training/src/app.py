@@ -17,7 +17,7 @@ from training.src import (api_audio, api_bulk, api_data, api_export, api_suggest
 from stt.finetune import jobs
 from stt.review import suggestions
 from stt.models import store
-from utils import database
+from utils import audio, database
 from utils.config import Config, load_config
 
 WWW = Path(__file__).resolve().parent.parent / "www"
@@ -52,8 +52,10 @@ def create_app(config: Config | None = None) -> Flask:
     cfg = config or load_config()
     # 1. Reachable beyond this computer only with an access token.
     security.check_binding(cfg)
-    # 2. Open the shared database; create and migrate every table the app uses (utils/schema.py).
+    # 2. Open the shared database; create and migrate every table the app uses (utils/schema.py), and drop
+    #    raw PCM facts measured under other [audio] settings.
     database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
+    database.forget_pcm_facts_unlike(cfg.database.path, audio.pcm_settings(cfg.audio), cfg.database.busy_timeout_ms)
     # 3. Runs that died while the app was down show as failed; a model swap cut short is repaired.
     jobs.recover(cfg)
     app = Flask(__name__, template_folder=str(WWW / "templates"), static_folder=str(WWW / "static"))

@@ -399,6 +399,22 @@ function phaseTimes(run) {
     .map(([name, s]) => `${name} ${fmtDuration(s)}`).join(" · ");
 }
 
+// A run's own held-out clips: what was said, and what the model wrote before and after, word by word
+// (struck through: said but not written; highlighted: written but not said).
+function heldoutClips(run) {
+  const clips = run.result && Array.isArray(run.result.heldout_clips) ? run.result.heldout_clips : [];
+  if (!clips.length) return null;
+  const changed = clips.filter((c) => c.before !== c.after).length;
+  const line = (label, reference, heard) => el("div", { class: "clip-line diff" },
+    el("span", { class: "muted small clip-label" }, label), ...wordDiff(reference || "", heard || ""));
+  return el("details", { class: "run-clips" },
+    el("summary", {}, `Held-out clips: ${clips.length}, ${plural(changed, "transcript")} changed`),
+    el("ol", {}, ...clips.map((c) => el("li", {},
+      el("div", {}, el("a", { href: `/editor?id=${encodeURIComponent(c.id)}` }, `#${c.id}`), " ",
+        el("span", { class: "clip-ref" }, c.reference || "(no words)")),
+      line("before", c.reference, c.before), line("after", c.reference, c.after)))));
+}
+
 async function loadHistory() {
   const [runs, info] = await Promise.all([optional("/api/train/runs"), optional("/api/model")]);
   model = info;
@@ -414,7 +430,8 @@ async function loadHistory() {
       ? `${fmtPercent(r.wer_before)} → ${fmtPercent(r.wer_after)}` : "–"),
     el("td", { class: "num nowrap", "data-label": "Took", title: phaseTimes(r) }, fmtDuration(r.duration_s)),
     el("td", { class: "outcome" }, outcome(r), r.message ? el("span", { class: "muted run-message" }, r.message) : null,
-      phaseTimes(r) ? el("span", { class: "muted run-message run-phases" }, `Time: ${phaseTimes(r)}`) : null))));
+      phaseTimes(r) ? el("span", { class: "muted run-message run-phases" }, `Time: ${phaseTimes(r)}`) : null,
+      heldoutClips(r)))));
   $("runs-empty").hidden = list.length > 0;
   werChart(list);
   if (model === null) $("model-line").textContent = "Model information is not available on this server yet.";

@@ -294,8 +294,10 @@ async function load(id, push) {
   if (push) history.pushState({ id: data.id }, "", url);
   else history.replaceState({ id: data.id }, "", url);
   document.title = `Item ${data.id} · Editor · S2S Training`;
-  textarea.focus();
+  textarea.focus({ preventScroll: true });
   textarea.setSelectionRange(textarea.value.length, textarea.value.length);
+  // The cursor waits at the end, ready to type, but a long transcript is read from its start.
+  textarea.scrollTop = 0;
   loadQueueInfo();
 }
 

@@ -74,3 +74,17 @@ def test_clips_over_30_seconds_are_left_out_of_training_and_stop_counting(conn, 
     assert long_item in run["result"]["skipped_items"] or long_item not in jobs.plan(conn, cfg).train
     assert long_item not in jobs.plan(conn, cfg).train  # found out once, then no longer pending
     assert client.get(f"/api/data/{long_item}").get_json()["duration_s"] == 45.0
+
+
+def test_a_long_raw_pcm_row_is_refused_from_its_length(client, conn):
+    """Issue: four /peaks requests on a 100 MB raw row took the server from 0.8 to 1.47 GB, though each got 422."""
+    raw = (np.random.default_rng(0).integers(-2000, 2000, 16000 * 400, dtype=np.int16)).tobytes()  # 400 s, 12.8 MB
+    item = database.insert_item(conn, "a very long recording", raw)
+    tracemalloc.start()
+    try:
+        responses = [client.get(f"/api/data/{item}/{what}") for what in ("peaks", "audio")]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert all(r.status_code == 422 and "longer than the 5.0 min" in r.get_json()["message"] for r in responses)
+    assert peak < 3 * len(raw), f"{peak / 2**20:.0f} MB"  # the row itself and a copy, never its float conversions

@@ -100,3 +100,36 @@ def test_find_and_replace_on_the_dashboard(page, conn, speech):
     expect(page.locator("#toast")).to_contain_text("Undone: 2 transcripts restored")
     expect(page.locator("#bulk-batches")).to_contain_text("Undone")
     assert _texts(conn, [ids[1], ids[3]]) == ["Jon's boat is red", "tell JON hello"]
+
+
+def test_undo_takes_back_only_its_own_change(client, conn, speech):
+    """Issue: an approval given after the batch was undone with its text, and after a rollback to v0 undo
+    marked trained an item v0 never saw."""
+    from utils import runs
+
+    approved, learned = (database.insert_item(conn, t, speech["hello"]) for t in ("jon approved later", "jon learned"))
+    job = runs.create(conn, "adapt", 1, 0)
+    runs.update(conn, job, version="v1-20260101-000000", state="done")
+    runs.record_items(conn, job, [(learned, "trained", "jon learned")])
+    conn.execute("UPDATE s2s_training_data SET is_trained = 1, is_reviewed = 1 WHERE id = ?", (learned,))
+    body = {"find": "jon", "replace": "John", "include_reviewed": True}
+    done = client.post("/api/bulk/apply", json={**body, "all": True}).get_json()
+    assert done["changed"] == 2
+    database.update_item(conn, approved, is_reviewed=True)  # the reviewer approves the batch's text
+    # The deployed model is the original (a rollback since, say): it never learned "jon learned".
+    undone = client.post(f"/api/bulk/{done['batch_id']}/undo").get_json()
+    assert [s["id"] for s in undone["skipped"]] == [approved] and undone["restored"] == 1
+    assert _texts(conn, [approved, learned]) == ["John approved later", "jon learned"]
+    assert database.get_item(conn, learned)["is_trained"] == 0
+
+
+def test_a_replacement_stays_within_a_transcripts_length_and_the_preview_is_bounded(client, conn, speech):
+    long_ones = [database.insert_item(conn, "a " * 4_500, speech["hello"]) for _ in range(200)]
+    body = {"find": "a", "replace": "Q" * 3_000}
+    preview = client.post("/api/bulk/preview", json=body)
+    found = preview.get_json()
+    assert found["total"] == 200 and 0 < len(found["matches"]) < 200 and len(preview.data) < 2_500_000
+    assert all("10,000 a transcript may" in m["refused"] for m in found["matches"])
+    done = client.post("/api/bulk/apply", json={**body, "all": True}).get_json()
+    assert done["changed"] == 0 and len(done["skipped"]) == 200
+    assert max(len(database.get_item(conn, i)["transcript"]) for i in long_ones) == 9_000

@@ -68,3 +68,36 @@ def test_what_is_not_a_model_is_refused_before_anything_runs(cfg, conn, reviewed
     assert _cli(cfg, "model", "import", str(tmp_path / "notes")) == 1
     assert "Nothing to import" in capsys.readouterr().err
     assert runs.latest(conn) is None
+
+
+def test_a_folder_with_links_or_a_config_unlike_its_weights_is_refused(cfg, conn, reviewed, tmp_path, capsys):
+    """Issue: `zero.bin -> /dev/zero` wrote 13 GB, linked files came into the versions, and a config asking
+    for 400 layers loaded tiny.en's weights as a 1.7-billion-parameter model."""
+    import json
+
+    build(cfg.model.path)
+    linked = build(tmp_path / "linked")
+    (linked / "tokenizer.json").rename(tmp_path / "elsewhere.json")
+    (linked / "tokenizer.json").symlink_to(tmp_path / "elsewhere.json")
+    assert _cli(cfg, "model", "import", str(linked)) == 1
+    assert "holds links (tokenizer.json)" in capsys.readouterr().err
+
+    inflated = build(tmp_path / "inflated")
+    config = json.loads((inflated / "config.json").read_text())
+    (inflated / "config.json").write_text(json.dumps({**config, "encoder_layers": 400}))
+    assert _cli(cfg, "model", "import", str(inflated)) == 1
+    err = capsys.readouterr().err
+    assert "encoder_layers 400 in config.json, 2 in the weights" in err
+    assert runs.latest(conn) is None  # refused before anything ran
+
+
+def test_only_the_models_own_files_are_copied(tmp_path):
+    from stt.models.model_files import copy_model
+
+    source = build(tmp_path / "source")
+    (source / "notes.txt").write_text("not part of a model")
+    (source / "zero.bin").symlink_to("/dev/zero")  # not a name a model uses: never opened
+    copy_model(source, tmp_path / "copy")
+    copied = {p.name for p in (tmp_path / "copy").iterdir()}
+    assert "config.json" in copied and "model.safetensors" in copied
+    assert not copied & {"notes.txt", "zero.bin"}

@@ -94,3 +94,21 @@ def test_no_debug_traceback_on_unexpected_error(app, client):
     assert response.status_code == 500
     assert response.get_json()["error"] == "internal_error"
     assert b"secret internals" not in response.data and b"Traceback" not in response.data
+
+
+def test_the_bearer_scheme_is_case_insensitive_and_a_wrong_one_beside_a_cookie_is_a_guess(lan_app):
+    client = lan_app.test_client()
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        assert client.get("/api/data/stats", headers={"Authorization": f"{scheme} {TOKEN}"}).status_code == 200
+    assert client.post("/login", data={"token": TOKEN, "next": "/"}).status_code == 302
+    assert client.get("/api/data/stats").status_code == 200  # the cookie alone
+    throttle = lan_app.extensions["s2s_throttle"]
+    wrong = client.get("/api/data/stats", headers={"Authorization": "Bearer guess"})
+    assert wrong.status_code == 401 and throttle._failures["127.0.0.1"][0] == 1  # counted as a guess
+
+
+def test_a_cross_site_export_is_refused(client, seeded):
+    """Issue: a GET from another site started an export, which fixes the held-out set for good."""
+    refused = client.get("/api/export", headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403 and refused.get_json()["error"] == "cross_origin"
+    assert client.get("/api/export", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200

@@ -273,7 +273,9 @@ def test_items_edited_during_the_run_stay_pending(conn, cfg, trainable, fake_eng
     fake_engine.during = reviewer_edits
     run = run_in_process(cfg)
     assert run["state"] == "done" and run["deployed"], run["message"]
-    assert "2 item(s) changed during training" in run["message"]
+    # Each with its own reason: the edited one is pending again, the un-reviewed one waits for review.
+    assert "1 item(s) were edited during training and stay pending" in run["message"]
+    assert "1 item(s) were marked unreviewed during training and wait for review" in run["message"]
     assert trained_ids(conn) == set(trainable.train) - {edited, unreviewed}
     assert fake_engine.seen.heldout == trainable.heldout and fake_engine.seen.train == trainable.train
 

@@ -203,3 +203,12 @@ def test_import_of_nothing_usable_says_why(cfg, conn, tmp_path, capsys):
     not_db.write_text("hello", encoding="utf-8")
     assert _cli(cfg, "import", str(not_db)) == 1
     assert "not a folder of clips nor a database" in capsys.readouterr().err
+
+
+def test_export_to_the_current_folder(cfg, conn, filled, tmp_path, monkeypatch):
+    """Issue: `main.py export .` crashed (PosixPath('.') has an empty name)."""
+    empty = tmp_path / "here"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert _cli(cfg, "export", ".") == 0
+    assert (empty / "train" / "metadata.csv").is_file()

@@ -112,6 +112,9 @@ def _pcm_array(blob: bytes, cfg: AudioConfig) -> np.ndarray:
     if len(blob) < frame:
         raise AudioError("the audio is empty" if not blob else "the audio is too short to hold one PCM frame")
     usable = len(blob) - len(blob) % frame  # a truncated last frame is dropped, not fatal
+    if usable // frame > cfg.max_duration_s * cfg.pcm_sample_rate:
+        # Refused from its length before any conversion: a 100 MB row must not cost its float copies.
+        raise _too_long(usable // frame / cfg.pcm_sample_rate, cfg)
     data = np.frombuffer(blob[:usable], dtype=dtype).reshape(-1, cfg.pcm_channels)
     if dtype.kind == "f":
         return data.astype(np.float32)
@@ -214,13 +217,14 @@ def playable(blob: bytes, cfg: AudioConfig) -> tuple[bytes, str]:
         info(blob, cfg)  # refuse undecodable containers here rather than in the browser
         return blob, MIME[kind]
     _check_pcm_format(blob, cfg)
-    frame = np.dtype(PCM_DTYPES[cfg.pcm_sample_format]).itemsize * cfg.pcm_channels
-    data = blob[: len(blob) - len(blob) % frame]
-    if not data:
-        raise AudioError("the audio is empty" if not blob else "the audio is too short to hold one PCM frame")
     fmt_tag, bits = PCM_SUBTYPES[cfg.pcm_sample_format]
     block = cfg.pcm_channels * bits // 8
-    _check_length(len(data) // block, cfg.pcm_sample_rate, cfg)  # as /peaks does: bytes too few to be speech are 422
+    usable = len(blob) - len(blob) % block
+    if not usable:
+        raise AudioError("the audio is empty" if not blob else "the audio is too short to hold one PCM frame")
+    # As /peaks does (bytes too few to be speech, or too long, are 422), before the bytes are copied.
+    _check_length(usable // block, cfg.pcm_sample_rate, cfg)
+    data = blob[:usable]
     header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
     header += b"fmt " + struct.pack(
         "<IHHIIHH", 16, fmt_tag, cfg.pcm_channels, cfg.pcm_sample_rate, cfg.pcm_sample_rate * block, block, bits

@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from utils import database
+from utils import database, runs, transcripts
 from utils.schema import TABLE
 
 
@@ -63,13 +63,19 @@ class StalePreview(Exception):
 
 
 def preview(conn: sqlite3.Connection, search: Search, replacement: str) -> list[dict[str, Any]]:
-    """Every match: id, version, is_reviewed, the transcript now and after the replacement."""
+    """Every match: id, version, is_reviewed, the transcript now and after the replacement. A match the
+    replacement would make longer than a transcript may be (utils/transcripts.py) keeps its transcript as
+    `replaced` and says why in `refused`: apply leaves it alone, as the editor could not save it again."""
     pattern, out = search.pattern(), []
     for row in _candidates(conn, search):
         after = pattern.sub(lambda _: replacement, row["transcript"])
         if after != row["transcript"]:
-            out.append({"id": row["id"], "version": database.item_version(row), "is_reviewed": row["is_reviewed"],
-                        "transcript": row["transcript"], "replaced": after})
+            match = {"id": row["id"], "version": database.item_version(row), "is_reviewed": row["is_reviewed"],
+                     "transcript": row["transcript"], "replaced": after}
+            if len(after) > transcripts.MAX_CHARS:
+                match.update(replaced=row["transcript"], refused=f"it would hold {len(after):,} characters, more "
+                                                                 f"than the {transcripts.MAX_CHARS:,} a transcript may")
+            out.append(match)
     return out
 
 
@@ -86,6 +92,10 @@ def apply(conn: sqlite3.Connection, search: Search, replacement: str,
         if versions is None and preview_tag is not None and tag(matches) != preview_tag:
             raise StalePreview(matches)
         for match in matches:
+            if "refused" in match:
+                if versions is None or match["id"] in versions:
+                    skipped.append({"id": match["id"], "reason": match["refused"]})
+                continue
             if versions is not None:
                 if match["id"] not in versions:
                     continue
@@ -94,16 +104,16 @@ def apply(conn: sqlite3.Connection, search: Search, replacement: str,
                     continue
             edits.append(match)
         if versions is not None:
-            found = {m["id"] for m in edits} | {s["id"] for s in skipped}
+            found = {m["id"] for m in edits} | {s["id"] for s in skipped}  # refused ones are in skipped
             skipped += [{"id": i, "reason": "no longer matches"} for i in versions if i not in found]
         trained = dict(conn.execute(f"SELECT id, is_trained = 1 FROM {TABLE} WHERE id IN "
                                     f"(SELECT value FROM json_each(?))", (_ids_json(m["id"] for m in edits),)))
         conn.executemany(f"UPDATE {TABLE} SET transcript = ?, is_trained = 0 WHERE id = ?",
                          [(m["replaced"], m["id"]) for m in edits])
-        conn.executemany("INSERT INTO s2s_app_bulk_edits(batch_id, item_id, before, after, was_trained) "
-                         "VALUES (?, ?, ?, ?, ?)",
-                         [(batch_id, m["id"], m["transcript"], m["replaced"], int(bool(trained.get(m["id"]))))
-                          for m in edits])
+        conn.executemany("INSERT INTO s2s_app_bulk_edits(batch_id, item_id, before, after, was_trained, "
+                         "was_reviewed) VALUES (?, ?, ?, ?, ?, ?)",
+                         [(batch_id, m["id"], m["transcript"], m["replaced"], int(bool(trained.get(m["id"]))),
+                           int(m["is_reviewed"] == 1)) for m in edits])
         conn.execute("INSERT INTO s2s_app_bulk_batches(batch_id, created_at, find, replace, changed) "
                      "VALUES (?, ?, ?, ?, ?)", (batch_id, database.now(), search.text, replacement, len(edits)))
     return {"batch_id": batch_id, "changed": len(edits), "skipped": skipped}
@@ -121,30 +131,38 @@ class AlreadyUndone(Exception):
     """The batch was undone before."""
 
 
-def undo(conn: sqlite3.Connection, batch_id: str) -> dict[str, Any]:
-    """Put back what the batch changed, in one transaction; items edited since are left alone and listed."""
+def undo(conn: sqlite3.Connection, batch_id: str, lineage: list[str] | None = None) -> dict[str, Any]:
+    """Put back what the batch changed, in one transaction; items edited, reviewed or trained on since are
+    left alone and listed. With `lineage` (the deployed model's versions), the trained flags then follow
+    what that model learned, as after a deploy (utils/runs.sync_trained): an undo after a rollback never
+    marks trained what the model in use never saw."""
     with database.transaction(conn):
         batch = conn.execute("SELECT undone_at FROM s2s_app_bulk_batches WHERE batch_id = ?", (batch_id,)).fetchone()
         if batch is None:
             raise UnknownBatch(batch_id)
         if batch["undone_at"]:
             raise AlreadyUndone(batch_id)
-        # Restored only where the transcript is still what the batch wrote and nothing re-trained it since.
+        # Restored only where the transcript is still what the batch wrote, nothing re-trained it, and no one
+        # reviewed (or un-reviewed) it since: an approval given after the batch approved the batch's text.
+        # (Batches recorded before was_reviewed existed hold NULL there: the review is not checked for them.)
         restorable = conn.execute(
             f"SELECT e.item_id FROM s2s_app_bulk_edits e JOIN {TABLE} d ON d.id = e.item_id "
-            "WHERE e.batch_id = ? AND d.transcript IS e.after AND d.is_trained IS NOT 1", (batch_id,)).fetchall()
+            "WHERE e.batch_id = ? AND d.transcript IS e.after AND d.is_trained IS NOT 1 "
+            "AND (e.was_reviewed IS NULL OR (d.is_reviewed = 1) = e.was_reviewed)", (batch_id,)).fetchall()
         ids = [r[0] for r in restorable]
         conn.execute(
             f"UPDATE {TABLE} SET transcript = (SELECT before FROM s2s_app_bulk_edits e WHERE e.batch_id = ? "
             f"AND e.item_id = {TABLE}.id), is_trained = (SELECT was_trained FROM s2s_app_bulk_edits e "
             f"WHERE e.batch_id = ? AND e.item_id = {TABLE}.id) WHERE id IN (SELECT value FROM json_each(?))",
             (batch_id, batch_id, _ids_json(ids)))
+        if lineage is not None:
+            runs.sync_trained(conn, lineage)
         done = set(ids)
         left = [r[0] for r in conn.execute("SELECT item_id FROM s2s_app_bulk_edits WHERE batch_id = ? ORDER BY "
                                            "item_id", (batch_id,)) if r[0] not in done]
         conn.execute("UPDATE s2s_app_bulk_batches SET undone_at = ? WHERE batch_id = ?", (database.now(), batch_id))
     return {"batch_id": batch_id, "restored": len(ids),
-            "skipped": [{"id": i, "reason": "edited (or trained on, or deleted) since the batch"}
+            "skipped": [{"id": i, "reason": "edited, reviewed, trained on or deleted since the batch"}
                                                           for i in left]}
 
 

@@ -136,6 +136,7 @@ def write_dataset(conn: sqlite3.Connection, sink: Sink, cfg: Config, untrained_o
 def export_to_folder(conn: sqlite3.Connection, target: Path, cfg: Config, untrained_only: bool = False,
                      wav16k: bool = False) -> ExportReport:
     """Export into `target`, a folder that must not exist yet or be empty."""
+    target = target.resolve()  # "." has no name to put ".partial" after; its resolved path has
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ExportError(f"{target} already exists and is not an empty folder: choose a new folder to export to")
     partial = target.with_name(target.name + ".partial")

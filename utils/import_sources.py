@@ -21,6 +21,12 @@ from utils import columns
 from utils.schema import TABLE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"}
+# Files (and a database's blobs) over this size are refused before they are read: a voice assistant's
+# clips are seconds long (the decoder's own bound is 5 minutes), and a sparse 1 GB "WAV" must not
+# take gigabytes of memory to find out.
+MAX_FILE_BYTES = 128 * 1024 * 1024
+# A transcript file longer than this is no transcript (utils/transcripts.MAX_CHARS is what may be kept).
+MAX_TEXT_FILE_BYTES = 1024 * 1024
 TEXT_COLUMNS = ("transcription", "text", "sentence", "transcript")
 HELD_SPLITS = {"test", "validation", "valid", "dev", "eval"}
 ROLES = {"train", "heldout", "regression"}
@@ -53,10 +59,35 @@ def candidates(path: Path, problems: list[tuple[str, str]]) -> list[Candidate]:
     return _from_pairs(path, problems)
 
 
+def _inside(root: Path, path: Path) -> Path | None:
+    """`path` resolved, when it is a regular file inside `root` (a link that stays inside is followed);
+    None for anything that leaves the source, so an import never reads a file the dataset only names."""
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, or a loop of links
+        return None
+    return resolved if resolved.is_relative_to(root.resolve()) and resolved.is_file() else None
+
+
+def _reader(path: Path) -> Callable[[], bytes]:
+    """Reads the file once asked, after checking its size (OSError says why not)."""
+    def read() -> bytes:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise OSError(f"it holds {size / 1e6:.0f} MB, more than the {MAX_FILE_BYTES / 1e6:.0f} MB a clip may")
+        return path.read_bytes()
+    return read
+
+
 def _from_database(path: Path) -> Iterator[Candidate]:
     try:
-        conn = sqlite3.connect(f"file:{path.as_posix()}?mode=ro", uri=True, check_same_thread=False)
+        # As a URI, so a '#' or '?' in the path is part of the name (as_uri escapes them), read-only.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         conn.text_factory = columns.lenient_text
+        kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone()
+        if kind is not None and kind[0] != "table":
+            # A view can be anything, an endless recursive one included: only a table is read.
+            raise SourceError(f"{path}: {TABLE} is a {kind[0]}, not a table; only a table is imported")
         rows = conn.execute(
             f"SELECT id, {columns.as_text('transcript')}, {columns.as_flag('is_reviewed')}, "
             f"{columns.as_text('timestamp')} FROM {TABLE} ORDER BY id").fetchall()
@@ -64,23 +95,57 @@ def _from_database(path: Path) -> Iterator[Candidate]:
         raise SourceError(f"{path} is not a folder of clips nor a database with the table {TABLE}: {exc}") from None
 
     def reader(item_id: int) -> Callable[[], bytes]:
-        return lambda: bytes(conn.execute(f"SELECT CAST(audio_blob AS BLOB) FROM {TABLE} WHERE id = ?",
-                                          (item_id,)).fetchone()[0] or b"")
+        def read() -> bytes:
+            row = conn.execute(f"SELECT length(audio_blob) FROM {TABLE} WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                raise OSError("the row is no longer in the source database")
+            if (row[0] or 0) > MAX_FILE_BYTES:
+                raise OSError(f"its audio holds {row[0] / 1e6:.0f} MB, more than the {MAX_FILE_BYTES / 1e6:.0f} MB "
+                              "a clip may")
+            found = conn.execute(f"SELECT CAST(audio_blob AS BLOB) FROM {TABLE} WHERE id = ?", (item_id,)).fetchone()
+            if found is None:
+                raise OSError("the row is no longer in the source database")
+            return bytes(found[0] or b"")
+        return read
 
     for item_id, transcript, reviewed, timestamp in rows:
+        if not isinstance(item_id, int):
+            yield Candidate(f"{path.name}#{item_id}", None, _refuse("the row has no integer id"))
+            continue
         yield Candidate(f"{path.name}#{item_id}", transcript, reader(item_id), reviewed=bool(reviewed),
                         timestamp=timestamp)
 
 
-def _metadata_rows(metadata: Path) -> list[dict]:
+def _refuse(why: str) -> Callable[[], bytes]:
+    """A reader for a candidate known to be unreadable: the report names it with `why`."""
+    def read() -> bytes:
+        raise OSError(why)
+    return read
+
+
+def _metadata_rows(metadata: Path, problems: list[tuple[str, str]]) -> list[tuple[int, dict]]:
+    """(line number, row) of each row; a .jsonl line that is not a JSON object is reported and passed over."""
     with metadata.open(encoding="utf-8-sig", newline="") as f:
         if metadata.suffix == ".csv":
-            return list(csv.DictReader(f))
-        return [json.loads(line) for line in f if line.strip()]
+            return list(enumerate(csv.DictReader(f), start=2))
+        rows = []
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                problems.append((f"{metadata}:{number}", f"not JSON: {exc}"))
+                continue
+            if isinstance(row, dict):
+                rows.append((number, row))
+            else:
+                problems.append((f"{metadata}:{number}", f"a JSON {type(row).__name__}, not an object"))
+        return rows
 
 
 def _role(row: dict, metadata: Path, root: Path) -> str:
-    if row.get("role") in ROLES:
+    if isinstance(row.get("role"), str) and row["role"] in ROLES:
         return row["role"]
     folders = {p.lower() for p in metadata.parent.relative_to(root).parts}
     return "heldout" if folders & HELD_SPLITS else "train"
@@ -89,23 +154,29 @@ def _role(row: dict, metadata: Path, root: Path) -> str:
 def _from_audiofolder(root: Path, metadata: list[Path], problems: list[tuple[str, str]]) -> list[Candidate]:
     found, listed = [], set()
     for table in metadata:
+        if _inside(root, table) is None:
+            problems.append((str(table), "a link to outside the dataset folder: refused"))
+            continue
         try:
-            rows = _metadata_rows(table)
+            rows = _metadata_rows(table, problems)
         except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
             problems.append((str(table), f"cannot read the metadata: {exc}"))
             continue
-        for number, row in enumerate(rows, start=2):
+        for number, row in rows:
             name = row.get("file_name")
             if not isinstance(name, str) or not name:
                 problems.append((f"{table}:{number}", "no file_name"))
                 continue
-            audio_path = (table.parent / name).resolve()
-            listed.add(audio_path)
+            named = table.parent / name
+            listed.add(named.resolve())
             text = next((row[c] for c in TEXT_COLUMNS if isinstance(row.get(c), str)), None)
-            if not audio_path.is_file():
-                problems.append((str(table.parent / name), "named in metadata but not there"))
+            audio_path = _inside(root, named)
+            if audio_path is None:
+                why = "named in metadata but not there" if not named.exists() and not named.is_symlink() \
+                    else "outside the dataset folder (a link, '..' or an absolute path): refused"
+                problems.append((str(named), why))
                 continue
-            found.append(Candidate(str(table.parent / name), text, audio_path.read_bytes, _role(row, table, root),
+            found.append(Candidate(str(named), text, _reader(audio_path), _role(row, table, root),
                                    no_speech=str(row.get("no_speech", "")).strip() in ("1", "true", "True")))
     for stray in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
         if stray.resolve() not in listed:
@@ -123,12 +194,21 @@ def _from_pairs(root: Path, problems: list[tuple[str, str]]) -> list[Candidate]:
         problems.append((str(texts[stem]), "a transcript without an audio file of the same name"))
     found = []
     for stem, audio_path in sorted(audio.items()):
+        if _inside(root, audio_path) is None:
+            problems.append((str(audio_path), "a link to outside the folder: refused"))
+            continue
         text = None
         if stem in texts:
+            text_path = _inside(root, texts[stem])
+            if text_path is None:
+                problems.append((str(texts[stem]), "a link to outside the folder: refused"))
+                continue
             try:
-                text = texts[stem].read_text(encoding="utf-8-sig").strip()
+                if text_path.stat().st_size > MAX_TEXT_FILE_BYTES:
+                    raise OSError(f"it holds over {MAX_TEXT_FILE_BYTES // 1024} KB")
+                text = text_path.read_text(encoding="utf-8-sig").strip()
             except (OSError, UnicodeDecodeError) as exc:
                 problems.append((str(texts[stem]), f"cannot read the transcript: {exc}"))
                 continue
-        found.append(Candidate(str(audio_path), text, audio_path.read_bytes))
+        found.append(Candidate(str(audio_path), text, _reader(audio_path.resolve())))
     return found

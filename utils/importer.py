@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from utils import audio, database, training_sets
+from utils import audio, database, training_sets, transcripts
 from utils.config import AudioConfig
 from utils.import_sources import Candidate, candidates
 from utils.schema import TABLE
@@ -69,6 +69,23 @@ def _insert(conn: sqlite3.Connection, batch: list[tuple[Candidate, bytes, bool]]
                 training_sets.mark_role(conn, item_id, "no_speech")
 
 
+def _fit_transcript(candidate: Candidate, problems: list[tuple[str, str]]) -> bool:
+    """Hold an imported transcript to the editor's rules (utils/transcripts.py): control and bidi characters
+    are removed and reported; one longer than the editor can save again is refused."""
+    if not isinstance(candidate.transcript, str):
+        return True
+    text, removed = transcripts.cleaned(candidate.transcript)
+    if len(text) > transcripts.MAX_CHARS:
+        problems.append((candidate.source, f"the transcript holds {len(text):,} characters, more than the "
+                                           f"{transcripts.MAX_CHARS:,} the editor can save: refused"))
+        return False
+    if removed:
+        problems.append((candidate.source, f"{removed} control or direction-changing character(s) removed from "
+                                           "the transcript (added)"))
+        candidate.transcript = text
+    return True
+
+
 def import_clips(conn: sqlite3.Connection, path: Path, audio_cfg: AudioConfig,
                  reviewed: bool | None = None) -> ImportReport:
     """Import what `path` holds (see utils/import_sources.py).
@@ -89,6 +106,8 @@ def import_clips(conn: sqlite3.Connection, path: Path, audio_cfg: AudioConfig,
             continue
         except audio.AudioError as exc:
             report.problems.append((candidate.source, str(exc)))
+            continue
+        if not _fit_transcript(candidate, report.problems):
             continue
         digest = hashlib.sha256(blob).digest()
         if existing.holds(blob, digest):

@@ -90,6 +90,13 @@ def mark_trained(conn: sqlite3.Connection, job_id: str) -> int:
     return len(ids)
 
 
+def unreviewed_since(conn: sqlite3.Connection, job_id: str) -> int:
+    """The run's training items that are no longer reviewed (mark_trained passes them over)."""
+    return conn.execute(
+        "SELECT count(*) FROM s2s_app_train_items i JOIN s2s_training_data d ON d.id = i.item_id"
+        " WHERE i.job_id = ? AND i.role = 'train' AND d.is_reviewed IS NOT 1", (job_id,)).fetchone()[0]
+
+
 def sync_trained(conn: sqlite3.Connection, lineage: list[str]) -> None:
     """Make is_trained say what the model made of versions `lineage` has learned, after any deploy by hand.
 

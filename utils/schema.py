@@ -140,7 +140,10 @@ ADDED_COLUMNS = [("s2s_app_train_runs", "step_at", "TEXT"),
                  ("s2s_app_suggestions", "words_json", "TEXT"),
                  # For raw PCM, the [audio] settings the facts were measured with (audio.pcm_settings); NULL for
                  # containers. Facts measured under other settings are dropped when the app starts.
-                 ("s2s_app_audio_meta", "pcm_settings", "TEXT")]
+                 ("s2s_app_audio_meta", "pcm_settings", "TEXT"),
+                 # Whether the item was reviewed when a find-and-replace batch changed it: undo leaves it alone
+                 # if that changed since.
+                 ("s2s_app_bulk_edits", "was_reviewed", "INTEGER")]
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -20,6 +20,7 @@ from stt.finetune import jobs
 from stt.finetune.jobs import JobError, connect
 from stt.finetune.metrics import wer_of
 from stt.finetune.timings import PhaseClock
+from stt.models import model_files
 from stt.models.model_format import ModelFormatError, as_huggingface, detect_format, in_format_of
 from utils import database, runs, training_sets
 from utils.config import Config
@@ -31,6 +32,8 @@ def start_record(cfg: Config, folder: Path) -> dict[str, Any]:
     """Check the folder and that nothing else runs, and record the import as a queued run."""
     try:
         detect_format(folder)
+        model_files.model_files(folder)
+        model_files.check_shapes(folder)
     except ModelFormatError as exc:
         raise JobError("not_a_model", f"Nothing to import: {exc}") from None
     jobs.heal(cfg)
@@ -65,18 +68,24 @@ def measure(cfg: Config, batch: Any, folder: Path, work: Path, progress: Callabl
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     device = pick_device()
+    started = time.perf_counter()
+    clock = PhaseClock()
     source = work / "source"
-    shutil.copytree(folder, source)  # the version's record is written into the copy, never into the user's folder
+    # Only the model's own files; the version's record is written into the copy, never into the user's folder.
+    model_files.copy_model(folder, source)
+    with clock("converting"):
+        imported_dir = as_huggingface(source, work / "imported")
+    with clock("loading"):
+        load_model(imported_dir, device)  # one that cannot load is found out before measuring anything
     measured = {"heldout": batch.heldout, "regression": batch.regression, "ordinary": batch.gate,
                 "no_speech": batch.silent}
     total = 2 * sum(len(group) for group in measured.values())
     scores: dict[str, dict[str, Any]] = {}
     done = 0
-    started = time.perf_counter()
-    clock = PhaseClock()
-    for stage, folder, copy in (("before", cfg.model.path, "base"), ("after", source, "imported")):
-        with clock("converting"):
-            model_dir = as_huggingface(folder, work / copy)
+    for stage, model_dir in (("before", None), ("after", imported_dir)):
+        if model_dir is None:
+            with clock("converting"):
+                model_dir = as_huggingface(cfg.model.path, work / "base")
         with clock("loading"):
             processor, model = load_model(model_dir, device)
         with clock(f"measuring {stage}"):

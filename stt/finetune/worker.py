@@ -106,7 +106,8 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     except Cancelled:
         runs.finish(conn, job_id, "cancelled", "Cancelled: the deployed model was not changed.")
     except Exception as exc:  # the run's record must say why, whatever went wrong
-        _record_failure(conn, cfg, job_id, verdict.version if verdict else None, exc)
+        _record_failure(conn, cfg, job_id, verdict.version if verdict else None, exc,
+                        "Import" if imported is not None else "Training")
     finally:
         stop.set()
         shutil.rmtree(work, ignore_errors=True)
@@ -201,20 +202,30 @@ def record(conn: sqlite3.Connection, job_id: str, batch: Batch, verdict: Verdict
     with database.transaction(conn):
         marked = runs.mark_trained(conn, job_id) if verdict.accepted else 0
         if verdict.accepted and marked < len(batch.train):
-            message += f" {len(batch.train) - marked} item(s) changed during training and stay pending."
+            message += _not_marked(conn, job_id, len(batch.train) - marked)
         runs.finish(conn, job_id, "done", message, deployed=int(verdict.accepted), version=verdict.version,
                     step=1, total=1, result_json=json.dumps({**verdict.metrics, "marked_trained": marked,
                                                              "phase_seconds": timings.ordered(phase_seconds or {})}))
 
 
-def _record_failure(conn: sqlite3.Connection, cfg: Config, job_id: str, version: str | None, exc: Exception) -> None:
+def _not_marked(conn: sqlite3.Connection, job_id: str, count: int) -> str:
+    """Why `count` trained items were not marked trained: edited since (pending again), or un-reviewed."""
+    unreviewed = runs.unreviewed_since(conn, job_id)
+    edited = count - unreviewed
+    parts = ([f"{edited} item(s) were edited during training and stay pending"] if edited else []) + \
+        ([f"{unreviewed} item(s) were marked unreviewed during training and wait for review"] if unreviewed else [])
+    return " " + "; ".join(parts) + "."
+
+
+def _record_failure(conn: sqlite3.Connection, cfg: Config, job_id: str, version: str | None, exc: Exception,
+                    what: str = "Training") -> None:
     if version is not None and store.deployed_version(cfg.model.path) == version:
         # Failed after the swap (say the assistant held the lock too long): the model is live, its
         # items stay pending and are trained again next time; never claim nothing changed.
-        runs.finish(conn, job_id, "failed", f"Training failed after deploying its model (version {version}): "
+        runs.finish(conn, job_id, "failed", f"{what} failed after deploying its model (version {version}): "
                     f"{exc}. Its items were not marked trained and stay pending.", deployed=1, version=version)
     else:
-        runs.finish(conn, job_id, "failed", f"Training failed: {exc}. The deployed model was not changed.")
+        runs.finish(conn, job_id, "failed", f"{what} failed: {exc}. The deployed model was not changed.")
 
 
 def _heartbeat(cfg: Config, job_id: str) -> threading.Event:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
+from stt.models import store
 from training.src import params
 from training.src.db import get_db
 from training.src.errors import ApiError
 from utils import bulk
 
 bp = Blueprint("bulk", __name__, url_prefix="/api")
-# Enough to read through; the total and the tag cover every match.
+# Enough to read through, and a bounded answer (a thousand long transcripts would be megabytes): the
+# total and the tag cover every match.
 PREVIEW_SHOWN = 1000
+PREVIEW_CHARS = 1_000_000
 MAX_FIND_CHARS = 200
 
 
@@ -33,7 +36,13 @@ def _search(body: dict[str, Any]) -> tuple[bulk.Search, str]:
 def preview():
     search, replacement = _search(params.json_object())
     matches = bulk.preview(get_db(), search, replacement)
-    return jsonify({"total": len(matches), "tag": bulk.tag(matches), "matches": matches[:PREVIEW_SHOWN]})
+    shown, size = [], 0
+    for match in matches[:PREVIEW_SHOWN]:
+        size += len(match["transcript"]) + len(match["replaced"])
+        if shown and size > PREVIEW_CHARS:
+            break
+        shown.append(match)
+    return jsonify({"total": len(matches), "tag": bulk.tag(matches), "matches": shown})
 
 
 def _versions(body: dict[str, Any]) -> dict[int, str] | None:
@@ -63,7 +72,8 @@ def apply():
 @bp.post("/bulk/<batch_id>/undo")
 def undo(batch_id: str):
     try:
-        return jsonify(bulk.undo(get_db(), batch_id))
+        # The trained flags after an undo follow what the deployed model learned, as after a deploy.
+        return jsonify(bulk.undo(get_db(), batch_id, store.lineage(current_app.config["S2S"].model.path)))
     except bulk.UnknownBatch:
         raise ApiError(404, "not_found", f"No find-and-replace batch {batch_id}.") from None
     except bulk.AlreadyUndone:

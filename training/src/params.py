@@ -7,17 +7,16 @@ from typing import Any
 from flask import request
 
 from training.src.errors import ApiError
+from utils import transcripts
 
 TRUE, FALSE = {"true", "1"}, {"false", "0"}
 # One entity tag, quoted or not, weak or not: what openapi.py's If-Match pattern allows, and nothing else.
 ENTITY_TAG = re.compile(r' *(?:W/)?"?([^" ]+)"? *')
-MAX_TRANSCRIPT_CHARS = 10_000
+# What a transcript may hold, as imports hold it too (utils/transcripts.py).
+MAX_TRANSCRIPT_CHARS = transcripts.MAX_CHARS
+BAD_CHARS = transcripts.BAD_CHARS
 # Longer search text is no transcript anyone typed, and SQLite refuses LIKE patterns past ~50,000.
 MAX_QUERY_CHARS = 500
-# C0 controls other than tab/newline/carriage return, DEL, C1 controls (U+0085, U+009B, ...),
-# bidirectional overrides and isolates (which make the text read differently from what it holds),
-# and lone surrogates (from invalid UTF-8 escapes) have no place in a transcript and break tokenizers.
-BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def bool_arg(name: str) -> bool | None:

@@ -67,14 +67,17 @@ def _same(a: str, b: str) -> bool:
 
 
 def _authorized(token: str) -> bool:
-    """A right Bearer token or login cookie. A wrong Bearer token counts as a guess (see throttle.py)."""
+    """A right Bearer token or login cookie. A wrong Bearer token counts as a guess (see throttle.py) and is
+    refused even beside a valid cookie: a cookie must not turn guessing into free tries."""
     header = request.headers.get("Authorization", "")
     if header:
         _check_throttle()
-        if header.startswith("Bearer ") and _same(header[7:].strip(), token):
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() == "bearer" and _same(credentials.strip(), token):  # the scheme is case-insensitive
             _throttle().succeeded(_client())
             return True
         _throttle().failed(_client())
+        return False
     cookie = request.cookies.get(COOKIE)
     return cookie is not None and _same(cookie, _session_value(token))
 
@@ -108,6 +111,9 @@ def _guard():
             raise ApiError(403, "cross_origin", "Requests from other websites may not change anything here.")
         if not origin and request.headers.get("Sec-Fetch-Site") == "cross-site":
             raise ApiError(403, "cross_origin", "Requests from other websites may not change anything here.")
+    elif request.endpoint == "export.export_zip" and request.headers.get("Sec-Fetch-Site") == "cross-site":
+        # A GET, but not a safe one: the first export fixes which items are held out for good.
+        raise ApiError(403, "cross_origin", "Other websites may not start an export here.")
     token = cfg.server.access_token
     if not token or request.endpoint in ("security.login", "static") or _authorized(token):
         return None

@@ -22,9 +22,13 @@ async function bulkPreview(e) {
 function renderMatches() {
   $("bulk-matches").replaceChildren(...bulk.matches.map((m) => el("li", {},
     el("label", { class: "check" },
-      el("input", { type: "checkbox", checked: true, "data-id": m.id, "aria-label": `Change item ${m.id}` }),
+      el("input", { type: "checkbox", checked: !m.refused, disabled: Boolean(m.refused), "data-id": m.id,
+        "aria-label": `Change item ${m.id}` }),
       el("a", { href: `/editor?id=${m.id}` }, `#${m.id}`), " ",
-      m.is_reviewed ? badge("Reviewed", "ok") : null, ...wordDiff(m.transcript, m.replaced)))));
+      m.is_reviewed ? badge("Reviewed", "ok") : null,
+      // Refused: the replacement would make it longer than a transcript may be; it is left as it is.
+      m.refused ? badge("Left as it is", "warn", m.refused) : null,
+      ...(m.refused ? [el("span", { class: "muted" }, ` ${m.refused}`)] : wordDiff(m.transcript, m.replaced))))));
   const shown = bulk.total > bulk.matches.length ? ` (the first ${bulk.matches.length} shown)` : "";
   $("bulk-summary").textContent = bulk.total
     ? `${plural(bulk.total, "transcript")} would change${shown}.` : "No transcript would change.";

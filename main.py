@@ -234,6 +234,8 @@ def _transfer(cfg: Config, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # faster-whisper logs a line per transcribed clip at INFO: the re-scoring of a backlog would bury the rest.
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
     try:
         return _run(args, _config(args))

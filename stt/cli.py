@@ -80,6 +80,7 @@ def evaluate_current(cfg: Config) -> int:
 
     from stt.finetune.engine import evaluate, pick_device
 
+    worker.quiet_libraries()  # one line of result, not a library warning per batch
     conn = jobs.connect(cfg)
     samples = load_samples(conn, cfg, jobs.plan(conn, cfg).heldout)
     conn.close()

@@ -126,5 +126,11 @@ def test_log_in_from_another_computer_and_review(browser, lan_server, other_site
     expect(page.locator("body")).to_contain_text("cross_origin")
     assert conn.execute("SELECT count(*) FROM s2s_app_train_runs").fetchone()[0] == 0
     conn.close()
+    # Signing out on a shared computer: the cookie goes, and the pages ask for the token again.
+    page.goto("/")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{base}/login")
+    page.goto("/editor")
+    expect(page).to_have_url(f"{base}/login?next=/editor")
     context.close()
     assert errors == []

@@ -95,3 +95,20 @@ def test_editor_fits_a_phone(phone, history):
         if locator.count():
             locator.scroll_into_view_if_needed()
             expect(locator).to_be_in_viewport()
+
+
+def test_find_and_replace_preview_wraps_words_on_a_phone(phone, history, conn, speech):
+    """Issue: at 390 px the preview broke words letter by letter."""
+    database.insert_item(conn, "please call jon about the boat tomorrow morning before the market opens", speech["hello"])
+    phone.goto("/")
+    phone.fill("#bulk-find", "jon")
+    phone.fill("#bulk-replace", "Jonathan")
+    phone.click("#bulk-preview-btn")
+    diff = phone.locator("#bulk-matches .bulk-diff").first
+    expect(diff).to_contain_text("Jonathan")
+    # Each word keeps to one line: no word box is narrower than its text, and the diff is as wide as it may be.
+    heights = phone.evaluate("""() => [...document.querySelectorAll('#bulk-matches .bulk-diff ins, #bulk-matches .bulk-diff del')]
+        .map((n) => n.getClientRects().length)""")
+    assert heights and max(heights) == 1, heights
+    assert diff.bounding_box()["width"] > 200
+    assert_fits(phone, "bulk")

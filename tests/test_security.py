@@ -112,3 +112,13 @@ def test_a_cross_site_export_is_refused(client, seeded):
     refused = client.get("/api/export", headers={"Sec-Fetch-Site": "cross-site"})
     assert refused.status_code == 403 and refused.get_json()["error"] == "cross_origin"
     assert client.get("/api/export", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+
+
+def test_sign_out_is_offered_only_with_a_token(lan_app, client):
+    assert "Sign out" not in client.get("/").get_data(as_text=True)  # loopback without a token: nothing to leave
+    lan = lan_app.test_client()
+    lan.post("/login", data={"token": TOKEN, "next": "/"})
+    assert "Sign out" in lan.get("/").get_data(as_text=True)
+    left = lan.post("/logout")
+    assert left.status_code == 302 and left.headers["Location"] == "/login"
+    assert lan.get("/api/data/stats").status_code == 401

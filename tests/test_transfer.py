@@ -2,6 +2,7 @@
 from such a dataset, a folder of clips with .txt transcripts, or another database."""
 from __future__ import annotations
 
+import csv
 import io
 import sqlite3
 import zipfile
@@ -140,6 +141,17 @@ def test_download_link_on_the_dashboard(page, filled):
     assert download.value.suggested_filename == "s2s-dataset.zip"
     with zipfile.ZipFile(download.value.path()) as archive:
         assert "s2s-dataset/train/metadata.csv" in archive.namelist()
+    # The command line's options are on the page too: untrained only, 16 kHz WAV.
+    page.get_by_label("untrained only").check()
+    page.get_by_label("as 16 kHz WAV").check()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download reviewed clips").click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        names = archive.namelist()
+        rows = [row for name in names if name.endswith("metadata.csv")
+                for row in csv.DictReader(io.StringIO(archive.read(name).decode()))]
+    assert all(n.endswith((".wav", ".csv", ".md", "/")) for n in names)  # every clip as WAV
+    assert rows and {row["is_trained"] for row in rows} == {"0"}  # the two trained items left out
 
 
 def test_a_folder_of_clips_with_problems(cfg, conn, clips, tmp_path, capsys):

@@ -81,7 +81,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     runs.update(conn, job_id, pid=os.getpid())
     stop = _heartbeat(cfg, job_id)
     work = work_dir(cfg, job_id)
-    _quiet_libraries()
+    quiet_libraries()
     from stt.finetune.engine import Cancelled
 
     store.repair(cfg.model.path)
@@ -246,7 +246,7 @@ def _heartbeat(cfg: Config, job_id: str) -> threading.Event:
     return stop
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """The run reports its own progress; library progress bars and deprecation chatter only bury it."""
     from transformers.utils import logging as hf_logging
 

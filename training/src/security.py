@@ -149,6 +149,14 @@ def login():
     return response
 
 
+@bp.post("/logout")
+def logout():
+    """Forget the login cookie on this browser (the pages show "Sign out" when a token is set)."""
+    response = redirect("/login")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
 def _same_site_path(target: str) -> str:
     """`next` if it is a path on this site, else "/".
 
@@ -166,6 +174,8 @@ def _same_site_path(target: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.extensions["s2s_throttle"] = Throttle()
+    # The pages offer "Sign out" only where there is something to sign out of.
+    app.context_processor(lambda: {"signs_in": bool(app.config["S2S"].server.access_token)})
     app.before_request(_guard)
     app.after_request(_headers)
     app.register_blueprint(bp)

@@ -28,7 +28,9 @@ function renderMatches() {
       m.is_reviewed ? badge("Reviewed", "ok") : null,
       // Refused: the replacement would make it longer than a transcript may be; it is left as it is.
       m.refused ? badge("Left as it is", "warn", m.refused) : null,
-      ...(m.refused ? [el("span", { class: "muted" }, ` ${m.refused}`)] : wordDiff(m.transcript, m.replaced))))));
+      // One block of text, not a flex item per word: on a phone the words wrap as words.
+      el("span", { class: "bulk-diff" }, ...(m.refused ? [el("span", { class: "muted" }, m.refused)]
+        : wordDiff(m.transcript, m.replaced)))))));
   const shown = bulk.total > bulk.matches.length ? ` (the first ${bulk.matches.length} shown)` : "";
   $("bulk-summary").textContent = bulk.total
     ? `${plural(bulk.total, "transcript")} would change${shown}.` : "No transcript would change.";

@@ -501,6 +501,15 @@ function onKey(e) {
 
 function wire() {
   $("f-reviewed").addEventListener("change", (e) => { state.reviewed = e.target.value; reloadFirstPage(); });
+  // The export's options, as `main.py export --untrained --wav16k` has them.
+  const exportHref = () => {
+    const p = new URLSearchParams();
+    if ($("export-untrained").checked) p.set("untrained", "true");
+    if ($("export-wav16k").checked) p.set("wav16k", "true");
+    $("export-link").href = `/api/export${p.toString() ? `?${p}` : ""}`;
+  };
+  $("export-untrained").addEventListener("change", exportHref);
+  $("export-wav16k").addEventListener("change", exportHref);
   $("stat-unusable").addEventListener("click", () => {
     state.reviewed = "unusable";
     $("f-reviewed").value = "unusable";

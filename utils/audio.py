@@ -74,29 +74,22 @@ def pcm_settings(cfg: AudioConfig) -> str:
 _SNIFF_BYTES = 1 << 20
 
 
-def _looks_like_f32(blob: bytes) -> bool:
-    """Float samples of real audio: all finite, within a few times full scale, and not all near silence.
-    Integer PCM read as floats gives exponents from its sample bits: huge, tiny or NaN values."""
-    window = blob[:_SNIFF_BYTES]
-    samples = np.frombuffer(window[:len(window) - len(window) % 4], dtype="<f4")
-    if samples.size < 160 or not np.isfinite(samples).all():
-        return False
-    peak = float(np.abs(samples).max())
-    return peak <= 4.0 and float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) >= 1e-3
-
-
 def _check_pcm_format(blob: bytes, cfg: AudioConfig) -> None:
     """Refuse raw PCM that is implausible as configured, naming the format it looks like: f32le read as
-    s16le plays as noise at twice its length, and would be trained on as such."""
+    s16le plays as noise at twice its length, and would be trained on as such.
+
+    Real float audio is all finite and within a few times full scale; integer PCM read as floats gets
+    its exponents from sample bits (huge, tiny or NaN values). Quiet float audio (RMS under 1e-3) says
+    nothing either way.
+    """
+    window = blob[:_SNIFF_BYTES]
+    floats = np.frombuffer(window[:len(window) - len(window) % 4], dtype="<f4")
+    plausible = bool(np.isfinite(floats).all()) and float(np.abs(floats).max(initial=0.0)) <= 4.0
+    loud = plausible and floats.size >= 160 and float(np.sqrt(np.mean(np.square(floats, dtype=np.float64)))) >= 1e-3
     configured = cfg.pcm_sample_format
-    looks_float = _looks_like_f32(blob)
-    if configured != "f32le" and looks_float:
+    if configured != "f32le" and loud:
         guess = "f32le"
-    elif configured == "f32le" and not looks_float and len(blob) >= 640:
-        window = blob[:_SNIFF_BYTES]
-        floats = np.frombuffer(window[:len(window) - len(window) % 4], dtype="<f4")
-        if np.isfinite(floats).all() and float(np.abs(floats).max(initial=0.0)) <= 4.0:
-            return  # quiet float audio: nothing says it is anything else
+    elif configured == "f32le" and not plausible and len(blob) >= 640:
         guess = "s16le"
     else:
         return

@@ -15,6 +15,7 @@ from stt.models import download, model_info, store
 from stt.finetune.clips import load_samples
 from stt.models.model_format import ModelFormatError, as_huggingface, detect_format
 from utils.config import Config
+from utils.formatting import percent
 
 BAR = 30
 
@@ -94,7 +95,7 @@ def evaluate_current(cfg: Config) -> int:
         processor = WhisperProcessor.from_pretrained(str(model_dir))
         wer = evaluate(model, processor, samples, device)
     print(f"held-out WER of {cfg.model.path} ({store.deployed_version(cfg.model.path) or 'original'}): "
-          f"{wer:.1%} on {len(samples)} items")
+          f"{percent(wer)} on {len(samples)} items")
     return 0
 
 
@@ -117,7 +118,7 @@ def model_list(cfg: Config) -> int:
 
 def _print_versions(versions: list[dict[str, Any]]) -> None:
     for v in versions:
-        wer = f"WER {v['wer_before']:.1%} -> {v['wer_after']:.1%}" if v.get("wer_after") is not None else ""
+        wer = f"WER {percent(v['wer_before'])} -> {percent(v['wer_after'])}" if v.get("wer_after") is not None else ""
         flag = "deployed" if v["deployed"] else ("" if v["accepted"] else "rejected")
         print(f"  {v['version']:<28} {v['created_at'] or '':<26} {wer:<24} {flag}")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import io
 
 import pytest
@@ -14,7 +15,33 @@ def test_health_reports_database_and_model(client, cfg):
     body = client.get("/api/health").get_json()
     assert body["status"] == "ok"
     assert body["database"] == {"path": str(cfg.database.path), "ok": True}
-    assert body["model"] == {"path": str(cfg.model.path), "present": False}
+    assert body["model"]["present"] is False and "does not exist" in body["model"]["message"]
+
+
+def test_health_says_a_model_that_cannot_load_is_not_present(client, cfg):
+    from tests import tiny_whisper
+
+    tiny_whisper.build(cfg.model.path)
+    assert client.get("/api/health").get_json()["model"] == {"path": str(cfg.model.path), "present": True}
+    config = json.loads((cfg.model.path / "config.json").read_text())
+    (cfg.model.path / "config.json").write_text(json.dumps({**config, "decoder_layers": 400}))
+    model = client.get("/api/health").get_json()["model"]
+    assert not model["present"] and "decoder_layers 400 in config.json" in model["message"]
+    (cfg.model.path / "config.json").write_text(json.dumps(config))
+    (cfg.model.path / "model.safetensors").write_bytes(b"not weights at all")
+    model = client.get("/api/health").get_json()["model"]
+    assert not model["present"] and model["message"]
+
+
+def test_health_remembers_a_model_that_failed_to_load(client, cfg, conn, speech):
+    cfg.model.path.mkdir(parents=True)
+    (cfg.model.path / "config.json").write_text("{}")  # a CTranslate2 folder whose weights are broken
+    (cfg.model.path / "model.bin").write_bytes(b"\0" * 64)
+    assert client.get("/api/health").get_json()["model"]["present"]  # not known before something loads it
+    item = database.insert_item(conn, "hello", speech["hello"])
+    assert client.post(f"/api/data/{item}/transcribe").status_code >= 400
+    model = client.get("/api/health").get_json()["model"]
+    assert not model["present"] and "cannot be loaded" in model["message"]
 
 
 def test_stats_counts_each_flag(client, seeded):
@@ -90,7 +117,7 @@ def test_list_returns_every_item_without_audio(client, seeded):
     assert response.headers["X-Total-Count"] == "6"
     assert [i["id"] for i in items] == sorted(seeded.values())
     assert set(items[0]) == {"id", "transcript", "is_reviewed", "is_trained", "timestamp", "duration_s", "problem",
-                             "no_speech", "unusable"}
+                             "no_speech", "unusable", "audio_error"}
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -341,3 +368,15 @@ def test_raw_pcm_left_out_for_its_format_is_usable_once_the_setting_fits(tmp_pat
     fitted = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, pcm_sample_format="f32le"))
     stats = create_app(fitted).test_client().get("/api/data/stats").get_json()
     assert stats["unusable"] == 0 and stats["pending_training"] + stats["heldout"] == 1
+
+
+def test_search_folds_case_and_accents_beyond_ascii(client, conn, speech):
+    ids = {t: database.insert_item(conn, t, speech["hello"]) for t in
+           ["İstanbul at noon", "ISTANBUL again", "Émile called", "die Straße", "nothing"]}
+    def found(q):
+        return {i["transcript"] for i in client.get("/api/data", query_string={"q": q}).get_json()}
+    assert found("istanbul") == {"İstanbul at noon", "ISTANBUL again"}
+    assert found("EMILE") == {"Émile called"}
+    assert found("strasse") == {"die Straße"}
+    assert found("İstanbul") == {"İstanbul at noon", "ISTANBUL again"}
+    assert len(ids) == 5

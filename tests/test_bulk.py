@@ -133,3 +133,10 @@ def test_a_replacement_stays_within_a_transcripts_length_and_the_preview_is_boun
     done = client.post("/api/bulk/apply", json={**body, "all": True}).get_json()
     assert done["changed"] == 0 and len(done["skipped"]) == 200
     assert max(len(database.get_item(conn, i)["transcript"]) for i in long_ones) == 9_000
+
+
+def test_find_reaches_transcripts_beyond_ascii(client, conn, speech):
+    ids = [database.insert_item(conn, t, speech["hello"]) for t in ["İstanbul at noon", "from istanbul", "Istanbuls"]]
+    found = client.post("/api/bulk/preview", json={"find": "istanbul", "replace": "Istanbul"}).get_json()
+    assert [m["id"] for m in found["matches"]] == ids[:2]  # the dotted capital too; not inside another word
+    assert found["matches"][0]["replaced"] == "Istanbul at noon"

@@ -127,5 +127,20 @@ def test_transcripts_follow_the_editors_rules(conn, tmp_path, wav):
     report = _import(conn, folder)
     problems = _problems(report)
     assert "2 control or direction-changing character(s) removed" in problems["a.wav"]
-    assert "more than the 10,000 the editor can save: refused" in problems["b.wav"]
+    assert "longer than the 10,000 characters the editor can save: refused" in problems["b.wav"]
     assert [r[0] for r in conn.execute("SELECT transcript FROM s2s_training_data")] == ["turn on the light"]
+
+
+def test_a_database_source_is_read_row_by_row_within_bounds(conn, tmp_path, wav, monkeypatch):
+    source = tmp_path / "many.db"
+    other = database.connect(source)
+    other.execute(database.SEED_SCHEMA)
+    for text in ("one", "two", "x" * (import_sources.MAX_TEXT_FILE_BYTES + 50)):
+        database.insert_item(other, text, wav)
+    other.close()
+    report = _import(conn, source)
+    assert report.added + report.duplicates == 2  # the same audio twice: the second is a duplicate
+    assert "longer than the 10,000 characters" in _problems(report)["many.db#3"]
+    monkeypatch.setattr(import_sources, "MAX_ROWS", 2)
+    with pytest.raises(import_sources.SourceError, match="more than 2 rows"):
+        _import(conn, source)

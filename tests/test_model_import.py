@@ -91,6 +91,30 @@ def test_a_folder_with_links_or_a_config_unlike_its_weights_is_refused(cfg, conn
     assert runs.latest(conn) is None  # refused before anything ran
 
 
+@pytest.mark.parametrize("broken", ["safetensors", "ctranslate2"])
+def test_a_model_that_cannot_load_is_an_import_error_and_changes_nothing(cfg, conn, reviewed, tmp_path, capsys,
+                                                                         broken):
+    build(cfg.model.path)
+    deployed = store.deployed_version(cfg.model.path)
+    folder = build(tmp_path / "broken")
+    if broken == "safetensors":
+        (folder / "model.safetensors").write_bytes(b"\x08" + b"\0" * 100)  # a header that says nothing
+    else:  # a faster-whisper folder whose weights are not weights
+        (folder / "model.safetensors").unlink()
+        (folder / "config.json").write_text("{}")
+        (folder / "model.bin").write_bytes(b"\0" * 100)
+    assert _cli(cfg, "model", "import", str(folder)) == 1
+    captured = capsys.readouterr()
+    err = captured.out + captured.err
+    assert "Import failed" in err or "Nothing to import" in err, err
+    assert "Training failed" not in err and "Traceback" not in err
+    assert store.deployed_version(cfg.model.path) == deployed
+    latest = runs.latest(conn)
+    assert latest is None or (latest["state"], latest["deployed"]) == ("failed", 0)
+    if latest is not None:
+        assert "measuring before" not in latest["result"].get("phase_seconds", {})  # found out before measuring
+
+
 def test_only_the_models_own_files_are_copied(tmp_path):
     from stt.models.model_files import copy_model
 

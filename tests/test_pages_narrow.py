@@ -112,3 +112,23 @@ def test_find_and_replace_preview_wraps_words_on_a_phone(phone, history, conn, s
     assert heights and max(heights) == 1, heights
     assert diff.bounding_box()["width"] > 200
     assert_fits(phone, "bulk")
+
+
+def test_the_training_progress_and_the_chart_legend_fit_a_phone(phone, history):
+    """Issue: at 390 px the progress line was cramped, and a legend symbol ended a line apart from its words."""
+    phone.goto("/")
+    expect(phone.locator("#runs-body tr")).to_have_count(2)
+    phone.evaluate("""() => {
+        document.getElementById('train-progress').hidden = false;
+        document.getElementById('train-phase').textContent = 'Checking the model on held-out speech';
+        document.getElementById('train-percent').textContent = '64%';
+        document.getElementById('train-step').textContent = 'step 41 of 64';
+        document.getElementById('train-loss').textContent = 'loss 0.412';
+        document.getElementById('train-eta').textContent = 'about 2 min left';
+    }""")
+    assert_fits(phone, "progress")
+    boxes = {n: phone.locator(f"#{n}").bounding_box() for n in ("train-step", "train-loss", "train-eta", "train-cancel")}
+    assert boxes["train-cancel"]["y"] > max(boxes[n]["y"] + boxes[n]["height"] - 1 for n in boxes if n != "train-cancel")
+    assert all(phone.evaluate("(n) => document.getElementById(n).getClientRects().length", n) == 1 for n in boxes)
+    lines = phone.evaluate("() => [...document.querySelectorAll('.chart-legend .legend-key')].map((n) => n.getClientRects().length)")
+    assert lines and set(lines) == {1}, lines  # each symbol on the line of its words

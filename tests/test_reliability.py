@@ -70,7 +70,7 @@ def test_rows_with_nulls_from_the_assistant(client, conn):
                  "VALUES (NULL, NULL, NULL, NULL, NULL)")
     items = client.get("/api/data").get_json()
     assert items == [{"id": 1, "transcript": None, "is_reviewed": 0, "is_trained": 0, "timestamp": None,
-                      "duration_s": None, "problem": None, "no_speech": False, "unusable": None}]
+                      "duration_s": None, "problem": None, "no_speech": False, "unusable": None, "audio_error": None}]
     assert [i["id"] for i in client.get("/api/data?reviewed=false").get_json()] == [1]
     assert client.get("/api/data/next").get_json() == {"id": 1}
     body = client.get("/api/data/1").get_json()

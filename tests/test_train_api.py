@@ -441,3 +441,21 @@ def test_the_web_process_never_imports_torch(cfg):
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=jobs.PROJECT_ROOT, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_model_folder_nothing_can_be_written_beside_is_refused_before_the_run(client, cfg):
+    tiny_whisper.build(cfg.model.path)
+    parent = cfg.model.path.parent
+    # Tests run as root, for whom file modes do not apply; the immutable attribute does.
+    if subprocess.run(["chattr", "+i", str(parent)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not permitted here, so no folder can be made read-only for root")
+    try:
+        response = client.post("/api/train")
+        listing = sorted(p.name for p in parent.iterdir())
+    finally:
+        subprocess.run(["chattr", "-i", str(parent)], check=True)
+    body = response.get_json()
+    assert response.status_code == 409 and body["error"] == "model_read_only"
+    assert str(parent) in body["message"] and "writable" in body["message"]
+    assert not [name for name in listing if ".work-" in name or ".probe-" in name]
+    assert client.get("/api/train/status").get_json()["state"] != "queued"  # no run was recorded

@@ -20,7 +20,7 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
 
-from utils import columns
+from utils import columns, transcripts
 from utils.schema import BY_LIST, SEED_SCHEMA, TABLE, migrate  # noqa: F401  (SEED_SCHEMA: the assistant's table, for tests)
 from utils.suggestion_rows import Ranking
 from utils.training_sets import IS_NO_SPEECH, IS_REGRESSION, UNUSABLE, UNUSABLE_REASON, has_text
@@ -91,7 +91,14 @@ def connect(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.text_factory = columns.lenient_text
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.create_function("s2s_fold", 1, _fold, deterministic=True)
     return conn
+
+
+def _fold(raw: Any) -> str | None:
+    # Called with the text as a BLOB: sqlite3 hands a function TEXT decoded strictly, so one
+    # transcript of invalid UTF-8 the assistant wrote would fail the whole search.
+    return transcripts.folded(columns.lenient_text(raw)) if isinstance(raw, bytes) else None
 
 
 def init_db(path: Path, busy_timeout_ms: int = 5000) -> None:
@@ -138,9 +145,22 @@ def _item(row: sqlite3.Row) -> dict[str, Any]:
     return item
 
 
-def like_contains(text: str) -> str:
-    """A LIKE pattern (with ESCAPE '\\') for transcripts containing `text`, its own wildcards escaped."""
+def _like_contains(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') for text containing `text`, its own wildcards escaped."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def transcript_contains(text: str) -> tuple[str, list[str]]:
+    """A WHERE clause (and its parameters) for transcripts that hold `text` once both are folded
+    (utils/transcripts.folded): "istanbul" finds "İstanbul".
+
+    LIKE folds ASCII case only, and scans the covering index at C speed: it decides every
+    ASCII transcript. Only transcripts holding another character (more bytes than characters) pay for the
+    Python fold, so a search over 100,000 mostly English items stays one index scan.
+    """
+    needle = _like_contains(transcripts.folded(text))
+    return ("(d.transcript LIKE ? ESCAPE '\\' OR (length(CAST(d.transcript AS BLOB)) <> length(d.transcript) "
+            "AND s2s_fold(CAST(d.transcript AS BLOB)) LIKE ? ESCAPE '\\'))", [needle, needle])
 
 
 def list_items_json(
@@ -176,9 +196,9 @@ def list_items_json(
     if unusable is not None:
         where.append(f"({UNUSABLE})" if unusable else f"NOT ({UNUSABLE})")
     if q:
-        # LIKE folds ASCII case and scans the covering index; wildcards in the query are escaped.
-        where.append("d.transcript LIKE ? ESCAPE '\\'")
-        params.append(like_contains(q))
+        clause, args = transcript_contains(q)
+        where.append(clause)
+        params.extend(args)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     total = conn.execute(f"SELECT count(*) FROM {BY_LIST} {clause}", params).fetchone()[0]
     direction = "DESC" if descending else "ASC"
@@ -193,8 +213,8 @@ def list_items_json(
         "SELECT coalesce(json_group_array(json_object('id', id, 'transcript', transcript, "
         "'is_reviewed', is_reviewed, 'is_trained', is_trained, 'timestamp', timestamp, "
         "'duration_s', duration_s, 'problem', problem, 'no_speech', json(CASE no_speech WHEN 1 THEN 'true' "
-        "ELSE 'false' END), 'unusable', unusable)), '[]') FROM ("
-        f"SELECT {LIST_COLUMNS}, m.duration_s FROM {BY_LIST} "
+        "ELSE 'false' END), 'unusable', unusable, 'audio_error', audio_error)), '[]') FROM ("
+        f"SELECT {LIST_COLUMNS}, m.duration_s, m.error AS audio_error FROM {BY_LIST} "
         f"LEFT JOIN s2s_app_audio_meta m ON m.item_id = d.id {join} {clause} ORDER BY {order} {page})",
         join_params + params + page_params,
     ).fetchone()[0]

@@ -25,6 +25,8 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"}
 # clips are seconds long (the decoder's own bound is 5 minutes), and a sparse 1 GB "WAV" must not
 # take gigabytes of memory to find out.
 MAX_FILE_BYTES = 128 * 1024 * 1024
+# Rows one database import reads: ten times the 100,000 items the list is measured on (docs/performance.md).
+MAX_ROWS = 1_000_000
 # A transcript file longer than this is no transcript (utils/transcripts.MAX_CHARS is what may be kept).
 MAX_TEXT_FILE_BYTES = 1024 * 1024
 TEXT_COLUMNS = ("transcription", "text", "sentence", "transcript")
@@ -88,9 +90,11 @@ def _from_database(path: Path) -> Iterator[Candidate]:
         if kind is not None and kind[0] != "table":
             # A view can be anything, an endless recursive one included: only a table is read.
             raise SourceError(f"{path}: {TABLE} is a {kind[0]}, not a table; only a table is imported")
-        rows = conn.execute(
-            f"SELECT id, {columns.as_text('transcript')}, {columns.as_flag('is_reviewed')}, "
-            f"{columns.as_text('timestamp')} FROM {TABLE} ORDER BY id").fetchall()
+        # Ids first, bounded; each row's text is read when its turn comes, so neither a huge table nor
+        # huge transcripts are ever held at once, and the assistant is not locked out meanwhile.
+        ids = [r[0] for r in conn.execute(f"SELECT id FROM {TABLE} ORDER BY id LIMIT ?", (MAX_ROWS + 1,))]
+        if len(ids) > MAX_ROWS:
+            raise SourceError(f"{path}: {TABLE} holds more than {MAX_ROWS:,} rows, more than one import takes")
     except sqlite3.Error as exc:
         raise SourceError(f"{path} is not a folder of clips nor a database with the table {TABLE}: {exc}") from None
 
@@ -108,10 +112,18 @@ def _from_database(path: Path) -> Iterator[Candidate]:
             return bytes(found[0] or b"")
         return read
 
-    for item_id, transcript, reviewed, timestamp in rows:
+    for item_id in ids:
         if not isinstance(item_id, int):
             yield Candidate(f"{path.name}#{item_id}", None, _refuse("the row has no integer id"))
             continue
+        # Bounded as a transcript file is: past that it is no transcript, and is refused as too long.
+        row = conn.execute(f"SELECT substr({columns.as_text('transcript')}, 1, {MAX_TEXT_FILE_BYTES + 1}), "
+                           f"{columns.as_flag('is_reviewed')}, substr({columns.as_text('timestamp')}, 1, 64) "
+                           f"FROM {TABLE} WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            yield Candidate(f"{path.name}#{item_id}", None, _refuse("the row is no longer in the source database"))
+            continue
+        transcript, reviewed, timestamp = row
         yield Candidate(f"{path.name}#{item_id}", transcript, reader(item_id), reviewed=bool(reviewed),
                         timestamp=timestamp)
 

@@ -76,8 +76,8 @@ def _fit_transcript(candidate: Candidate, problems: list[tuple[str, str]]) -> bo
         return True
     text, removed = transcripts.cleaned(candidate.transcript)
     if len(text) > transcripts.MAX_CHARS:
-        problems.append((candidate.source, f"the transcript holds {len(text):,} characters, more than the "
-                                           f"{transcripts.MAX_CHARS:,} the editor can save: refused"))
+        problems.append((candidate.source, f"the transcript is longer than the {transcripts.MAX_CHARS:,} "
+                                           "characters the editor can save: refused"))
         return False
     if removed:
         problems.append((candidate.source, f"{removed} control or direction-changing character(s) removed from "

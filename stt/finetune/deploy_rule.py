@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from utils.formatting import percent, signed_percent
+
 SET_NAMES = {"heldout": "held-out", "regression": "regression", "ordinary": "built-in ordinary speech"}
 # Held-out clips the reviewer marked as holding no speech: measured by the share of them on which the
 # model writes any word (a false wake turned into a command), which must not rise at all.
@@ -92,20 +94,22 @@ def verdict(clip_errors: dict[str, dict[str, Any]], tolerance: float, confidence
     blocking = [c for c in found if c.blocks]
     if blocking and blocking[0].name == NO_SPEECH:
         c = blocking[0]
-        return False, (f"Not deployed: the new model writes words on {c.after:.0%} of the {c.words} held-out clips "
-                       f"without speech, up from {c.before:.0%}. It is kept as a rejected version: deploy it from "
-                       "the history if you trust it more, or mark more clips without speech (Alt+N) for training.")
+        return False, (f"Not deployed: the new model writes words on {percent(c.after, 0)} of the {c.words} "
+                       f"held-out clips without speech, up from {percent(c.before, 0)}. It is kept as a rejected "
+                       "version: deploy it from the history if you trust it more, or mark more clips without speech "
+                       "(Alt+N) for training.")
     if blocking:
         c = blocking[0]
-        return False, (f"Not deployed: {c.name} WER got worse ({c.before:.1%} → {c.after:.1%} over {c.words} words; "
-                       f"worse in {c.worse_share:.0%} of resampled sets, so unlikely to be chance). The new model is "
-                       "kept as a rejected version: deploy it from the history if you trust it more, add regression "
-                       "checks of your own voice, or raise training.wer_tolerance.")
-    notes = [f"words on no-speech clips {c.before:.0%} → {c.after:.0%}" if c.name == NO_SPEECH
-             else f"{c.name} {c.before:.1%} → {c.after:.1%}" for c in found]
+        return False, (f"Not deployed: {c.name} WER got worse ({percent(c.before)} → {percent(c.after)} over "
+                       f"{c.words} words; worse in {percent(c.worse_share, 0)} of resampled sets, so unlikely to be "
+                       "chance). The new model is kept as a rejected version: deploy it from the history if you trust "
+                       "it more, add regression checks of your own voice, or raise training.wer_tolerance.")
+    notes = [f"words on no-speech clips {percent(c.before, 0)} → {percent(c.after, 0)}" if c.name == NO_SPEECH
+             else f"{c.name} {percent(c.before)} → {percent(c.after)}" for c in found]
     doubtful = [c for c in found if c.after > c.before + tolerance and c.name != NO_SPEECH]
-    caveat = "".join(f" The {c.name} rise ({c.after - c.before:+.1%} over {c.words} words) is within chance "
-                     f"(worse in {c.worse_share:.0%} of resampled sets); more regression checks make this surer."
+    caveat = "".join(f" The {c.name} rise ({signed_percent(c.after - c.before)} over {c.words} words) is within "
+                     f"chance (worse in {percent(c.worse_share, 0)} of resampled sets); more regression checks make "
+                     "this surer."
                      for c in doubtful)
     if not found:
         return True, "Deployed (no held-out items to measure WER on)."

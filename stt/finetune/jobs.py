@@ -162,6 +162,11 @@ def check_can_start(conn: sqlite3.Connection, cfg: Config, no_model: str) -> Non
         detect_format(cfg.model.path)
     except ModelFormatError as exc:
         raise JobError("model_missing", f"{no_model}: {exc}") from None
+    problem = store.write_problem(cfg.model.path)
+    if problem is not None:
+        raise JobError("model_read_only", f"Nothing can be written beside the model folder ({problem.strerror}: "
+                       f"{problem.filename}): a run keeps its versions and swaps the model there. Make "
+                       f"{cfg.model.path.parent} writable, or move the model to a folder that is.")
 
 
 def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from stt.finetune import timings
 from stt.finetune.timings import PhaseClock
 from stt.models.model_format import as_huggingface, detect_format, in_format_of
 from utils import database, runs
+from utils.formatting import percent
 from utils.config import Config, load_config
 
 HEARTBEAT_S = 5
@@ -175,8 +176,8 @@ def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, candidate:
         message += (f" Kept epoch {result.best_epoch} of the {result.epochs_run} trained: after it, the loss on the "
                     "held-out and check speech no longer fell (the stop before memorisation).")
     if result.blend < 1:
-        message += (f" Kept {result.blend:.0%} of the change from the deployed model: on the held-out and check "
-                    "speech, that blend did better than the whole change.")
+        message += (f" Kept {percent(result.blend, 0)} of the change from the deployed model: on the held-out and "
+                    "check speech, that blend did better than the whole change.")
     if batch.skipped:
         shown = ", ".join(map(str, batch.skipped[:10])) + (" ..." if len(batch.skipped) > 10 else "")
         message += (f" {len(batch.skipped)} item(s) left out: no words, a transcript that is not text, audio "

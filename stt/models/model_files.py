@@ -68,13 +68,16 @@ def check_shapes(folder: Path) -> None:
     layers = {"encoder": 0, "decoder": 0}
     width = None
     for path in weights:
-        with safe_open(str(path), framework="np") as f:
-            for name in f.keys():
-                match = _LAYER.search(name)
-                if match:
-                    layers[match[1]] = max(layers[match[1]], int(match[2]) + 1)
-                elif name.endswith("encoder.layer_norm.weight"):
-                    width = f.get_slice(name).get_shape()[0]
+        try:
+            with safe_open(str(path), framework="np") as f:
+                for name in f.keys():
+                    match = _LAYER.search(name)
+                    if match:
+                        layers[match[1]] = max(layers[match[1]], int(match[2]) + 1)
+                    elif name.endswith("encoder.layer_norm.weight"):
+                        width = f.get_slice(name).get_shape()[0]
+        except Exception as exc:  # safetensors raises its own error type for a file that is not one of its
+            raise ModelFormatError(f"{path} cannot be read as safetensors weights: {exc}") from None
     found = {"encoder_layers": layers["encoder"], "decoder_layers": layers["decoder"], "d_model": width}
     wrong = [f"{key} {config.get(key)} in config.json, {value} in the weights" for key, value in found.items()
              if value is not None and config.get(key) != value]

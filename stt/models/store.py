@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +43,21 @@ def state_cache_dir(model_path: Path) -> Path:
     """Where training keeps the frozen encoder part's output per clip (stt.finetune.encoder_states), reused
     across runs; safe to delete at any time."""
     return model_path.with_name(model_path.name + ".cache")
+
+
+def write_problem(model_path: Path) -> OSError | None:
+    """Why nothing can be written beside the model folder, or None: every run works, keeps versions
+    and swaps there, so a run that cannot is refused before it starts rather than failing at its end
+    (or leaving scratch folders it cannot remove). A probe, not os.access: that ignores read-only
+    mounts, the immutable attribute and Windows ACLs."""
+    for folder in (model_path.parent, versions_dir(model_path)):
+        if not folder.is_dir():
+            continue  # the versions folder is made by the first run, in the parent just probed
+        try:
+            Path(tempfile.mkdtemp(prefix=f"{model_path.name}.probe-", dir=folder)).rmdir()
+        except OSError as exc:
+            return exc
+    return None
 
 
 def _sibling(model_path: Path, suffix: str) -> Path:

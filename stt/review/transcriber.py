@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from stt.models.model_files import check_shapes
 from stt.models.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, detect_format
 
 SAMPLE_RATE = 16000
@@ -220,6 +221,23 @@ def _words_of(tokenizer: Any, sequence: list[int], step_scores: list[float], tim
 
 _cache_lock = threading.Lock()
 _cached: Transcriber | None = None
+# Why a model folder could not be loaded, by (path, fingerprint): what health reports without loading it.
+_failed: dict[tuple[Path, str], str] = {}
+
+
+def load_problem(path: Path) -> str | None:
+    """Why the model at `path` cannot be used, or None when nothing known stands in the way.
+
+    Cheap enough for a health check: the folder's format, its config against its weights'
+    headers, and a failure this process already met loading this very folder (a corrupt
+    CTranslate2 model.bin shows only when loaded).
+    """
+    try:
+        _format, fingerprint = check_model(path)
+        check_shapes(path)
+    except Exception as exc:  # a weights file that is not safetensors at all fails in its reader
+        return str(exc)
+    return _failed.get((Path(path), fingerprint))
 
 
 def get_transcriber(path: Path) -> Transcriber:
@@ -235,5 +253,9 @@ def get_transcriber(path: Path) -> Transcriber:
         if _cached is not None and _cached.path == path and _cached.fingerprint == fingerprint:
             return _cached
         _cached = None  # let the old model be freed before the new one takes the memory
-        _cached = Transcriber(path)
+        try:
+            _cached = Transcriber(path)
+        except ModelLoadError as exc:
+            _failed[(path, fingerprint)] = str(exc)
+            raise
         return _cached

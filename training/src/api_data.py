@@ -7,6 +7,7 @@ import json
 from flask import Blueprint, Response, current_app, jsonify
 
 from stt.finetune import jobs
+from stt.review import transcriber
 from stt.review.transcriber import model_fingerprint
 from training.src import audio_meta
 from training.src.db import get_db
@@ -29,11 +30,12 @@ def health():
     cfg = current_app.config["S2S"]
     jobs.heal(cfg)
     model_path = cfg.model.path
-    body = {
-        "status": "ok",
-        "database": {"path": str(cfg.database.path), "ok": True},
-        "model": {"path": str(model_path), "present": model_path.is_dir() and any(model_path.iterdir())},
-    }
+    problem = transcriber.load_problem(model_path)
+    # present: a model that loads as far as can be told without loading it (see load_problem)
+    model: dict = {"path": str(model_path), "present": problem is None}
+    if problem is not None:
+        model["message"] = problem
+    body = {"status": "ok", "database": {"path": str(cfg.database.path), "ok": True}, "model": model}
     try:
         database.ping(get_db())
     except Exception as exc:  # health must report, not fail

@@ -23,7 +23,9 @@ def _model_error(exc: Exception) -> ApiError:
     """409: the request is fine, but the model folder the server points at is not usable."""
     path = current_app.config["S2S"].model.path
     if isinstance(exc, ModelFormatError) and (not path.is_dir() or not any(path.iterdir())):
-        return ApiError(409, "no_model", f"No model is deployed: {exc}")
+        # One short line: the editor shows it where the suggestion would be (the full reason is in model info).
+        return ApiError(409, "no_model", f"No model yet at {path}: add one with `python main.py model download` "
+                                         "or `model import`.")
     code = "model_load_failed" if isinstance(exc, ModelLoadError) else "unknown_model_format"
     return ApiError(409, code, str(exc))
 

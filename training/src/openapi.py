@@ -57,7 +57,10 @@ SCHEMAS: dict[str, Any] = {
     "Health": {"type": "object", "required": ["status", "database", "model"], "properties": {
         "status": {"type": "string", "enum": ["ok", "degraded"]},
         "database": {"type": "object", "required": ["path", "ok"]},
-        "model": {"type": "object", "required": ["path", "present"]}}},
+        "model": {"type": "object", "required": ["path", "present"], "properties": {
+            "present": {"type": "boolean", "description": "a model is there and, as far as can be told "
+                        "without loading it, loads"},
+            "message": {"type": "string", "description": "why it is not present"}}}}},
     "Stats": {"type": "object", "required": ["total", "reviewed", "trained", "pending_training"], "properties": {
         k: {"type": "integer", "minimum": 0}
         for k in ("total", "reviewed", "trained", "pending_training", "heldout", "regression", "unreviewed",
@@ -76,7 +79,9 @@ SCHEMAS: dict[str, Any] = {
                         "problem": NULLABLE_STRING, "no_speech": {"type": "boolean"},
                         # Set on reviewed, untrained items no run can use, to the reason (stats' unusable_reasons).
                         "unusable": {**NULLABLE_STRING,
-                                     "enum": ["no_words", "no_audio", "undecodable", "too_long", None]}}},
+                                     "enum": ["no_words", "no_audio", "undecodable", "too_long", None]},
+                        # Why the audio cannot be played, once measured; null when it plays or is not measured yet.
+                        "audio_error": NULLABLE_STRING}},
     "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version", "regression"], "properties": {
         "version": {"type": "string"}, "regression": {"type": "integer", "enum": [0, 1]}}}]},
     "ItemDetail": {"allOf": [_ref("Item"), {"type": "object", "properties": {

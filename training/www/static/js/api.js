@@ -98,6 +98,8 @@ function fmtDuration(s) {
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
 
+// Ties round away from zero on the exact value of x * 100, as utils/formatting.percent does for the
+// messages the server writes: a run's banner and its row in the history show the same figure.
 function fmtPercent(x) {
   return x === null || x === undefined || !Number.isFinite(x) ? "–" : `${(x * 100).toFixed(1)}%`;
 }

@@ -136,12 +136,17 @@ function renderRows(items, measured) {
     let preview;
     if (item.transcript === null || item.transcript === "") preview = el("em", { class: "muted" }, "(no transcript)");
     else preview = item.transcript.length > 140 ? `${item.transcript.slice(0, 140)}…` : item.transcript;
-    const row = el("tr", { tabindex: "0", dataset: { id: item.id }, title: "Open in the editor" },
+    // Audio that cannot play cannot be reviewed by ear: such a row says so instead of "To review".
+    const unplayable = Boolean(item.audio_error) && !item.is_reviewed;
+    const row = el("tr", { tabindex: "0", dataset: { id: item.id }, title: "Open in the editor",
+                           class: unplayable ? "unplayable" : "" },
       el("td", { class: "num col-id" }, item.id),
       el("td", { class: "preview" }, preview),
       el("td", { class: "num col-dur" }, item.duration_s === null ? el("span", { class: "muted", title: measured ? "Length unknown" : "Measuring…" }, measured ? "–" : "…") : fmtSeconds(item.duration_s)),
       el("td", { class: "col-status" },
-        item.is_reviewed ? badge("Reviewed", "ok") : badge("To review", "new"),
+        item.is_reviewed ? badge("Reviewed", "ok")
+          : unplayable ? badge("Won't play", "warn", `The audio cannot be played: ${item.audio_error}`)
+          : badge("To review", "new"),
         item.is_trained ? badge("Trained", "trained") : null,
         item.no_speech ? badge("No speech", "neutral", "Marked as holding no speech: trained as silence") : null,
         item.unusable ? badge("Not usable", "warn", `No run can use it: ${UNUSABLE_REASONS[item.unusable] || item.unusable}`) : null,
@@ -357,9 +362,11 @@ function werChart(runs) {
       svgEl("title", {}, `${fmtDate(r.started_at)}: WER ${fmtPercent(r.wer_before)} → ${fmtPercent(r.wer_after)} (${r.deployed ? "deployed" : "not deployed"})`)));
     svg.append(svgEl("text", { x: x(i), y: h - 8, class: "chart-label", "text-anchor": "middle" }, `#${i + 1}`));
   });
-  const legend = el("p", { class: "chart-legend muted" },
-    el("span", { class: "dot deployed" }), "deployed ", el("span", { class: "dot rejected" }), "not deployed ",
-    el("span", { class: "dot before" }), "WER before the run · each run is measured on the held-out set of its day: compare a run's before and after");
+  // Each symbol stays on one line with its words: wrapped apart, a dot ended a line with no meaning.
+  const key = (kind, words) => el("span", { class: "legend-key" }, el("span", { class: `dot ${kind}` }), words);
+  const legend = el("p", { class: "chart-legend muted" }, key("deployed", "deployed"), key("rejected", "not deployed"),
+    key("before", "WER before the run"),
+    el("span", {}, "Each run is measured on the held-out set of its day: compare a run's before and after."));
   box.append(svg, legend);
 }
 

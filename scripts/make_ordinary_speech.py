@@ -1,4 +1,5 @@
-"""Render the built-in ordinary speech set (stt/finetune/ordinary) from stt/finetune/ordinary/sentences.txt with espeak-ng.
+"""Render the built-in ordinary speech set (stt/finetune/ordinary) from stt/finetune/ordinary/sentences.txt
+with espeak-ng.
 
 Run once by a developer when the sentences change; the app only reads the result, so a
 user needs no espeak-ng for training. Every fourth sentence goes to the gate split (never

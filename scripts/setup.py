@@ -47,7 +47,8 @@ def debian_packages(want_tests: bool) -> None:
     wanted = DEBIAN_APP + (DEBIAN_TEST if want_tests else [])
     if shutil.which("dpkg") is None:
         if os.name != "nt" and shutil.which("espeak-ng") is None:
-            print("setup: please install espeak-ng (and libsndfile) with your system's package manager", file=sys.stderr)
+            print("setup: please install espeak-ng (and libsndfile) with your system's package manager",
+                  file=sys.stderr)
         return
     missing = [p for p in wanted if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
     if not missing:

@@ -1,31 +1,22 @@
 """The terminal side of training: `main.py train`, `evaluate` and `model list|info|download|rollback|import`.
 
-`train` runs the very same job as the web app's Train button (stt.finetune.worker.run),
+`train` runs the very same job as the web app's Train button (stt.runs.worker.run),
 in the foreground, recorded in the same run history, with a progress bar.
 """
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from stt.finetune import jobs, model_import, timings, worker
+from stt.finetune import timings
 from stt.models import download, model_info, store
-from stt.finetune.clips import load_samples
-from stt.models.model_format import ModelFormatError, as_huggingface, detect_format
+from stt.models.conversion import as_huggingface
+from stt.models.model_format import ModelFormatError, detect_format
+from stt.runs import jobs, model_import, worker
+from stt.runs.clips import load_samples
 from utils.config import Config
 from utils.formatting import percent
-
-BAR = 30
-
-
-def _bar(phase: str, step: int, total: int, loss: float | None, started: float) -> str:
-    done = int(BAR * step / total) if total else 0
-    rate = step / max(time.monotonic() - started, 1e-6)
-    eta = f" eta {int((total - step) / rate)}s" if step and total else ""
-    loss_text = f" loss {loss:.3f}" if loss is not None else ""
-    return f"\r{phase:<10} [{'#' * done}{'.' * (BAR - done)}] {step}/{total}{loss_text}{eta}   "
 
 
 def train_foreground(cfg: Config) -> int:
@@ -49,18 +40,28 @@ def model_import_command(cfg: Config, folder: str) -> int:
 
 
 def _run_with_bar(cfg: Config, started: dict[str, Any], imported: Path | None = None) -> int:
+    from tqdm import tqdm  # transformers' own dependency
+
     print(started["message"])
-    phase_start = {"phase": None, "t": time.monotonic()}
+    shown: dict[str, Any] = {"phase": None, "bar": None}
 
     def show(p: Any) -> None:
-        if p.phase != phase_start["phase"]:
-            if phase_start["phase"] is not None:
-                print()
-            phase_start.update(phase=p.phase, t=time.monotonic())
-        print(_bar(p.phase, p.step, p.total, p.loss, phase_start["t"]), end="", flush=True)
+        """One bar per phase (training, validating, evaluating, ...), with its rate, time left and loss."""
+        if p.phase != shown["phase"]:
+            if shown["bar"] is not None:
+                shown["bar"].close()
+            shown.update(phase=p.phase, bar=tqdm(total=p.total, desc=f"{p.phase:<10}", file=sys.stdout,
+                                                 dynamic_ncols=True, leave=True))
+        bar = shown["bar"]
+        bar.total = p.total
+        bar.n = p.step
+        if p.loss is not None:
+            bar.set_postfix(loss=f"{p.loss:.3f}", refresh=False)
+        bar.refresh()
 
     finished = worker.run(started["job_id"], cfg, on_progress=show, imported=imported)
-    print()
+    if shown["bar"] is not None:
+        shown["bar"].close()
     print(finished["message"] if finished else "the run left no record")
     phase_seconds = (finished or {}).get("result", {}).get("phase_seconds")
     if phase_seconds:

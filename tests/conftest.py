@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-# Workers of pytest-xdist (pytest.ini runs the suite on up to MAX_WORKERS of them) share the cores:
+# Workers of pytest-xdist (pyproject.toml runs the suite on up to MAX_WORKERS of them) share the cores:
 # PyTorch and OpenMP in each take their share, not every core, or the workers' threads fight over
 # them and all run several times slower. Set before anything imports torch (the imports below do);
 # subprocesses inherit it.
@@ -15,19 +15,19 @@ if WORKERS > 1:
 import shutil
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Iterator
 
 import pytest
 import torch
 from waitress.server import create_server
 
 from stt.models.model_format import detect_format
+from tests.speech import espeak_16k_wav, pcm_s16
 from training.src.app import create_app
 from utils import database, training_sets
 from utils.config import Config, load_config
-from tests.speech import espeak_16k_wav, pcm_s16
 
 if WORKERS > 1:
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
@@ -180,7 +180,7 @@ def clips_at(wer: float, clips: int = 10, words: int = 10) -> list[tuple[int, in
 
 def run_in_process(cfg) -> dict:
     """One training run in this process, through the worker's real steps (no child process to wait on)."""
-    from stt.finetune import jobs, worker
+    from stt.runs import jobs, worker
 
     return worker.run(jobs.start_record(cfg)["job_id"], cfg)
 

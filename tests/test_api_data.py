@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import base64
-import json
 import io
+import json
 
 import pytest
 import soundfile as sf
@@ -235,7 +235,8 @@ def test_if_match_prevents_lost_update(client, conn, seeded):
     item_id = seeded["wav"]
     etag = client.get(f"/api/data/{item_id}?audio=0").headers["ETag"]
     # Someone else saves first.
-    assert client.put(f"/api/data/{item_id}", json={"transcript": "theirs"}, headers={"If-Match": etag}).status_code == 200
+    assert client.put(f"/api/data/{item_id}", json={"transcript": "theirs"},
+                      headers={"If-Match": etag}).status_code == 200
     # Our save, based on the old version, is refused with their version attached.
     response = client.put(f"/api/data/{item_id}", json={"transcript": "mine"}, headers={"If-Match": etag})
     assert response.status_code == 412

@@ -19,7 +19,8 @@ def encoded(fmt: str, subtype: str | None = None, rate: int = 22050) -> bytes:
 
 
 @pytest.mark.parametrize("fmt, kind, mime", [
-    ("WAV", "wav", "audio/wav"), ("FLAC", "flac", "audio/flac"), ("OGG", "ogg", "audio/ogg"), ("MP3", "mp3", "audio/mpeg"),
+    ("WAV", "wav", "audio/wav"), ("FLAC", "flac", "audio/flac"), ("OGG", "ogg", "audio/ogg"),
+    ("MP3", "mp3", "audio/mpeg"),
 ])
 def test_containers_are_detected_and_decoded(fmt, kind, mime):
     blob = encoded(fmt)
@@ -33,7 +34,8 @@ def test_containers_are_detected_and_decoded(fmt, kind, mime):
     assert len(samples) == pytest.approx(16000, abs=1200) and samples.dtype == np.float32
 
 
-@pytest.mark.parametrize("fmt, dtype, scale", [("s16le", "<i2", 32767), ("f32le", "<f4", 1.0), ("s32le", "<i4", 2**31 - 1)])
+@pytest.mark.parametrize("fmt, dtype, scale", [("s16le", "<i2", 32767), ("f32le", "<f4", 1.0),
+                                               ("s32le", "<i4", 2**31 - 1)])
 def test_raw_pcm_uses_configured_format(fmt, dtype, scale):
     cfg = AudioConfig(pcm_sample_rate=8000, pcm_sample_format=fmt)
     wave = 0.25 * np.sin(np.linspace(0, 100, 8000))
@@ -54,7 +56,8 @@ def test_stereo_pcm_is_mixed_to_mono():
     assert samples.shape == (1600,) and np.allclose(samples, 2000 / 32768)
 
 
-@pytest.mark.parametrize("blob", [b"", b"\x01", b"RIFF\x00\x00\x00\x00WAVEjunk", b"fLaC" + b"\x00" * 50, b"OggSgarbage"])
+@pytest.mark.parametrize("blob", [b"", b"\x01", b"RIFF\x00\x00\x00\x00WAVEjunk", b"fLaC" + b"\x00" * 50,
+                                  b"OggSgarbage"])
 def test_undecodable_blobs_raise_audio_error(blob):
     with pytest.raises(audio.AudioError):
         audio.decode(blob, AudioConfig())

@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import soundfile as sf
 
-from stt.finetune import jobs, worker
+from stt.runs import jobs, worker
 from tests import tiny_whisper
 from utils import audio, database
 from utils.config import AudioConfig

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from stt.finetune import jobs, worker
+from stt.runs import jobs, worker
 from tests import tiny_whisper
 from utils import database
 

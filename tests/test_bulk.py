@@ -44,7 +44,8 @@ def test_apply_all_ticked_and_undo(client, conn, speech):
     ticked = [{"id": m["id"], "version": m["version"]} for m in found["matches"] if m["id"] != ids[0]]
     done = client.post("/api/bulk/apply", json={**body, "items": ticked}).get_json()
     assert done["changed"] == 2 and done["skipped"] == []
-    assert _texts(conn, ids[:4]) == ["call jon about the boat", "John's boat is red", "jonathan called", "tell John hello"]
+    assert _texts(conn, ids[:4]) == ["call jon about the boat", "John's boat is red", "jonathan called",
+                                     "tell John hello"]
     reviewed, trained = database.get_item(conn, ids[3]), database.get_item(conn, ids[1])
     assert reviewed["is_reviewed"] == 1 and trained["is_trained"] == 0  # stays reviewed; new text is pending
 
@@ -94,7 +95,8 @@ def test_find_and_replace_on_the_dashboard(page, conn, speech):
     expect(page.locator("#bulk-apply")).to_have_text("Apply to 2 ticked")
     page.click("#bulk-apply")
     expect(page.locator("#toast")).to_contain_text("Changed 2 transcripts")
-    assert _texts(conn, [ids[0], ids[1], ids[3]]) == ["call jon about the boat", "John's boat is red", "tell John hello"]
+    assert _texts(conn, [ids[0], ids[1], ids[3]]) == ["call jon about the boat", "John's boat is red",
+                                                      "tell John hello"]
     expect(page.locator("#items-body")).to_contain_text("John's boat is red")
     page.locator("#bulk-batches").get_by_role("button", name="Undo").click()
     expect(page.locator("#toast")).to_contain_text("Undone: 2 transcripts restored")

@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import json
-import os
-from typing import Any
 import multiprocessing
+import os
 import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -28,7 +28,8 @@ EDITS_EACH = 1300 if STRESS else 15
 
 def call(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"null"), resp.headers
@@ -83,7 +84,8 @@ def test_reviewers_the_assistant_and_training_at_once(live_server, cfg, conn, sp
     assert run["state"] == "done", run["message"]
     trained = {r[0] for r in conn.execute("SELECT id FROM s2s_training_data WHERE is_trained = 1")}
     assert trained <= set(trainable)
-    rows = conn.execute("SELECT count(*) FROM s2s_training_data WHERE transcript LIKE 'assistant insert %'").fetchone()[0]
+    rows = conn.execute("SELECT count(*) FROM s2s_training_data "
+                        "WHERE transcript LIKE 'assistant insert %'").fetchone()[0]
     assert rows == INSERTS
     for item_id in own:
         item = database.get_item(conn, item_id)

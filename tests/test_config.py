@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from utils.config import PROJECT_ROOT, ConfigError, load_config
+from utils.config import DEFAULT_CONFIG_FILE, PROJECT_ROOT, ConfigError, load_config
 
 
 def test_defaults_resolve_against_project_root_not_cwd(tmp_path, monkeypatch):
@@ -79,3 +79,13 @@ def test_command_line_flags_count_before_or_after_the_command(argv):
     cfg = main._config(args)
     assert (cfg.server.port, cfg.server.host, cfg.database.path.name) == (5077, "127.0.0.2", "x.db")
     assert getattr(args, "demo", False) is False
+
+
+def test_the_config_file_and_the_readme_are_written_from_the_settings():
+    """Each setting's default and help live once (utils/config.py); after changing one, run
+    `python -m utils.config_reference` to write configs/training.toml and the README's table again."""
+    from utils import config_reference
+
+    assert DEFAULT_CONFIG_FILE.read_text(encoding="utf-8") == config_reference.toml_text()
+    assert config_reference.readme_table() in config_reference.README.read_text(encoding="utf-8")
+    assert load_config(DEFAULT_CONFIG_FILE, environ={}) == load_config(environ={})  # the file says the defaults

@@ -14,7 +14,7 @@ def test_demo_fills_an_empty_database_once(tmp_path, capsys):
     conn = database.connect(db)
     rows = conn.execute("SELECT transcript, audio_blob, is_reviewed FROM s2s_training_data").fetchall()
     assert len(rows) == len(demo.DEMO_CLIPS)
-    for transcript, blob, reviewed in rows:
+    for _transcript, blob, reviewed in rows:
         facts = audio.info(blob, AudioConfig())
         assert facts.sample_rate == 16000 and 0.5 < facts.duration_s < 8 and reviewed == 0
     # The initial transcripts are deliberately imperfect: most differ from what was said.

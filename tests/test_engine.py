@@ -13,8 +13,9 @@ from safetensors.torch import load_file
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from transformers.models.whisper import modeling_whisper
 
+from stt.finetune import modes
 from stt.finetune.data import IGNORE_INDEX, SpeechCollator, configure_tokenizer, make_labels
-from stt.finetune.engine import SILENT_REPEATS, Cancelled, Progress, Sample, evaluate, fine_tune, resolve_mode
+from stt.finetune.engine import SILENT_REPEATS, Cancelled, Progress, Sample, evaluate, fine_tune
 from stt.finetune.loop import BLEND_SHARES
 from stt.finetune.metrics import corpus_wer, text_normalizer
 from tests import tiny_whisper
@@ -88,11 +89,17 @@ def test_collator_pads_with_ignore_index_and_strips_decoder_start() -> None:
 
 
 def test_resolve_mode() -> None:
-    assert resolve_mode("auto", "cpu") == "adapt"
-    assert resolve_mode("auto", "cuda") == "full"
-    assert resolve_mode("lora", "cpu") == "lora"
+    assert modes.resolve("auto", "cpu").name == "adapt"
+    assert modes.resolve("auto", "cuda").name == "full"
+    assert modes.resolve("lora", "cpu").name == "lora"
     with pytest.raises(ValueError):
-        resolve_mode("everything", "cpu")
+        modes.resolve("everything", "cpu")
+
+
+def test_the_config_accepts_exactly_the_modes() -> None:
+    from utils.config import TRAINING_MODES
+
+    assert TRAINING_MODES == (modes.AUTO, *modes.NAMES)
 
 
 def test_wer_uses_whisper_normalizer(tiny_model: Path) -> None:
@@ -328,8 +335,9 @@ def test_measuring_before_reads_the_starting_output_kept_from_the_tail(tiny_mode
     model = WhisperForConditionalGeneration.from_pretrained(str(tiny_model))
     train, heldout, regression = samples
     (tmp_path / "scratch").mkdir()
-    inputs = prepare(model, processor, "adapt", "cpu", train, {"heldout": heldout, "regression": regression},
-                     _cfg(mode="adapt"), tmp_path / "states", tmp_path / "scratch", lambda done, total: None)
+    inputs = prepare(model, processor, modes.MODES["adapt"], "cpu", train,
+                     {"heldout": heldout, "regression": regression}, _cfg(mode="adapt"), tmp_path / "states",
+                     tmp_path / "scratch", lambda done, total: None)
     group = heldout + regression
     with torch.no_grad():
         kept, computed = inputs.encoder_out(group, "cpu", starting=True)(0, 2), inputs.encoder_out(group, "cpu")(0, 2)

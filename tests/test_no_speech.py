@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 from stt.finetune import deploy_rule
 from stt.finetune.data import make_labels
-from stt.finetune.worker import run
-from stt.finetune import jobs
+from stt.runs import jobs
+from stt.runs.worker import run
 from tests import tiny_whisper
 from utils import database, training_sets
 
@@ -90,7 +90,7 @@ def test_a_run_trains_on_them_and_measures_them_apart(cfg, conn, noises, speech)
     cfg.training.heldout_fraction = 0.0
     spoken = [database.insert_item(conn, f"hello there number {n}", speech["hello"], is_reviewed=1) for n in range(3)]
     silent = []
-    for kind, clip in noises.items():
+    for clip in noises.values():
         silent.append(database.insert_item(conn, "you", clip))
         database.update_item(conn, silent[-1], no_speech=True)
     held = silent[:2]  # two held out: measured by whether the model writes anything on them
@@ -135,7 +135,8 @@ def test_alt_n_in_the_editor(page, conn, noises):
     page.keyboard.press("Alt+n")
     page.goto(f"/editor?id={item_id}")
     expect(page.locator("#item-badges")).to_contain_text("No speech")
-    expect(page.locator("#reviewed-hint")).to_have_text("No speech: trained as silence (the model learns to write nothing)")
+    expect(page.locator("#reviewed-hint")).to_have_text(
+        "No speech: trained as silence (the model learns to write nothing)")
 
 
 def test_saving_a_reviewed_clip_without_words_asks_whether_no_one_speaks(page, conn, noises):

@@ -9,11 +9,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from tests.speech import espeak_16k_wav
 from training.src.app import create_app
 from training.src.openapi import spec
 from utils import database
 from utils.config import load_config
-from tests.speech import espeak_16k_wav
 
 
 def _api_routes(app) -> set[tuple[str, str]]:

@@ -11,8 +11,8 @@ def reply(route: Route, body, status: int = 200) -> None:
 
 
 def test_a_cancelled_run_says_so_once(page, seeded):
-    running = {"job_id": "j1", "state": "training", "active": True, "phase": "training", "step": 1, "total": 8, "percent": 12.5,
-               "eta_s": 30, "loss": 2.0, "message": "Training."}
+    running = {"job_id": "j1", "state": "training", "active": True, "phase": "training", "step": 1, "total": 8,
+               "percent": 12.5, "eta_s": 30, "loss": 2.0, "message": "Training."}
     cancelled = {"job_id": "j1", "state": "cancelled", "deployed": False, "percent": 0, "step": 1, "total": 8,
                  "message": "Cancelled: the deployed model was not changed."}
     answers = iter([running, running])
@@ -24,7 +24,8 @@ def test_a_cancelled_run_says_so_once(page, seeded):
 
 def test_scoring_that_has_not_counted_its_clips_says_scoring(page, seeded):
     answers = iter([{"state": "running", "done": 0, "total": 0}])
-    page.route("**/api/suggestions/score", lambda r: reply(r, next(answers, {"state": "running", "done": 1, "total": 4})))
+    page.route("**/api/suggestions/score",
+               lambda r: reply(r, next(answers, {"state": "running", "done": 1, "total": 4})))
     page.goto("/")
     expect(page.locator("#score-status")).to_have_text("Scoring…")
     expect(page.locator("#score-status")).to_have_text("Scoring 1 of 4…")
@@ -44,7 +45,8 @@ def test_save_and_next_stays_beside_save_whatever_the_hint_says(page, seeded):
     page.goto(f"/editor?id={seeded['wav']}")
     expect(page.locator("#d-id")).not_to_be_empty()
     page.evaluate("""() => { document.getElementById('reviewed-hint').textContent =
-        'No words: saved as reviewed it is trained as silence, so the model learns to write nothing on clips like it.'; }""")
+        'No words: saved as reviewed it is trained as silence, ' +
+        'so the model learns to write nothing on clips like it.'; }""")
     save, save_next = page.locator("#save-btn").bounding_box(), page.locator("#save-next-btn").bounding_box()
     assert abs(save["y"] - save_next["y"]) < 2, (save, save_next)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from stt.finetune import jobs, worker
+from stt.runs import jobs, worker
 from tests import tiny_whisper
 from utils import database
 
@@ -25,7 +25,9 @@ OFF_SCREEN = """() => {
     for (let up = node.parentElement; up; up = up.parentElement) {
       if (getComputedStyle(up).overflowX !== "visible") edge = Math.min(edge, up.getBoundingClientRect().right);
     }
-    if (box.right > edge + 1) out.push(`${node.tagName.toLowerCase()} ${node.id || node.textContent.trim().slice(0, 30)} ends at ${Math.round(box.right)} of ${Math.round(edge)}`);
+    if (box.right > edge + 1)
+      out.push(`${node.tagName.toLowerCase()} ${node.id || node.textContent.trim().slice(0, 30)} ` +
+               `ends at ${Math.round(box.right)} of ${Math.round(edge)}`);
   }
   return out;
 }"""
@@ -99,7 +101,8 @@ def test_editor_fits_a_phone(phone, history):
 
 def test_find_and_replace_preview_wraps_words_on_a_phone(phone, history, conn, speech):
     """Issue: at 390 px the preview broke words letter by letter."""
-    database.insert_item(conn, "please call jon about the boat tomorrow morning before the market opens", speech["hello"])
+    database.insert_item(conn, "please call jon about the boat tomorrow morning before the market opens",
+                         speech["hello"])
     phone.goto("/")
     phone.fill("#bulk-find", "jon")
     phone.fill("#bulk-replace", "Jonathan")
@@ -107,7 +110,8 @@ def test_find_and_replace_preview_wraps_words_on_a_phone(phone, history, conn, s
     diff = phone.locator("#bulk-matches .bulk-diff").first
     expect(diff).to_contain_text("Jonathan")
     # Each word keeps to one line: no word box is narrower than its text, and the diff is as wide as it may be.
-    heights = phone.evaluate("""() => [...document.querySelectorAll('#bulk-matches .bulk-diff ins, #bulk-matches .bulk-diff del')]
+    heights = phone.evaluate("""() =>
+        [...document.querySelectorAll('#bulk-matches .bulk-diff ins, #bulk-matches .bulk-diff del')]
         .map((n) => n.getClientRects().length)""")
     assert heights and max(heights) == 1, heights
     assert diff.bounding_box()["width"] > 200
@@ -127,8 +131,11 @@ def test_the_training_progress_and_the_chart_legend_fit_a_phone(phone, history):
         document.getElementById('train-eta').textContent = 'about 2 min left';
     }""")
     assert_fits(phone, "progress")
-    boxes = {n: phone.locator(f"#{n}").bounding_box() for n in ("train-step", "train-loss", "train-eta", "train-cancel")}
-    assert boxes["train-cancel"]["y"] > max(boxes[n]["y"] + boxes[n]["height"] - 1 for n in boxes if n != "train-cancel")
+    boxes = {n: phone.locator(f"#{n}").bounding_box()
+             for n in ("train-step", "train-loss", "train-eta", "train-cancel")}
+    assert boxes["train-cancel"]["y"] > max(boxes[n]["y"] + boxes[n]["height"] - 1
+                                            for n in boxes if n != "train-cancel")
     assert all(phone.evaluate("(n) => document.getElementById(n).getClientRects().length", n) == 1 for n in boxes)
-    lines = phone.evaluate("() => [...document.querySelectorAll('.chart-legend .legend-key')].map((n) => n.getClientRects().length)")
+    lines = phone.evaluate("() => [...document.querySelectorAll('.chart-legend .legend-key')]"
+                           ".map((n) => n.getClientRects().length)")
     assert lines and set(lines) == {1}, lines  # each symbol on the line of its words

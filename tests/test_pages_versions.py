@@ -5,8 +5,8 @@ import re
 
 from playwright.sync_api import expect
 
-from stt.finetune import jobs, worker
 from stt.models import store
+from stt.runs import jobs, worker
 from tests import tiny_whisper
 from utils import database
 

@@ -67,7 +67,7 @@ def test_two_rounds_learn_each_vocabulary_without_forgetting(tiny_en: Path, tmp_
     assert evaluate(model, processor, held1, "cpu") == pytest.approx(first.wer_after)
 
     # Round 2: new names (each of the eight in one clip), rehearsing round 1's items (two per new one, as
-    # stt.finetune.jobs.plan does). It must learn something of them and keep what round 1 learned.
+    # stt.runs.jobs.plan does). It must learn something of them and keep what round 1 learned.
     train2, held2 = round_clips(2, 8, 6)
     earlier = random.Random(0).sample(train1, 2 * len(train2))
     second = fine_tune(tmp_path / "round1", tmp_path / "round2", train2, held2, everyday, cfg,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from stt.finetune import jobs
+from stt.runs import jobs
 from tests import tiny_whisper
 from utils import database, runs, training_sets
 

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from stt.models import store
-from utils import runs
-from utils import schema
+from utils import runs, schema
 
 
 def make_model(folder: Path, weights: str) -> Path:
@@ -150,7 +149,8 @@ def test_rename_retries_while_the_folder_is_in_use(tmp_path: Path, monkeypatch):
 
 def test_model_endpoint_without_a_model(client, cfg):
     body = client.get("/api/model").get_json()
-    assert body == {"path": str(cfg.model.path), "name": None, "format": None, "present": False, "version": None, "versions": []}
+    assert body == {"path": str(cfg.model.path), "name": None, "format": None, "present": False, "version": None,
+                    "versions": []}
 
 
 def test_rollback_requests_are_checked(client, cfg, conn):

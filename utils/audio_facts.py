@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from utils import audio, database
 from utils.config import AudioConfig

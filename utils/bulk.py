@@ -12,12 +12,12 @@ import hashlib
 import re
 import secrets
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from utils import database, runs, transcripts
 from utils.schema import TABLE
-
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "configs" / "training.toml"
@@ -23,82 +24,135 @@ class ConfigError(ValueError):
     """A setting is missing, mistyped or out of range; the message names the key."""
 
 
+def setting(default: Any, help: str, valid: tuple[Callable[[Any], bool], str] | None = None,
+            secret: bool = False) -> Any:
+    """One setting, in one place: its default, its help (the comment above it in configs/training.toml and
+    its row in the README, both written from here by utils/config_reference.py), and, where its type says
+    too little, the check a value must pass with how a valid one reads. A secret is never echoed."""
+    return field(default=default, metadata={"help": help, "valid": valid, "secret": secret})
+
+
+def _strong(token: str) -> bool:
+    """Hard enough to guess over the network with wrong tries slowed down (training/src/throttle.py):
+    twelve spaces or "aaaaaaaaaaaa" are not."""
+    return len(token) >= 12 and not any(c.isspace() for c in token) and len(set(token)) >= 8
+
+
+def _fraction(v: float) -> bool:
+    return 0 <= v < 1
+
+
+# "auto" picks adapt on a CPU and full on CUDA; each mode is described in stt/finetune/modes.py, whose
+# NAMES these are (tests/test_engine.py holds them together).
+TRAINING_MODES = ("auto", "adapt", "decoder", "full", "lora")
+
+
 @dataclass
 class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 5000
-    # Required when binding to anything but loopback; every request must then carry it.
-    access_token: str = ""
+    host: str = setting("127.0.0.1", "Address to bind. Any other than loopback needs access_token.")
+    port: int = setting(5000, "Port.", (lambda v: 0 <= v <= 65535, "a port number 0-65535"))
+    access_token: str = setting(
+        "", "Needed to bind to any address other than loopback (reachable from the LAN): every request must then "
+        "carry it (header \"Authorization: Bearer <token>\" or the login form's cookie). Better set through "
+        "S2S_SERVER_ACCESS_TOKEN.",
+        (lambda v: v == "" or _strong(v), "empty, or a token of at least 12 characters, no spaces, at least 8 of "
+         "them different (make one with: python -c \"import secrets; print(secrets.token_urlsafe(24))\")"),
+        secret=True)
 
 
 @dataclass
 class DatabaseConfig:
-    path: Path = Path("data/database.db")
-    busy_timeout_ms: int = 5000
+    path: Path = setting(Path("data/database.db"), "The SQLite file the assistant writes; on Windows, for "
+                         "example, 'C:\\Users\\Aspen\\Dev\\database\\database.db'.")
+    busy_timeout_ms: int = setting(5000, "How long a request waits for the assistant's write lock before giving up.",
+                                   (lambda v: v >= 0, "a non-negative number of milliseconds"))
 
 
 @dataclass
 class ModelConfig:
-    path: Path = Path(".models/stt/distil-small.en")
+    path: Path = setting(Path(".models/stt/distil-small.en"),
+                         "The Whisper model the assistant loads (Hugging Face or CTranslate2 folder).")
 
 
 @dataclass
 class AudioConfig:
-    pcm_sample_rate: int = 16000
-    pcm_sample_format: str = "s16le"
-    pcm_channels: int = 1
-    # Longest recording decoded (playback, waveform, transcription, training): bounds memory
-    # against compressed audio that inflates to gigabytes. A voice assistant's clips are seconds.
-    max_duration_s: float = 300.0
+    pcm_sample_rate: int = setting(16000, "Sample rate of audio stored without a container header (raw PCM).",
+                                   (lambda v: 1000 <= v <= 384000, "a sample rate in Hz (1000-384000)"))
+    pcm_sample_format: str = setting("s16le", "Sample format of raw PCM: s16le, s32le, f32le or u8.",
+                                     (lambda v: v in {"s16le", "s32le", "f32le", "u8"},
+                                      "one of s16le, s32le, f32le, u8"))
+    pcm_channels: int = setting(1, "Channels of raw PCM.", (lambda v: 1 <= v <= 8, "a channel count 1-8"))
+    # Bounds memory against compressed audio that inflates to gigabytes. A voice assistant's clips are seconds.
+    max_duration_s: float = setting(300.0, "Longest recording decoded (playback, waveform, transcription, "
+                                    "training), in seconds.",
+                                    (lambda v: 1 <= v <= 24 * 3600, "a number of seconds, 1 to 86400"))
 
 
 @dataclass
 class TrainingConfig:
-    mode: str = "auto"
+    mode: str = setting("auto", "\"auto\" picks \"adapt\" on a CPU (the top encoder layers and the decoder, on "
+                        "cached states) and \"full\" on CUDA; also \"decoder\" (the whole encoder frozen) and "
+                        "\"lora\" (stt/finetune/modes.py).",
+                        (lambda v: v in TRAINING_MODES, "one of " + ", ".join(TRAINING_MODES)))
+    adapt_layers: int = setting(0, "Encoder layers \"adapt\" trains (the top ones); 0 picks half of a small "
+                                "encoder, a quarter of a larger one (tiny.en 2 of 4, base.en 3 of 6, "
+                                "distil-small.en 3 of 12).",
+                                (lambda v: 0 <= v <= 64,
+                                 "a layer count 0-64 (0: half of a small encoder, a quarter of a larger one)"))
     # Measured on tiny.en (docs/performance.md, "Choosing the defaults"): the setting that cut
     # held-out WER most while WER on ordinary speech fell, over three seeds; at 7e-5 ordinary
     # speech already got worse than at 5e-5, at twice the rate it no longer fell, at four times
     # it nearly doubled. At 5e-5, 8 epochs beat 5 on held-out and ordinary speech alike.
-    learning_rate: float = 5e-5
-    epochs: int = 8
-    # The stop before memorisation (stt/finetune/loop.py): after each epoch the loss of what the run
-    # measures but never trains on is computed; the run keeps the weights of the epoch where it was
-    # lowest and ends after this many epochs without a new low. 0 trains every epoch and keeps the last.
-    patience: int = 2
-    # Then the kept epoch is blended with the model the run started from, at the share of the trained change
-    # (tried from half to all) whose loss on the same sets is lowest (stt/finetune/loop.py). Needs patience > 0.
-    blend: bool = True
-    batch_size: int = 8
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    seed: int = 42
-    heldout_fraction: float = 0.1
-    heldout_min: int = 3
-    wer_tolerance: float = 0.0
-    # A set that got worse blocks a deploy only if it got worse in this share of bootstrap
-    # resamples of its clips (stt/finetune/deploy_rule.py): one word among a handful is noise, not a verdict.
-    deploy_confidence: float = 0.95
-    # Earlier runs' items trained on again beside the new ones (up to two per new item, at most
-    # this many), so a second round does not erase the first; 0 turns it off.
-    rehearsal_max: int = 200
-    # The built-in ordinary English speech (stt/finetune/ordinary): rehearsed in every run, and a deploy
-    # check while there are fewer than 20 regression checks of your own.
-    builtin_speech: bool = True
-    # After a run deploys a model (or a rollback), the web app transcribes the unreviewed items again with
-    # it in the background, so "order by disagreement" and the suggestions follow the model the assistant runs.
-    rescore_after_deploy: bool = True
-    versions_kept: int = 3
-    # Encoder layers trained in mode "adapt" (the top ones); 0 picks half of a small encoder, a quarter
-    # of a larger one (stt/finetune/encoder_states.py).
-    adapt_layers: int = 0
-    # Rank of the LoRA adapters (mode "lora" only).
-    lora_r: int = 32
-    # Gradients are clipped to this global norm: a few odd clips cannot throw the model off.
-    max_grad_norm: float = 1.0
-    # Threads for training; 0 means every core.
-    num_threads: int = 0
-    # A folder of ordinary speech (<name>.wav + <name>.txt) whose WER must not rise for a model to deploy.
-    regression_dir: str = ""
+    learning_rate: float = setting(5e-5, "Chosen by measurement (docs/performance.md, \"Training\"): higher "
+                                   "rates teach the new words faster but make the model forget ordinary speech.",
+                                   (lambda v: 0 < v < 1, "a learning rate between 0 and 1"))
+    epochs: int = setting(8, "The most epochs a run trains.",
+                          (lambda v: 1 <= v <= 1000, "a whole number of epochs 1-1000"))
+    patience: int = setting(2, "The stop before memorisation: after each epoch the loss of what the run measures "
+                            "but never trains on (held-out items, regression checks, built-in check) is computed; "
+                            "the run keeps the epoch where it was lowest and ends after this many epochs without a "
+                            "new low. 0: train every epoch and keep the last.",
+                            (lambda v: 0 <= v <= 1000, "a whole number of epochs 0-1000 (0 turns the stop off)"))
+    blend: bool = setting(True, "Then blend the kept epoch with the model the run started from: of the trained "
+                          "change, keep the share (half to all) whose loss on the same sets is lowest. It held "
+                          "earlier rounds and ordinary speech in place, for a little of the newest round's gain "
+                          "(docs/performance.md, \"Three rounds\"). Needs patience above 0.")
+    batch_size: int = setting(8, "Clips per training step.", (lambda v: 1 <= v <= 1024, "a batch size 1-1024"))
+    warmup_ratio: float = setting(0.1, "Share of the steps over which the learning rate rises to its value.",
+                                  (_fraction, "a fraction 0-1"))
+    weight_decay: float = setting(0.01, "AdamW's weight decay.", (_fraction, "a fraction 0-1"))
+    seed: int = setting(42, "Seeds the shuffling and the held-out split, so a run can be repeated.")
+    heldout_fraction: float = setting(0.1, "Share of reviewed items kept out of training to measure WER.",
+                                      (_fraction, "a fraction 0-1"))
+    heldout_min: int = setting(3, "At least this many reviewed items are held out.",
+                               (lambda v: v >= 0, "a non-negative count"))
+    wer_tolerance: float = setting(0.0, "A new model is refused if held-out, regression or built-in WER rose by "
+                                   "more than this (absolute) and the rise is unlikely to be chance "
+                                   "(deploy_confidence).",
+                                   (lambda v: 0 <= v <= 1, "an absolute WER tolerance 0-1"))
+    deploy_confidence: float = setting(0.95, "A set that got worse blocks a deploy only if it got worse in this "
+                                       "share of bootstrap resamples of its clips: one word among a handful is "
+                                       "noise, not a verdict (stt/finetune/deploy_rule.py).",
+                                       (lambda v: 0.5 <= v <= 1, "a share 0.5-1"))
+    rehearsal_max: int = setting(200, "Earlier runs' items rehearsed in each run, so a second round does not erase "
+                                 "the first: up to two per new item, at most this many (0: off).",
+                                 (lambda v: v >= 0, "a non-negative count"))
+    builtin_speech: bool = setting(True, "Built-in ordinary English speech (stt/finetune/ordinary): rehearsed in "
+                                   "every run, and a deploy check while you have fewer than 20 regression checks "
+                                   "of your own.")
+    rescore_after_deploy: bool = setting(True, "After a deploy (or a rollback), transcribe the unreviewed items "
+                                         "again with the new model in the background, so ordering by "
+                                         "disagreement and the suggestions follow it.")
+    versions_kept: int = setting(3, "How many earlier model versions are kept for rollback.",
+                                 (lambda v: v >= 1, "a count of at least 1"))
+    lora_r: int = setting(32, "Rank of the LoRA adapters (mode \"lora\" only).",
+                          (lambda v: 1 <= v <= 1024, "a LoRA rank 1-1024"))
+    max_grad_norm: float = setting(1.0, "Gradients are clipped to this global norm: a few odd clips cannot throw "
+                                   "the model off.", (lambda v: v > 0, "a positive gradient norm"))
+    num_threads: int = setting(0, "Threads for training; 0 means every core.",
+                               (lambda v: 0 <= v <= 1024, "a thread count 0-1024 (0: every core)"))
+    regression_dir: str = setting("", "A folder of ordinary speech (<name>.wav + <name>.txt) whose WER must not "
+                                  "rise for a model to deploy.")
 
 
 @dataclass
@@ -111,46 +165,6 @@ class Config:
     # Where relative paths were resolved from; kept so derived folders (model
     # versions, job logs) land beside the configured ones.
     root: Path = PROJECT_ROOT
-
-
-def _strong(token: str) -> bool:
-    """Hard enough to guess over the network with wrong tries slowed down (training/src/throttle.py):
-    twelve spaces or "aaaaaaaaaaaa" are not."""
-    return len(token) >= 12 and not any(c.isspace() for c in token) and len(set(token)) >= 8
-
-
-# "auto" picks adapt on a CPU and full on CUDA (stt.finetune.engine.resolve_mode).
-TRAINING_MODES = ("auto", "adapt", "decoder", "full", "lora")
-_SECRETS = {"server.access_token"}
-# Checks beyond the type, keyed "section.key": (predicate, what a valid value is).
-_RULES: dict[str, tuple[Any, str]] = {
-    "server.port": (lambda v: 0 <= v <= 65535, "a port number 0-65535"),
-    "server.access_token": (lambda v: v == "" or _strong(v),
-                            "empty, or a token of at least 12 characters, no spaces, at least 8 of them different "
-                            "(make one with: python -c \"import secrets; print(secrets.token_urlsafe(24))\")"),
-    "database.busy_timeout_ms": (lambda v: v >= 0, "a non-negative number of milliseconds"),
-    "audio.pcm_sample_rate": (lambda v: 1000 <= v <= 384000, "a sample rate in Hz (1000-384000)"),
-    "audio.pcm_sample_format": (lambda v: v in {"s16le", "s32le", "f32le", "u8"}, "one of s16le, s32le, f32le, u8"),
-    "audio.pcm_channels": (lambda v: 1 <= v <= 8, "a channel count 1-8"),
-    "audio.max_duration_s": (lambda v: 1 <= v <= 24 * 3600, "a number of seconds, 1 to 86400"),
-    "training.mode": (lambda v: v in TRAINING_MODES, "one of " + ", ".join(TRAINING_MODES)),
-    "training.adapt_layers": (lambda v: 0 <= v <= 64, "a layer count 0-64 (0: half of a small encoder, a quarter of a larger one)"),
-    "training.learning_rate": (lambda v: 0 < v < 1, "a learning rate between 0 and 1"),
-    "training.epochs": (lambda v: 1 <= v <= 1000, "a whole number of epochs 1-1000"),
-    "training.patience": (lambda v: 0 <= v <= 1000, "a whole number of epochs 0-1000 (0 turns the stop off)"),
-    "training.batch_size": (lambda v: 1 <= v <= 1024, "a batch size 1-1024"),
-    "training.warmup_ratio": (lambda v: 0 <= v < 1, "a fraction 0-1"),
-    "training.weight_decay": (lambda v: 0 <= v < 1, "a fraction 0-1"),
-    "training.heldout_fraction": (lambda v: 0 <= v < 1, "a fraction 0-1"),
-    "training.heldout_min": (lambda v: v >= 0, "a non-negative count"),
-    "training.wer_tolerance": (lambda v: 0 <= v <= 1, "an absolute WER tolerance 0-1"),
-    "training.deploy_confidence": (lambda v: 0.5 <= v <= 1, "a share 0.5-1"),
-    "training.rehearsal_max": (lambda v: v >= 0, "a non-negative count"),
-    "training.versions_kept": (lambda v: v >= 1, "a count of at least 1"),
-    "training.lora_r": (lambda v: 1 <= v <= 1024, "a LoRA rank 1-1024"),
-    "training.max_grad_norm": (lambda v: v > 0, "a positive gradient norm"),
-    "training.num_threads": (lambda v: 0 <= v <= 1024, "a thread count 0-1024 (0: every core)"),
-}
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
@@ -195,14 +209,16 @@ def _apply(cfg: Config, data: Mapping[str, Any], source: str) -> None:
     sections = {f.name for f in dataclasses.fields(cfg) if f.name != "root"}
     for section, values in data.items():
         if section not in sections:
-            raise ConfigError(f"config section [{section}] in {source} is unknown (known: {', '.join(sorted(sections))})")
+            raise ConfigError(f"config section [{section}] in {source} is unknown "
+                              f"(known: {', '.join(sorted(sections))})")
         if not isinstance(values, Mapping):
             raise ConfigError(f"config key {section} in {source} must be a table")
         target = getattr(cfg, section)
         known = {f.name for f in dataclasses.fields(target)}
         for key, value in values.items():
             if key not in known:
-                raise ConfigError(f"config key {section}.{key} in {source} is unknown (known: {', '.join(sorted(known))})")
+                raise ConfigError(f"config key {section}.{key} in {source} is unknown "
+                                  f"(known: {', '.join(sorted(known))})")
             setattr(target, key, _coerce(f"{section}.{key}", value, getattr(target, key)))
 
 
@@ -262,10 +278,12 @@ def _absolute(path: Path, root: Path) -> Path:
 
 
 def _validate(cfg: Config) -> None:
-    for dotted, (ok, expected) in _RULES.items():
-        section, key = dotted.split(".")
-        value = getattr(getattr(cfg, section), key)
-        if not ok(value):
-            # A secret is never echoed: the message lands in terminals, logs and screenshots.
-            got = f"{len(value)} characters" if dotted in _SECRETS else repr(value)
-            raise ConfigError(f"config key {dotted}: expected {expected}, got {got}")
+    for section in dataclasses.fields(cfg):
+        if section.name == "root":
+            continue
+        for key in dataclasses.fields(getattr(cfg, section.name)):
+            rule, value = key.metadata.get("valid"), getattr(getattr(cfg, section.name), key.name)
+            if rule is not None and not rule[0](value):
+                # A secret is never echoed: the message lands in terminals, logs and screenshots.
+                got = f"{len(value)} characters" if key.metadata.get("secret") else repr(value)
+                raise ConfigError(f"config key {section.name}.{key.name}: expected {rule[1]}, got {got}")

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from utils import columns, transcripts
 from utils.schema import BY_LIST, SEED_SCHEMA, TABLE, migrate  # noqa: F401  (SEED_SCHEMA: the assistant's table, for tests)
@@ -26,7 +27,8 @@ from utils.suggestion_rows import Ranking
 from utils.training_sets import IS_NO_SPEECH, IS_REGRESSION, UNUSABLE, UNUSABLE_REASON, has_text
 
 # Every column as the seed's type, whatever the other program stored (see utils/columns.py).
-LIST_COLUMNS = (f"d.id, {columns.as_text('d.transcript')} AS transcript, {columns.as_flag('d.is_reviewed')} AS is_reviewed, "
+LIST_COLUMNS = (f"d.id, {columns.as_text('d.transcript')} AS transcript, "
+                f"{columns.as_flag('d.is_reviewed')} AS is_reviewed, "
                 f"{columns.as_flag('d.is_trained')} AS is_trained, {columns.as_text('d.timestamp')} AS timestamp, "
                 f"{columns.problem('d')} AS problem, {IS_NO_SPEECH} AS no_speech, "
                 f"CASE WHEN {UNUSABLE} THEN {UNUSABLE_REASON} END AS unusable")
@@ -52,7 +54,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def now() -> str:
     """UTC timestamps as ISO text, for the app's own tables and files: they sort as strings, so SQL can compare them."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class NotFound(LookupError):

@@ -13,9 +13,9 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from utils import columns
 from utils.schema import TABLE
@@ -39,7 +39,8 @@ class Candidate:
     source: str  # what the report names: a path, or "database.db#12"
     transcript: str | None
     read: Callable[[], bytes]
-    role: str | None = None  # "train", "heldout" or "regression" where the dataset says so (utils/training_sets.mark_role)
+    # "train", "heldout" or "regression" where the dataset says so (utils/training_sets.mark_role)
+    role: str | None = None
     reviewed: bool | None = None  # what the source says, where it says anything
     timestamp: str | None = None
     no_speech: bool = False  # marked as holding no speech: its empty transcript is the target

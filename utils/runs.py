@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from utils.database import now
+from utils.schema import TABLE
 
 ACTIVE = ("queued", "preparing", "training", "evaluating", "saving")
 FINISHED = ("done", "failed", "cancelled")
@@ -61,7 +63,8 @@ def finish(conn: sqlite3.Connection, job_id: str, state: str, message: str, **fi
 
 def record_items(conn: sqlite3.Connection, job_id: str, rows: Iterable[tuple[int, str, str | None]]) -> None:
     """Remember which items a run uses, in which role, and the transcript it saw (None until read)."""
-    conn.executemany("INSERT OR REPLACE INTO s2s_app_train_items(job_id, item_id, role, transcript) VALUES (?, ?, ?, ?)",
+    conn.executemany("INSERT OR REPLACE INTO s2s_app_train_items(job_id, item_id, role, transcript) "
+                     "VALUES (?, ?, ?, ?)",
                      [(job_id, item_id, role, text) for item_id, role, text in rows])
 
 
@@ -81,10 +84,10 @@ def mark_trained(conn: sqlite3.Connection, job_id: str) -> int:
     role `trained`, which is what sync_trained() later relies on.
     """
     ids = [r[0] for r in conn.execute(
-        "SELECT i.item_id FROM s2s_app_train_items i JOIN s2s_training_data d ON d.id = i.item_id"
+        f"SELECT i.item_id FROM s2s_app_train_items i JOIN {TABLE} d ON d.id = i.item_id"
         " WHERE i.job_id = ? AND i.role = 'train' AND d.transcript IS i.transcript AND d.is_reviewed = 1",
         (job_id,))]
-    conn.executemany("UPDATE s2s_training_data SET is_trained = 1 WHERE id = ?", [(i,) for i in ids])
+    conn.executemany(f"UPDATE {TABLE} SET is_trained = 1 WHERE id = ?", [(i,) for i in ids])
     conn.executemany("UPDATE s2s_app_train_items SET role = 'trained' WHERE job_id = ? AND item_id = ?",
                      [(job_id, i) for i in ids])
     return len(ids)
@@ -93,7 +96,7 @@ def mark_trained(conn: sqlite3.Connection, job_id: str) -> int:
 def unreviewed_since(conn: sqlite3.Connection, job_id: str) -> int:
     """The run's training items that are no longer reviewed (mark_trained passes them over)."""
     return conn.execute(
-        "SELECT count(*) FROM s2s_app_train_items i JOIN s2s_training_data d ON d.id = i.item_id"
+        f"SELECT count(*) FROM s2s_app_train_items i JOIN {TABLE} d ON d.id = i.item_id"
         " WHERE i.job_id = ? AND i.role = 'train' AND d.is_reviewed IS NOT 1", (job_id,)).fetchone()[0]
 
 
@@ -110,10 +113,10 @@ def sync_trained(conn: sqlite3.Connection, lineage: list[str]) -> None:
     learned_by_a_model = ("SELECT i.item_id FROM s2s_app_train_items i JOIN s2s_app_train_runs r ON r.job_id = i.job_id"
                           " WHERE i.role IN ('train', 'trained') AND r.version IS NOT NULL")
     conn.execute(
-        "UPDATE s2s_training_data SET is_trained = (is_reviewed = 1 AND EXISTS ("
+        f"UPDATE {TABLE} SET is_trained = (is_reviewed = 1 AND EXISTS ("
         " SELECT 1 FROM s2s_app_train_items i JOIN s2s_app_train_runs r ON r.job_id = i.job_id"
-        f" WHERE i.item_id = s2s_training_data.id AND i.role IN ('train', 'trained') AND r.version IN ({marks})"
-        f" AND i.transcript IS s2s_training_data.transcript)) WHERE id IN ({learned_by_a_model})", lineage)
+        f" WHERE i.item_id = {TABLE}.id AND i.role IN ('train', 'trained') AND r.version IN ({marks})"
+        f" AND i.transcript IS {TABLE}.transcript)) WHERE id IN ({learned_by_a_model})", lineage)
 
 
 def request_cancel(conn: sqlite3.Connection, job_id: str) -> None:
@@ -215,11 +218,12 @@ def reap(conn: sqlite3.Connection, exited: dict[str, int | None] | None = None,
     says so, rather than claiming the model was not changed.
     """
     exited, alive = exited or {}, set(alive)
-    stale = (datetime.now(timezone.utc) - timedelta(seconds=STALE_AFTER_S)).isoformat(timespec="seconds")
+    stale = (datetime.now(UTC) - timedelta(seconds=STALE_AFTER_S)).isoformat(timespec="seconds")
     marks = ",".join("?" * len(ACTIVE))
     reaped = []
     for job_id, beat, version in conn.execute(
-            f"SELECT job_id, heartbeat_at, version FROM s2s_app_train_runs WHERE state IN ({marks})", ACTIVE).fetchall():
+            f"SELECT job_id, heartbeat_at, version FROM s2s_app_train_runs WHERE state IN ({marks})",
+            ACTIVE).fetchall():
         if job_id in exited:
             reason = f"The training process stopped unexpectedly (exit code {exited[job_id]})."
         elif job_id not in alive and (beat is None or beat < stale):

@@ -42,7 +42,8 @@ def store(conn: sqlite3.Connection, item_id: int, fingerprint: str, transcript_v
 
 def update_wer(conn: sqlite3.Connection, item_id: int, fingerprint: str, transcript_version: str, wer: float) -> None:
     """The stored transcript changed since the model heard the clip: its WER against the new text."""
-    conn.execute(f"UPDATE {SUGGESTIONS} SET transcript_version = ?, wer = ? WHERE item_id = ? AND model_fingerprint = ?",
+    conn.execute(f"UPDATE {SUGGESTIONS} SET transcript_version = ?, wer = ? "
+                 "WHERE item_id = ? AND model_fingerprint = ?",
                  (transcript_version, wer, item_id, fingerprint))
 
 

@@ -10,7 +10,8 @@ run held it out.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from utils.schema import BY_LIST, TABLE
 

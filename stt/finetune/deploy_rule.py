@@ -13,8 +13,9 @@ errors, while a model that writes the user's names into ordinary sentences
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

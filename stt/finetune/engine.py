@@ -5,22 +5,7 @@ runner hands in samples and a config, gets numbers back, and decides what to
 deploy. Cancellation is cooperative (`should_stop` is polled between steps and
 batches) because a training thread cannot be killed safely.
 
-Modes (see `resolve_mode`):
-  adapt    The default on a CPU. The bottom encoder layers are frozen and
-           their output is computed once per clip and kept on disk
-           (stt.finetune.encoder_states); the top encoder layers (half of a small
-           encoder, a quarter of a larger one) and the decoder train on it.
-           Training the top of the encoder is what adapts the model to the
-           user's voice and microphone, which helps everything they say, at a
-           fraction of a full fine-tune's cost. The trained layers compute only
-           each clip's own states with gradients; the window's padding after
-           them stays as the starting weights left it (stt.finetune.frozen_tail).
-  decoder  The whole encoder frozen and cached: the cheapest, but it only
-           learns which words to write, never how the user sounds.
-  full     Every weight trains; on CUDA under autocast (bf16, or fp16 with a
-           gradient scaler where bf16 is missing). The default on a GPU.
-  lora     peft LoRA adapters on the attention projections, merged back before
-           saving so the saved model is a plain Whisper any loader reads.
+How each mode (adapt, decoder, full, lora) trains is in stt/finetune/modes.py.
 
 Forgetting is held off by what the caller passes as `rehearsal`: clips
 trained on beside the new ones (earlier runs' items and the built-in
@@ -34,34 +19,38 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from transformers.modeling_outputs import BaseModelOutput
 
-from stt.finetune.data import Sample, SpeechCollator, batched_features, configure_tokenizer, is_multilingual, \
-    make_labels
-from stt.finetune.encoder_states import EncoderSplit
+from stt.finetune import modes
+from stt.finetune.data import (
+    Sample,
+    SpeechCollator,
+    batched_features,
+    configure_tokenizer,
+    is_multilingual,
+    make_labels,
+)
 from stt.finetune.deploy_rule import with_words
-from stt.finetune.loop import autocast, train as train_loop, validation_loss
-from stt.finetune.run_inputs import EncoderOut, forward_pass, prepare
+from stt.finetune.loop import autocast, validation_loss
+from stt.finetune.loop import train as train_loop
 from stt.finetune.metrics import clip_errors, text_normalizer, wer_of
 from stt.finetune.ordinary import watched as gate_watched
+from stt.finetune.run_inputs import EncoderOut, forward_pass, prepare
 from stt.finetune.timings import PhaseClock
-from stt.review.transcriber import max_new_tokens
+from stt.models.decoding import max_new_tokens
 from utils.config import TrainingConfig
 
-__all__ = ["Sample", "Progress", "Cancelled", "EngineResult", "resolve_mode", "pick_device",
+__all__ = ["Sample", "Progress", "Cancelled", "EngineResult", "pick_device",
            "evaluate", "fine_tune"]
 
-# LoRA on the query and value projections of every attention block (encoder and decoder),
-# with alpha = 2 * r: the usual recipe for Whisper (and the LoRA paper's choice of matrices).
-_LORA_TARGETS = ["q_proj", "v_proj"]
-MODES = ("adapt", "decoder", "full", "lora")
 # A clip without speech is trained on this many times an epoch. Its target is a single token after
 # the prefix, against a dozen for a spoken sentence, so under the token-mean loss it would weigh a
 # fifth of a sentence; measured in docs/performance.md, "Clips without speech".
@@ -118,16 +107,6 @@ class EngineResult:
 def pick_device() -> str:
     """"cuda" if a CUDA GPU is usable, else "cpu"."""
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def resolve_mode(mode: str, device: str) -> str:
-    """The concrete mode for the config's `mode`: "auto" adapts the top of the encoder and the
-    decoder on a CPU, where a full fine-tune's encoder cost makes it slow, and trains everything on a GPU."""
-    if mode == "auto":
-        return "full" if device == "cuda" else "adapt"
-    if mode not in MODES:
-        raise ValueError(f"unknown training mode {mode!r} (expected auto, {', '.join(MODES)})")
-    return mode
 
 
 def _transcribe(model: Any, processor: Any, samples: Sequence[Sample], device: str, batch_size: int,
@@ -187,20 +166,6 @@ def _seed(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
-def _prepare_model(model: Any, mode: str, cfg: TrainingConfig, split: EncoderSplit | None) -> Any:
-    """Freeze or wrap the model for `mode`; returns the module to train."""
-    if split is not None:
-        split.freeze()
-        return model
-    if mode == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        lora = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.05,
-                          target_modules=_LORA_TARGETS, bias="none")
-        return get_peft_model(model, lora)
-    return model
-
-
 def load_model(model_dir: Path, device: str) -> tuple[Any, Any]:
     """(processor, model) on `device`, with a sentence saying what to do when the folder is incomplete."""
     try:
@@ -233,7 +198,7 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
     if not train:
         raise ValueError("no samples to train on")
     device = pick_device()
-    mode = resolve_mode(cfg.mode, device)
+    mode = modes.resolve(cfg.mode, device)
     # Every core: PyTorch's default can be fewer than the machine has (e.g. under a job
     # runner's thread); training is the only heavy work running while a job does. OMP_NUM_THREADS,
     # where set, is the OpenMP convention for sharing the cores with other work (the parallel tests).
@@ -260,7 +225,7 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], heldout: list
     return result
 
 
-def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, train: list[Sample],
+def _run(model: Any, processor: Any, mode: modes.Mode, device: str, out_dir: Path, train: list[Sample],
          rehearsal: list[Sample], measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path,
          scratch: Path, report: Callable[[Progress], None], progress: Callable[[Progress], None],
          clock: PhaseClock) -> EngineResult:
@@ -285,8 +250,10 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
         total, offset, out = sum(len(g) for g in measured.values()), 0, {}
         for name, group in measured.items():
             if group:
-                counted = (lambda base: lambda p: report(Progress("evaluating", base + p.step, total, stage=stage)))
-                out[name], texts = score_with_texts(model, processor, group, device, cfg.batch_size, counted(offset),
+                def counted(p: Progress, base: int = offset) -> None:
+                    report(Progress("evaluating", base + p.step, total, stage=stage))
+
+                out[name], texts = score_with_texts(model, processor, group, device, cfg.batch_size, counted,
                                                     inputs.encoder_out(group, device, starting=stage == "before"))
                 if name == "heldout":
                     heard[stage] = texts
@@ -296,7 +263,11 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
     with clock("measuring before"):
         before = measure("before")
     started = time.perf_counter()
-    trained = _prepare_model(model, mode, cfg, inputs.split)
+    if inputs.split is not None:
+        inputs.split.freeze()  # a cached mode: only the layers above the cached bottom train
+        trained = model
+    else:
+        trained = mode.wrap(model, cfg)
     collator, forward = SpeechCollator(int(model.config.decoder_start_token_id)), forward_pass(trained, inputs.split)
     # The stop before memorisation watches every measured set, what the run never trains on (of the
     # built-in gate an even spread: see stt.finetune.ordinary.watched).
@@ -307,8 +278,7 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
                         (lambda on_batch: validation_loss(trained, forward, watched, collator, device,
                                                           cfg.batch_size, on_batch)) if watched else None, clock)
     train_seconds = time.perf_counter() - started
-    if mode == "lora":
-        model = trained.merge_and_unload()
+    model = mode.finish(trained)
     with clock("measuring after"):
         after = measure("after")
     report(Progress("saving", 0, 1))
@@ -320,7 +290,7 @@ def _run(model: Any, processor: Any, mode: str, device: str, out_dir: Path, trai
         return wer_of(scores[name]) if name in scores else None
 
     return EngineResult(
-        mode=mode, device=device, epochs=cfg.epochs, steps=looped.steps, train_items=len(train),
+        mode=mode.name, device=device, epochs=cfg.epochs, steps=looped.steps, train_items=len(train),
         train_loss=looped.train_loss, epochs_run=looped.epochs_run, best_epoch=looped.best_epoch,
         blend=looped.blend, validation_losses=looped.validation_losses,
         wer_before=wer(before, "heldout"), wer_after=wer(after, "heldout"),

@@ -25,9 +25,10 @@ round's gain (12.3% instead of 7.7% on its unseen clips).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from transformers import get_linear_schedule_with_warmup

@@ -6,7 +6,8 @@ the Kwintara lamp", and neither case nor punctuation is a recognition error.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jiwer
 from transformers.models.whisper.english_normalizer import EnglishTextNormalizer

@@ -8,21 +8,21 @@ this module for an item per clip and for the forward pass that reads it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
 from stt.finetune.cross_attention import absorbed_cross_attention
 from stt.finetune.data import Sample, batched_features, log_mel
-from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key, default_trained_layers
+from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key
 from stt.finetune.frozen_tail import FrozenTail, clip_states, top_with_frozen_tail
 from stt.finetune.loop import Forward
+from stt.finetune.modes import Mode
 from utils.config import TrainingConfig
 
-# Modes whose frozen encoder part is cached on disk (see stt.finetune.encoder_states).
-CACHED_MODES = ("adapt", "decoder")
 # The encoder output of a slice (start, end) of a list of clips.
 EncoderOut = Callable[[int, int], torch.Tensor]
 
@@ -83,18 +83,18 @@ class Inputs:
         return lambda start, end: self.split.top(self.cache.get(keys[start:end]).to(device))
 
 
-def prepare(model: Any, processor: Any, mode: str, device: str, learners: list[Sample],
+def prepare(model: Any, processor: Any, mode: Mode, device: str, learners: list[Sample],
             measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path, scratch: Path,
             report: Callable[[int, int], None]) -> Inputs:
     """Cached modes encode every clip's frozen bottom once (reusing what the cache holds), and adapt
     its frozen tail once per run; full and lora run the whole encoder every step, so log-mel
     features are all they can keep."""
-    if mode not in CACHED_MODES:
+    if not mode.cached:
         features = batched_features(processor.feature_extractor, [s.audio for s in learners], cfg.batch_size,
                                     lambda done: report(done, len(learners)))
         return Inputs(features=dict(zip(map(id, learners), features)))
     layers = len(model.get_encoder().layers)
-    split = EncoderSplit(model, 0 if mode == "decoder" else cfg.adapt_layers or default_trained_layers(layers))
+    split = EncoderSplit(model, mode.trained_layers(layers, cfg.adapt_layers))
     cache = StateCache(cache_dir, split.fingerprint(processor.feature_extractor))
     everything = [*learners, *(s for group in measured.values() for s in group)]
     keys, encoded = cache_states(split, processor.feature_extractor, everything, cache, device, cfg.batch_size,

@@ -7,8 +7,8 @@ traced to its phase without a profiler.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 # In the order a run goes through them; the report lists them in this order.
 PHASES = ("preparing", "converting", "loading", "encoding", "measuring before", "training", "validation", "blend",

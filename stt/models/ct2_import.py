@@ -13,8 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
-                          WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizerFast)
+from transformers import (
+    GenerationConfig,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForConditionalGeneration,
+    WhisperProcessor,
+    WhisperTokenizerFast,
+)
 
 from stt.models.ct2_binary import Ct2Header, count_layers, load_arrays, read_header
 from stt.models.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, ModelFormatError, detect_format

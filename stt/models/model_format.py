@@ -92,25 +92,3 @@ def detect_format(path: Path) -> str:
     if (path / "model.bin").is_file():
         return CTRANSLATE2
     raise ModelFormatError(f"{path} is not a recognised model folder ({_listing(path)}); {_EXPECTED}")
-
-
-def as_huggingface(path: Path, scratch: Path) -> Path:
-    """The model at `path` as a Hugging Face folder to load or train: itself, or its lossless
-    import into `scratch` when it is a CTranslate2 (faster-whisper) folder."""
-    if detect_format(path) != CTRANSLATE2:
-        return path
-    from stt.models.ct2_import import ct2_to_hf  # imported late: it needs torch, and it imports this module
-
-    ct2_to_hf(path, scratch)
-    return scratch
-
-
-def in_format_of(deployed: Path, trained: Path, scratch: Path) -> Path:
-    """A trained Hugging Face folder in the deployed model's format: exported to CTranslate2 with
-    the deployed model's own quantization into `scratch` where needed, so the assistant loads it unchanged."""
-    if detect_format(deployed) != CTRANSLATE2:
-        return trained
-    from stt.models.ct2_export import ct2_quantization, export_ct2
-
-    export_ct2(trained, scratch, ct2_quantization(deployed))
-    return scratch

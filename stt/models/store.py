@@ -20,7 +20,7 @@ import json
 import shutil
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,7 @@ def _number(name: str) -> int:
 
 def _next_name(model_path: Path) -> str:
     numbers = [_number(p.name) for p in versions_dir(model_path).glob("v*-*")]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"v{max(numbers, default=0) + 1}-{stamp}"
 
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import jiwer
 
-from stt.models.model_format import ModelFormatError
 from stt.models import store
+from stt.models.model_format import ModelFormatError
 from stt.review.transcriber import Transcriber, check_model, get_transcriber
 from utils import audio, database, suggestion_rows
 from utils.config import Config

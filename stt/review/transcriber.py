@@ -19,21 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from stt.models.decoding import SAMPLE_RATE, WINDOW, max_new_tokens
 from stt.models.model_files import check_shapes
 from stt.models.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, detect_format
 
-SAMPLE_RATE = 16000
-# Whisper sees 30-second windows; longer clips are cut into windows of this many samples.
-WINDOW = 30 * SAMPLE_RATE
 _WINDOW_FRAMES = 3000  # one 30 s window in log-mel frames, the unit of faster-whisper's segment.seek
 # Measured in bench/transcribe_bench.py on tiny.en: int8 is a little faster than float32 on
 # CPU with no worse WER (41.5% vs 44.2% on the espeak set); on larger models such as
 # distil-small.en int8's speed-up on CPU is larger still.
 CT2_COMPUTE_TYPE = "int8"
-# Greedy decoding can loop ("and, and, and, ...") until Whisper's 448-token limit, which
-# costs ~10 s on CPU for a 3 s clip (seen in the benchmark). Nobody says more than ~5 tokens
-# a second, so the output is capped at twice that, plus room for short clips.
-_TOKENS_PER_SECOND, _MIN_TOKENS, _MAX_TOKENS = 10, 16, 440
 
 
 class ModelLoadError(RuntimeError):
@@ -79,12 +73,6 @@ def model_fingerprint(path: Path) -> str:
 def check_model(path: Path) -> tuple[str, str]:
     """The format and fingerprint of the model at `path`; ModelFormatError when there is none usable."""
     return detect_format(path), model_fingerprint(path)
-
-
-def max_new_tokens(samples: int) -> int:
-    """The generation cap for a clip of `samples` 16 kHz samples (one 30 s window at most);
-    the training engine's evaluation uses it too."""
-    return min(_MIN_TOKENS + int(_TOKENS_PER_SECOND * min(samples, WINDOW) / SAMPLE_RATE), _MAX_TOKENS)
 
 
 class Transcriber:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, current_app, jsonify, send_file
+from flask import Blueprint, jsonify, send_file
 
-from training.src import params
+from training.src import current, params
 from training.src.db import get_db
 from utils import audio, database
 
@@ -14,7 +14,7 @@ bp = Blueprint("audio", __name__, url_prefix="/api/data")
 
 @bp.get("/<item:item_id>/audio")
 def audio_file(item_id: int):
-    data, mime = audio.playable(database.get_audio(get_db(), item_id), current_app.config["S2S"].audio)
+    data, mime = audio.playable(database.get_audio(get_db(), item_id), current.config().audio)
     ext = mime.split("/")[1].replace("mpeg", "mp3")
     # conditional=True makes Werkzeug answer Range requests with 206, which
     # browsers need to seek inside the clip.
@@ -28,7 +28,7 @@ def audio_file(item_id: int):
 def peaks(item_id: int):
     """Per-bucket peak amplitudes for the editor's waveform; `buckets` sets the resolution."""
     buckets = params.int_arg("buckets", 800, 1, 10_000)
-    samples, rate = audio.decode(database.get_audio(get_db(), item_id), current_app.config["S2S"].audio)
+    samples, rate = audio.decode(database.get_audio(get_db(), item_id), current.config().audio)
     return jsonify({
         "peaks": audio.peaks(samples, buckets),
         "duration_s": round(len(samples) / rate, 3),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from stt.models import store
-from training.src import params
+from training.src import current, params
 from training.src.db import get_db
 from training.src.errors import ApiError
 from utils import bulk
@@ -62,22 +62,13 @@ def _versions(body: dict[str, Any]) -> dict[int, str] | None:
 def apply():
     body = params.json_object()
     search, replacement = _search(body)
-    try:
-        return jsonify(bulk.apply(get_db(), search, replacement, _versions(body), params.if_match()))
-    except bulk.StalePreview as exc:
-        raise ApiError(412, "preview_stale", "The matches changed since the preview: preview again.",
-                       total=len(exc.matches), tag=bulk.tag(exc.matches)) from None
+    return jsonify(bulk.apply(get_db(), search, replacement, _versions(body), params.if_match()))
 
 
 @bp.post("/bulk/<batch_id>/undo")
 def undo(batch_id: str):
-    try:
-        # The trained flags after an undo follow what the deployed model learned, as after a deploy.
-        return jsonify(bulk.undo(get_db(), batch_id, store.lineage(current_app.config["S2S"].model.path)))
-    except bulk.UnknownBatch:
-        raise ApiError(404, "not_found", f"No find-and-replace batch {batch_id}.") from None
-    except bulk.AlreadyUndone:
-        raise ApiError(409, "already_undone", f"Batch {batch_id} was undone already.") from None
+    # The trained flags after an undo follow what the deployed model learned, as after a deploy.
+    return jsonify(bulk.undo(get_db(), batch_id, store.lineage(current.config().model.path)))
 
 
 @bp.get("/bulk")

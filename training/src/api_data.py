@@ -6,13 +6,12 @@ import json
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from stt.finetune import jobs
 from stt.review import transcriber
 from stt.review.transcriber import model_fingerprint
-from training.src import audio_meta
+from stt.runs import jobs
+from training.src import audio_meta, current, params
 from training.src.db import get_db
 from training.src.errors import ApiError
-from training.src import params
 from utils import database, suggestion_rows, training_sets
 
 bp = Blueprint("data", __name__, url_prefix="/api")
@@ -27,7 +26,7 @@ def _with_etag(item: dict, status: int = 200):
 
 @bp.get("/health")
 def health():
-    cfg = current_app.config["S2S"]
+    cfg = current.config()
     jobs.heal(cfg)
     model_path = cfg.model.path
     problem = transcriber.load_problem(model_path)
@@ -47,7 +46,7 @@ def health():
 
 @bp.get("/data/stats")
 def stats():
-    t = current_app.config["S2S"].training
+    t = current.config().training
     conn = get_db()
     counts = training_sets.stats(conn, t.heldout_fraction, t.heldout_min)
     if counts["unmeasured"]:  # read before counted as pending: a clip without audio is not pending
@@ -60,7 +59,7 @@ def _ranking(sort: str) -> suggestion_rows.Ranking | None:
     """For sort=disagreement|uncertainty: the deployed model's scores, most worth reviewing first, unscored last."""
     if sort not in suggestion_rows.RANKINGS:
         return None
-    return suggestion_rows.Ranking(sort, model_fingerprint(current_app.config["S2S"].model.path))
+    return suggestion_rows.Ranking(sort, model_fingerprint(current.config().model.path))
 
 
 @bp.get("/data")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import tempfile
 import zipfile
 
-from flask import Blueprint, current_app, send_file
+from flask import Blueprint, send_file
 
-from training.src import params
+from training.src import current, params
 from training.src.db import get_db
 from utils import export
 
@@ -16,7 +16,7 @@ bp = Blueprint("export", __name__, url_prefix="/api")
 @bp.get("/export")
 def export_zip():
     """Built in an anonymous temporary file, not in memory: a dataset is as large as its audio."""
-    cfg = current_app.config["S2S"]
+    cfg = current.config()
     spool = tempfile.TemporaryFile()
     with zipfile.ZipFile(spool, "w") as archive:
         export.write_dataset(get_db(), export.ZipSink(archive, "s2s-dataset/"), cfg,

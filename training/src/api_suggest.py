@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from stt.finetune import jobs
-from stt.review import suggestions
 from stt.models.model_format import ModelFormatError
+from stt.review import suggestions
 from stt.review.transcriber import ModelLoadError, check_model, model_fingerprint
+from stt.runs import jobs
+from training.src import current
 from training.src.db import get_db
 from training.src.errors import ApiError
 from utils import suggestion_rows
@@ -21,7 +22,7 @@ def _job() -> suggestions.ScoreJob:
 
 def _model_error(exc: Exception) -> ApiError:
     """409: the request is fine, but the model folder the server points at is not usable."""
-    path = current_app.config["S2S"].model.path
+    path = current.config().model.path
     if isinstance(exc, ModelFormatError) and (not path.is_dir() or not any(path.iterdir())):
         # One short line: the editor shows it where the suggestion would be (the full reason is in model info).
         return ApiError(409, "no_model", f"No model yet at {path}: add one with `python main.py model download` "
@@ -33,9 +34,9 @@ def _model_error(exc: Exception) -> ApiError:
 @bp.post("/data/<item:item_id>/transcribe")
 def transcribe(item_id: int):
     """The current model's transcript of the item (cached per model) and its disagreement with the stored one."""
-    jobs.heal(current_app.config["S2S"])
+    jobs.heal(current.config())
     try:
-        return jsonify(suggestions.suggest(current_app.config["S2S"], get_db(), item_id))
+        return jsonify(suggestions.suggest(current.config(), get_db(), item_id))
     except (ModelFormatError, ModelLoadError) as exc:
         raise _model_error(exc) from None
 
@@ -43,7 +44,7 @@ def transcribe(item_id: int):
 @bp.post("/suggestions/score")
 def start_scoring():
     """Transcribe every unreviewed item the current model has not heard yet, in the background."""
-    cfg = current_app.config["S2S"]
+    cfg = current.config()
     jobs.heal(cfg)
     try:
         check_model(cfg.model.path)  # refuse now rather than fail in the thread
@@ -57,14 +58,14 @@ def start_scoring():
 
 def rescore_after_deploy() -> None:
     """Called where the dashboard polls: a model deployed since the last look starts scoring the backlog."""
-    _job().after_deploy(current_app.config["S2S"])
+    _job().after_deploy(current.config())
 
 
 @bp.get("/suggestions/score")
 def scoring_progress():
     """The job's progress, and how many unreviewed transcripts the deployed model would write differently."""
     rescore_after_deploy()
-    fingerprint = model_fingerprint(current_app.config["S2S"].model.path)
+    fingerprint = model_fingerprint(current.config().model.path)
     scored, differ = suggestion_rows.disagreement_counts(get_db(), fingerprint)
     return jsonify({**_job().progress(), "scored": scored, "differ": differ})
 

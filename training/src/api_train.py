@@ -1,6 +1,6 @@
 """Training endpoints: start, watch and cancel runs; list and roll back model versions.
 
-The heavy lifting happens in a worker process (stt.finetune.worker, started by stt.finetune.jobs); these views only
+The heavy lifting happens in a worker process (stt.runs.worker, started by stt.runs.jobs); these views only
 read and write the run records, so they stay fast and never import torch.
 """
 from __future__ import annotations
@@ -8,15 +8,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
-from stt.finetune import jobs
 from stt.models import model_info, store
-from utils import runs
 from stt.models.model_format import ModelFormatError, detect_format
-from training.src import api_suggest, params
+from stt.runs import jobs
+from training.src import api_suggest, current, params
 from training.src.db import get_db
 from training.src.errors import ApiError
+from utils import runs
 from utils.config import TRAINING_MODES as MODES
 
 bp = Blueprint("train", __name__, url_prefix="/api")
@@ -26,7 +26,7 @@ _model_lock = threading.Lock()
 
 
 def _cfg():
-    return current_app.config["S2S"]
+    return current.config()
 
 
 def _conn() -> sqlite3.Connection:
@@ -67,7 +67,7 @@ def history():
 def one_run(job_id: str):
     run = runs.get(_conn(), job_id)
     if run is None:
-        raise ApiError(404, "not_found", f"No training run {job_id}.")
+        raise jobs.JobError("not_found", f"No training run {job_id}.")
     return jsonify(run)
 
 
@@ -94,6 +94,7 @@ def rollback():
     body = params.json_object()
     version = body.get("version")
     if not isinstance(version, str) or not version:
-        raise ApiError(400, "invalid_field", "'version' must name a kept version (see GET /api/model).", field="version")
+        raise ApiError(400, "invalid_field", "'version' must name a kept version (see GET /api/model).",
+                       field="version")
     with _model_lock:
         return jsonify(jobs.rollback(_cfg(), version))

@@ -12,11 +12,23 @@ from flask import Flask
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
-from training.src import (api_audio, api_bulk, api_data, api_export, api_suggest, api_train, db, errors, openapi,
-                          pages, security)
-from stt.finetune import jobs
-from stt.review import suggestions
 from stt.models import store
+from stt.review import suggestions
+from stt.runs import jobs
+from training.src import (
+    api_audio,
+    api_bulk,
+    api_data,
+    api_export,
+    api_suggest,
+    api_train,
+    current,
+    db,
+    errors,
+    openapi,
+    pages,
+    security,
+)
 from utils import audio, database
 from utils.config import Config, load_config
 
@@ -59,7 +71,7 @@ def create_app(config: Config | None = None) -> Flask:
     # 3. Runs that died while the app was down show as failed; a model swap cut short is repaired.
     jobs.recover(cfg)
     app = Flask(__name__, template_folder=str(WWW / "templates"), static_folder=str(WWW / "static"))
-    app.config["S2S"] = cfg
+    app.config[current.KEY] = cfg
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False
     app.url_map.converters["item"] = ItemIdConverter

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from flask import Flask
 
+from training.src import current
 from utils import audio_facts, database, training_sets
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ def describe(app: Flask, conn: sqlite3.Connection, item_id: int) -> dict[str, An
     length = database.audio_length(conn, item_id)
     row = database.cached_audio_meta(conn, item_id, length)
     if row is None:
-        row = audio_facts.measure(conn, item_id, length, app.config["S2S"].audio)
+        row = audio_facts.measure(conn, item_id, length, current.config(app).audio)
     return {
         "audio_mime": row["mime"],
         "duration_s": row["duration_s"],
@@ -40,10 +42,10 @@ def fill_later(app: Flask, ids: Iterable[int]) -> None:
         return
 
     def work() -> None:
-        cfg = app.config["S2S"].database
+        cfg = current.config(app).database
         conn = database.connect(cfg.path, cfg.busy_timeout_ms)
         try:
-            audio_facts.measure_missing(conn, ids, app.config["S2S"].audio)
+            audio_facts.measure_missing(conn, ids, current.config(app).audio)
         except Exception:  # a background cache fill must never take anything down
             log.exception("filling audio metadata failed")
         finally:
@@ -57,5 +59,5 @@ def measure_usable(app: Flask, conn: sqlite3.Connection) -> None:
     """Measure the usable items' audio never measured, so a clip without audio or over 30 s is counted as
     unusable, not as pending, before anyone clicks Train."""
     waiting = training_sets.unmeasured(conn, MEASURE_IN_REQUEST + 5000)
-    audio_facts.measure_missing(conn, waiting[:MEASURE_IN_REQUEST], app.config["S2S"].audio)
+    audio_facts.measure_missing(conn, waiting[:MEASURE_IN_REQUEST], current.config(app).audio)
     fill_later(app, waiting[MEASURE_IN_REQUEST:])

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import sqlite3
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 
+from training.src import current
 from utils import database
 
 
 def get_db() -> sqlite3.Connection:
     if "db" not in g:
-        cfg = current_app.config["S2S"]
+        cfg = current.config()
         g.db = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
     return g.db
 

@@ -11,8 +11,8 @@ import sqlite3
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from stt.finetune import jobs
-from utils import audio, database
+from stt.runs import jobs
+from utils import audio, bulk, database
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class ApiError(Exception):
         self.status, self.error, self.message, self.extra = status, error, message, extra
 
 
-# Why a run, cancel or rollback was refused (stt.finetune.jobs.JobError.error), as HTTP.
+# Why a run, cancel or rollback was refused (stt.runs.jobs.JobError.error), as HTTP.
 JOB_STATUS = {"job_running": 409, "not_running": 409, "rollback_failed": 409, "not_found": 404,
               "model_missing": 400, "nothing_pending": 400, "worker_failed": 503,
               "model_read_only": 409}
@@ -70,6 +70,19 @@ def register(app: Flask) -> None:
                                           "opened it. Their version is in 'current'.", current=exc.current)
         response.set_etag(exc.current["version"])
         return response, status
+
+    @app.errorhandler(bulk.StalePreview)
+    def _stale_preview(exc: bulk.StalePreview):
+        return error_response(412, "preview_stale", "The matches changed since the preview: preview again.",
+                              total=len(exc.matches), tag=bulk.tag(exc.matches))
+
+    @app.errorhandler(bulk.UnknownBatch)
+    def _unknown_batch(exc: bulk.UnknownBatch):
+        return error_response(404, "not_found", f"No find-and-replace batch {exc.args[0]}.")
+
+    @app.errorhandler(bulk.AlreadyUndone)
+    def _already_undone(exc: bulk.AlreadyUndone):
+        return error_response(409, "already_undone", f"Batch {exc.args[0]} was undone already.")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -98,7 +98,8 @@ SCHEMAS: dict[str, Any] = {
                        {"required": ["no_speech"], "properties": {"no_speech": {"enum": [True, 1]}}},
                        {"anyOf": [{"required": ["transcript"],
                                    "properties": {"transcript": {"pattern": "[^ \\t\\n\\u000b\\f\\r\\u00a0]"}}},
-                                  {"required": ["is_reviewed"], "properties": {"is_reviewed": {"enum": [False, 0]}}}]}]},
+                                  {"required": ["is_reviewed"],
+                                   "properties": {"is_reviewed": {"enum": [False, 0]}}}]}]},
                    "properties": {
         "transcript": {"type": "string", "maxLength": 10000,
                        # The same characters params.BAD_CHARS refuses: C0 and C1 controls, bidi overrides.
@@ -122,8 +123,8 @@ SCHEMAS: dict[str, Any] = {
         "percent": {"type": "number"}, "eta_s": NULLABLE_NUMBER, "loss": NULLABLE_NUMBER, "mode": NULLABLE_STRING,
         "items": {"type": "integer"}, "heldout_items": {"type": "integer"}, "started_at": {"type": "string"},
         "finished_at": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER, "message": NULLABLE_STRING,
-        "deployed": {"type": "boolean"}, "active": {"type": "boolean"}, "version": NULLABLE_STRING, "wer_before": NULLABLE_NUMBER,
-        "wer_after": NULLABLE_NUMBER, "regression_wer_before": NULLABLE_NUMBER,
+        "deployed": {"type": "boolean"}, "active": {"type": "boolean"}, "version": NULLABLE_STRING,
+        "wer_before": NULLABLE_NUMBER, "wer_after": NULLABLE_NUMBER, "regression_wer_before": NULLABLE_NUMBER,
         "regression_wer_after": NULLABLE_NUMBER, "result": {"type": "object"}}},
     "ModelInfo": {"type": "object", "required": ["path", "name", "format", "present", "version", "versions"],
                   "properties": {
@@ -134,7 +135,8 @@ SCHEMAS: dict[str, Any] = {
     "Suggestion": {"type": "object",
                    "required": ["item_id", "text", "avg_logprob", "wer", "model_fingerprint", "cached"],
                    "properties": {"item_id": {"type": "integer"}, "text": {"type": "string"},
-                                  "avg_logprob": {"type": "number", "maximum": 0}, "wer": {"type": "number", "minimum": 0},
+                                  "avg_logprob": {"type": "number", "maximum": 0},
+                                  "wer": {"type": "number", "minimum": 0},
                                   "model_fingerprint": {"type": "string"}, "cached": {"type": "boolean"},
                                   # Each word with its span in the clip (s) and the model's probability of it.
                                   "words": {"type": "array", "items": {
@@ -254,14 +256,16 @@ PATHS: dict[str, Any] = {
                                 "responses": {"200": _json({"type": "array", "items": _ref("Run")})}}},
     "/api/train/{job_id}": {"get": {"summary": "One run", "parameters": [_job_param()],
                                     "responses": {"200": _json(_ref("Run")), **_errors(404)}}},
-    "/api/train/{job_id}/cancel": {"post": {"summary": "Stop a run after its current step", "parameters": [_job_param()],
+    "/api/train/{job_id}/cancel": {"post": {"summary": "Stop a run after its current step",
+                                            "parameters": [_job_param()],
                                             "responses": {"202": _json({"type": "object"}), **_errors(404, 409)}}},
     "/api/model": {"get": {"summary": "The deployed model and kept versions",
                            "responses": {"200": _json(_ref("ModelInfo"))}}},
     "/api/model/rollback": {"post": {
         "summary": "Deploy a kept version again",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["version"], "properties": {"version": {"type": "string", "minLength": 1}}}}}},
+            "type": "object", "required": ["version"],
+            "properties": {"version": {"type": "string", "minLength": 1}}}}}},
         "responses": {"200": _json({"type": "object"}), **_errors(400, 404, 409)}}},
     "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
 }

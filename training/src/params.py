@@ -37,7 +37,8 @@ def int_arg(name: str, default: int | None, minimum: int, maximum: int) -> int |
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, "invalid_parameter", f"'{name}' must be a whole number, got {raw!r}", parameter=name) from None
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be a whole number, got {raw!r}",
+                       parameter=name) from None
     if not minimum <= value <= maximum:
         raise ApiError(400, "invalid_parameter", f"'{name}' must be between {minimum} and {maximum}", parameter=name)
     return value
@@ -54,7 +55,8 @@ def text_arg(name: str, maximum: int) -> str | None:
 def choice_arg(name: str, default: str, choices: set[str]) -> str:
     raw = request.args.get(name, default)
     if raw not in choices:
-        raise ApiError(400, "invalid_parameter", f"'{name}' must be one of {', '.join(sorted(choices))}", parameter=name)
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be one of {', '.join(sorted(choices))}",
+                       parameter=name)
     return raw
 
 

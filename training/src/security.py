@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 
+from training.src import current
 from training.src.errors import ApiError
 from training.src.throttle import Throttle
 from utils.config import Config, ConfigError
@@ -102,7 +103,7 @@ def _host_name(netloc: str) -> str:
 
 
 def _guard():
-    cfg: Config = current_app.config["S2S"]
+    cfg: Config = current.config()
     if is_loopback(cfg.server.host) and not is_loopback(_host_name(request.host)):
         raise ApiError(403, "forbidden_host", "This app only answers requests addressed to this computer (localhost).")
     if request.method in UNSAFE_METHODS:
@@ -132,7 +133,7 @@ def _headers(response: Response) -> Response:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    token = current_app.config["S2S"].server.access_token
+    token = current.config().server.access_token
     target = _same_site_path(request.values.get("next", "/"))
     if request.method == "GET" or not token:
         return render_template("login.html", next=target, error=None)
@@ -175,7 +176,7 @@ def _same_site_path(target: str) -> str:
 def init_app(app: Flask) -> None:
     app.extensions["s2s_throttle"] = Throttle()
     # The pages offer "Sign out" only where there is something to sign out of.
-    app.context_processor(lambda: {"signs_in": bool(app.config["S2S"].server.access_token)})
+    app.context_processor(lambda: {"signs_in": bool(current.config(app).server.access_token)})
     app.before_request(_guard)
     app.after_request(_headers)
     app.register_blueprint(bp)

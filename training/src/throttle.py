@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 FREE_TRIES = 5
 MAX_WAIT_S = 60.0

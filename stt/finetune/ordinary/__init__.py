@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from stt.finetune.data import Sample
 from utils.audio import load_for_whisper
@@ -58,9 +58,9 @@ def for_run(new_items: int, regression_clips: int) -> tuple[list[Sample], list[S
 
     Rehearsal: as many clips as new items, between REHEARSAL_MIN and all of
     them, so a small run is anchored as well as a large one (measured in
-    docs/performance.md). The gate only while the user has fewer than
-    GATE_UNTIL regression clips of their own, which measure their real voice
-    and are the better judge.
+    docs/performance.md). The gate only while
+    the user has fewer than GATE_UNTIL regression clips of their own, which
+    measure their real voice and are the better judge.
     """
     rehearsal = load("rehearsal")[:max(REHEARSAL_MIN, new_items)]
     return rehearsal, load("gate") if regression_clips < GATE_UNTIL else []

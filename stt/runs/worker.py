@@ -1,6 +1,6 @@
 """The training worker: one run from its planned items to a deployed (or rejected) model.
 
-Started as `python -m stt.finetune.worker` by stt.finetune.jobs.start (or run in-process by
+Started as `python -m stt.runs.worker` by stt.runs.jobs.start (or run in-process by
 `main.py train`). A run is five steps, and their order is what keeps a crash at
 any moment harmless:
 
@@ -24,19 +24,21 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from stt.finetune import deploy_rule, model_import, ordinary
-from stt.models import store
-from stt.finetune.clips import load_regression, load_samples
-from stt.finetune.jobs import connect, work_dir
-from stt.finetune import timings
+from stt.finetune import deploy_rule, modes, ordinary, timings
 from stt.finetune.timings import PhaseClock
-from stt.models.model_format import as_huggingface, detect_format, in_format_of
+from stt.models import store
+from stt.models.conversion import as_huggingface, in_format_of
+from stt.models.model_format import detect_format
+from stt.runs import model_import
+from stt.runs.clips import load_regression, load_samples
+from stt.runs.jobs import connect, work_dir
 from utils import database, runs
-from utils.formatting import percent
 from utils.config import Config, load_config
+from utils.formatting import percent
 
 HEARTBEAT_S = 5
 # What the dashboard says under the progress bar in each phase of a run.
@@ -75,7 +77,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     """Run one training job to its end, recording every phase; returns the finished run.
 
     With `imported` (a model folder), step 2 measures that model instead of training one
-    (stt/finetune/model_import.py); every other step is the same.
+    (stt/runs/model_import.py); every other step is the same.
     """
     conn = connect(cfg)
     # The heart beats before torch is imported: that alone can take half a minute on a busy machine.
@@ -124,7 +126,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
 def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str, importing: bool = False) -> Batch:
     """Step 1: read the planned clips and note what each item said, since only items still saying
     it are marked trained at the end."""
-    from stt.finetune.engine import pick_device, resolve_mode
+    from stt.finetune.engine import pick_device
 
     runs.update(conn, job_id, state="preparing", phase="preparing", message=PHASE_MESSAGES["preparing"])
     skipped: list[int] = []
@@ -141,7 +143,7 @@ def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str, importing: bool 
         raise RuntimeError("none of the pending items has decodable audio and a transcript")
     # The history shows what ran ("adapt"), not what was asked for ("auto").
     runs.update(conn, job_id, items=len(loaded["train"]), heldout_items=len(loaded["heldout"]),
-                mode=model_import.MODE if importing else resolve_mode(cfg.training.mode, pick_device()))
+                mode=model_import.MODE if importing else modes.resolve(cfg.training.mode, pick_device()).name)
     return Batch(loaded["train"], heldout, regression, loaded["rehearsal"] + builtin, gate, skipped, silent)
 
 
@@ -283,7 +285,8 @@ def _progress_writer(conn: sqlite3.Connection, job_id: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The worker process: `python -m stt.finetune.worker --job ID --config-json JSON`, started by stt.finetune.jobs.start."""
+    """The worker process: `python -m stt.runs.worker --job ID --config-json JSON`, started by
+    stt.runs.jobs.start."""
     ap = argparse.ArgumentParser(description="Run one training job (started by the web app).")
     ap.add_argument("--job", required=True)
     ap.add_argument("--config-json", required=True)

@@ -4,7 +4,7 @@ against the deployed model, clip by clip, on the held-out items, the regression 
 ordinary speech.
 
 It is a run like any other, of mode "import" with nothing trained on, recorded in the same history
-and carried out by the same worker steps (stt/finetune/worker.py), so a crash at any moment is as
+and carried out by the same worker steps (stt/runs/worker.py), so a crash at any moment is as
 harmless as in a training run. Items keep their trained flags: what the imported model learned is not
 known here (a model trained on an export learned its train split, trained items included).
 """
@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from stt.finetune.deploy_rule import with_words
-from stt.finetune import jobs
-from stt.finetune.jobs import JobError, connect
 from stt.finetune.metrics import wer_of
 from stt.finetune.timings import PhaseClock
 from stt.models import model_files
-from stt.models.model_format import ModelFormatError, as_huggingface, detect_format, in_format_of
+from stt.models.conversion import as_huggingface, in_format_of
+from stt.models.model_format import ModelFormatError, detect_format
+from stt.runs import jobs
+from stt.runs.jobs import JobError, connect
 from utils import database, runs, training_sets
 from utils.config import Config
 

@@ -1,4 +1,4 @@
-"""Training jobs: planned and started here (web app and `main.py`), run by `python -m stt.finetune.worker`.
+"""Training jobs: planned and started here (web app and `main.py`), run by `python -m stt.runs.worker`.
 
 A separate process keeps the web app responsive and out of harm's way (a
 crash or an out-of-memory kill in training cannot take the server down), and
@@ -7,7 +7,7 @@ Python, cancellation is a flag in the database it polls between steps, and
 its heartbeat tells the app it is alive.
 
 What the worker does, and the order of a run's last steps that keeps a crash
-harmless, is in stt.finetune.worker.
+harmless, is in stt.runs.worker.
 """
 from __future__ import annotations
 
@@ -187,8 +187,9 @@ def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
             # The run uses exactly these items, however many more get reviewed before its worker starts,
             # and what it holds out stays held out in every later run.
             training_sets.keep_heldout(conn, planned.heldout)
-            runs.record_items(conn, job_id, [(i, role, None) for role in ("train", "heldout", "regression",
-                                                                           "rehearsal") for i in getattr(planned, role)])
+            runs.record_items(conn, job_id, [(i, role, None)
+                                             for role in ("train", "heldout", "regression", "rehearsal")
+                                             for i in getattr(planned, role)])
     finally:
         conn.close()
     train, heldout = len(planned.train), len(planned.heldout)
@@ -202,7 +203,7 @@ def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:
     job_id = started["job_id"]
     try:
         _children[job_id] = subprocess.Popen(
-            [sys.executable, "-m", "stt.finetune.worker", "--job", job_id,
+            [sys.executable, "-m", "stt.runs.worker", "--job", job_id,
              "--config-json", _config_json(cfg, mode or cfg.training.mode)],
             cwd=str(PROJECT_ROOT),
         )

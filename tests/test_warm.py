@@ -56,3 +56,10 @@ def test_the_warm_up_runs_in_its_own_process_and_a_run_ends_it(cfg):
     assert warm.wanted(cfg)
     assert not warm.wanted(dataclasses.replace(cfg, training=dataclasses.replace(cfg.training,
                                                                                 builtin_speech=False)))
+
+
+def test_a_mode_that_keeps_no_states_is_warmed_at_once(cfg):
+    cfg = _with_builtin_speech(cfg)
+    cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, mode="full"))
+    tiny_whisper.build(cfg.model.path)
+    assert warm.warm(cfg) == 0 and not warm.wanted(cfg)  # nothing to compute, and not started again

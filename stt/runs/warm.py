@@ -93,20 +93,22 @@ def warm(cfg: Config) -> int:
 
     device = pick_device()
     mode = modes.resolve(cfg.training.mode, device)
-    computed = 0
     fingerprint = _model_fingerprint(cfg)
-    with tempfile.TemporaryDirectory() as scratch:
-        processor, model = load_model(as_huggingface(cfg.model.path, Path(scratch) / "hf"), device)
-        if not mode.cached:
-            return 0  # full and lora encode every step: there is nothing to keep
-        layers = len(model.get_encoder().layers)
-        split = EncoderSplit(model, mode.trained_layers(layers, cfg.training.adapt_layers))
-        cache = StateCache(store.state_cache_dir(cfg.model.path), split.fingerprint(processor.feature_extractor))
-        clips = [*ordinary.load("rehearsal"), *ordinary.load("gate")]
-        _, computed = cache_states(split, processor.feature_extractor, clips, cache, device,
-                                   cfg.training.batch_size, lambda done, total: None)
-    cache.folder.mkdir(parents=True, exist_ok=True)
-    (cache.folder / MARKER).write_text(json.dumps({"model": fingerprint}), encoding="utf-8")
+    # full and lora encode every step, so there is nothing to keep: the marker alone says so, in a folder of
+    # its own (a cached mode's first run clears it away as a stale cache, and the next start looks again).
+    done_in, computed = store.state_cache_dir(cfg.model.path) / "uncached", 0
+    if mode.cached:
+        with tempfile.TemporaryDirectory() as scratch:
+            processor, model = load_model(as_huggingface(cfg.model.path, Path(scratch) / "hf"), device)
+            layers = len(model.get_encoder().layers)
+            split = EncoderSplit(model, mode.trained_layers(layers, cfg.training.adapt_layers))
+            cache = StateCache(store.state_cache_dir(cfg.model.path), split.fingerprint(processor.feature_extractor))
+            clips = [*ordinary.load("rehearsal"), *ordinary.load("gate")]
+            _, computed = cache_states(split, processor.feature_extractor, clips, cache, device,
+                                       cfg.training.batch_size, lambda done, total: None)
+        done_in = cache.folder
+    done_in.mkdir(parents=True, exist_ok=True)
+    (done_in / MARKER).write_text(json.dumps({"model": fingerprint}), encoding="utf-8")
     return computed
 
 

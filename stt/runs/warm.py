@@ -20,17 +20,12 @@ from pathlib import Path
 
 from stt.models import store
 from stt.models.model_format import ModelFormatError, detect_format
+from stt.review.transcriber import model_fingerprint
 from utils.config import Config, load_config
 
 # The marker a finished warm-up leaves in the cache, naming the model folder it warmed for.
 MARKER = "warm.json"
 _process: subprocess.Popen | None = None
-
-
-def _model_fingerprint(cfg: Config) -> str:
-    from stt.review.transcriber import model_fingerprint
-
-    return model_fingerprint(cfg.model.path)
 
 
 def wanted(cfg: Config) -> bool:
@@ -42,7 +37,7 @@ def wanted(cfg: Config) -> bool:
         detect_format(cfg.model.path)
     except ModelFormatError:
         return False
-    fingerprint = _model_fingerprint(cfg)
+    fingerprint = model_fingerprint(cfg.model.path)
     for marker in store.state_cache_dir(cfg.model.path).glob(f"*/{MARKER}"):
         try:
             if json.loads(marker.read_text(encoding="utf-8")).get("model") == fingerprint:
@@ -57,7 +52,7 @@ def start(cfg: Config) -> bool:
     global _process
     if (_process is not None and _process.poll() is None) or not wanted(cfg):
         return False
-    data = {"database": {"path": str(cfg.database.path)}, "model": {"path": str(cfg.model.path)},
+    data = {"model": {"path": str(cfg.model.path)},
             "training": {"mode": cfg.training.mode, "adapt_layers": cfg.training.adapt_layers,
                          "batch_size": cfg.training.batch_size}}
     # Below normal priority on Windows; elsewhere the process lowers its own (os.nice) when it starts.
@@ -93,7 +88,7 @@ def warm(cfg: Config) -> int:
 
     device = pick_device()
     mode = modes.resolve(cfg.training.mode, device)
-    fingerprint = _model_fingerprint(cfg)
+    fingerprint = model_fingerprint(cfg.model.path)
     # full and lora encode every step, so there is nothing to keep: the marker alone says so, in a folder of
     # its own (a cached mode's first run clears it away as a stale cache, and the next start looks again).
     done_in, computed = store.state_cache_dir(cfg.model.path) / "uncached", 0

@@ -7,7 +7,6 @@ import json
 from flask import Blueprint, Response, current_app, jsonify
 
 from stt.review import transcriber
-from stt.review.transcriber import model_fingerprint
 from stt.runs import jobs
 from training.src import audio_meta, current, params
 from training.src.db import get_db
@@ -59,7 +58,7 @@ def _ranking(sort: str) -> suggestion_rows.Ranking | None:
     """For sort=disagreement|uncertainty: the deployed model's scores, most worth reviewing first, unscored last."""
     if sort not in suggestion_rows.RANKINGS:
         return None
-    return suggestion_rows.Ranking(sort, model_fingerprint(current.config().model.path))
+    return suggestion_rows.Ranking(sort, transcriber.model_fingerprint(current.config().model.path))
 
 
 @bp.get("/data")

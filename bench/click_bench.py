@@ -54,7 +54,8 @@ def _wav(audio: Any) -> bytes:
 
 
 WARM = (", after the warm-up that `main.py serve` runs while the user reviews (stt/runs/warm.py: the built-in "
-        "speech's frozen encoder states, computed once per model on one core; its time is in the last column)")
+        "speech's frozen encoder states and the trained top's tails of them, computed once per deployed model on "
+        "one core; its time is in the last column)")
 COLD = ", on an empty state cache (`--cold`: every built-in clip is encoded in the click)"
 
 

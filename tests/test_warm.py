@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from stt.finetune import modes, ordinary
 from stt.finetune.data import Sample
+from stt.finetune.frozen_tail import FrozenTail
 from stt.finetune.run_inputs import prepare
 from stt.models import store
 from stt.runs import warm
@@ -34,11 +36,31 @@ def test_a_first_run_after_the_warm_up_encodes_only_its_own_clips(cfg, tmp_path)
            for i, text in enumerate(["Turn on the lamp.", "Dim the heater.", "Call my sister."])]
     processor = WhisperProcessor.from_pretrained(str(cfg.model.path))
     model = WhisperForConditionalGeneration.from_pretrained(str(cfg.model.path))
-    (tmp_path / "scratch").mkdir()
-    inputs = prepare(model, processor, modes.resolve(cfg.training.mode, "cpu"), "cpu", [*own[:2], *rehearsal],
-                     {"heldout": own[2:], "ordinary": gate}, cfg.training, store.state_cache_dir(cfg.model.path),
-                     tmp_path / "scratch", lambda done, total: None)
+    def run_inputs(scratch):
+        scratch.mkdir()
+        return prepare(model, processor, modes.resolve(cfg.training.mode, "cpu"), "cpu", [*own[:2], *rehearsal],
+                       {"heldout": own[2:], "ordinary": gate}, cfg.training, store.state_cache_dir(cfg.model.path),
+                       scratch, lambda done, total: None)
+
+    inputs = run_inputs(tmp_path / "scratch")
     assert inputs.encoded == len(own)
+    # The top's tails and the gate's starting output came from the warm-up too: the run made only its own.
+    assert len(list((tmp_path / "scratch" / "tail").glob("*.npy"))) == len(own)
+    assert len(list((tmp_path / "scratch" / "starting" / "encoder").glob("*.npy"))) == 1
+    key = inputs.key_of[id(rehearsal[0])]
+    states = inputs.cache.get([key])
+    fresh = FrozenTail(inputs.split, tmp_path / "fresh")
+    fresh.put([key], states)
+    assert torch.equal(inputs.tail.get(key, states[0]), fresh.get(key, states[0]))  # what the run would compute
+    gate_key = inputs.key_of[id(gate[0])]
+    with torch.no_grad():
+        exact = inputs.split.top(inputs.cache.get([gate_key]))
+    assert torch.allclose(inputs.starting.get([gate_key]), exact, atol=1e-5)
+
+    with torch.no_grad():  # a deployed run's new top: the warm-up's tails are of other weights, so none is read
+        model.get_encoder().layer_norm.bias.add_(0.1)
+    run_inputs(tmp_path / "after-a-run")
+    assert len(list((tmp_path / "after-a-run" / "tail").glob("*.npy"))) == len(own) + len(rehearsal) + len(gate)
 
 
 def test_the_warm_up_runs_in_its_own_process_and_a_run_ends_it(cfg):
@@ -56,6 +78,16 @@ def test_the_warm_up_runs_in_its_own_process_and_a_run_ends_it(cfg):
     assert warm.wanted(cfg)
     assert not warm.wanted(dataclasses.replace(cfg, training=dataclasses.replace(cfg.training,
                                                                                 builtin_speech=False)))
+
+
+def test_a_deploy_warms_again_only_where_the_app_is_served(cfg, monkeypatch):
+    started = []
+    monkeypatch.setattr(warm, "start", started.append)
+    monkeypatch.setattr(warm, "_serving", False)
+    warm.after_deploy(cfg)  # a command-line run or a test's app: no warm-up in the background
+    monkeypatch.setattr(warm, "_serving", True)
+    warm.after_deploy(cfg)
+    assert started == [cfg]
 
 
 def test_a_mode_that_keeps_no_states_is_warmed_at_once(cfg):

@@ -107,6 +107,42 @@ class EncoderSplit:
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()
 
+    def top_fingerprint(self) -> str:
+        """A digest of the trained top's weights (layers and final norm): with the bottom's states, all
+        that the top's output depends on, so what the top computed once stays valid while this holds."""
+        digest = hashlib.blake2b(digest_size=12)
+        for prefix, module in [(f"layers.{self.cut + i}.", layer) for i, layer in
+                               enumerate(self.encoder.layers[self.cut:])] + [("layer_norm.", self.encoder.layer_norm)]:
+            for name, tensor in module.state_dict().items():
+                digest.update((prefix + name).encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+
+def keep_only(root: Path, name: str) -> None:
+    """Delete everything in `root` but `name`: states of other weights can never be read again."""
+    if root.is_dir():
+        for stale in root.iterdir():
+            if stale.name != name:
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+
+def npy_path(folder: Path, key: str, earlier: Path | None = None) -> Path:
+    """A key's file in `folder`, or in `earlier` where only that folder holds it."""
+    own = folder / f"{key}.npy"
+    if earlier is None or own.is_file():
+        return own
+    kept = earlier / f"{key}.npy"
+    return kept if kept.is_file() else own
+
+
+def save_whole(final: Path, array: np.ndarray) -> None:
+    """Written beside its final name and renamed, so a crash or a stopped warm-up never leaves a
+    half-written file that a later run would read."""
+    partial = final.with_name(f"{final.stem}.{uuid.uuid4().hex[:8]}.partial.npy")
+    np.save(partial, array)
+    os.replace(partial, final)
+
 
 def audio_key(audio: np.ndarray) -> str:
     """A clip's identity for the cache: the samples Whisper sees (its first 30 s at 16 kHz)."""
@@ -122,26 +158,22 @@ class StateCache:
     so a crash never leaves a half-written state that a later run would read.
     """
 
-    def __init__(self, root: Path, fingerprint: str) -> None:
+    def __init__(self, root: Path, fingerprint: str, earlier: Path | None = None) -> None:
         self.root = Path(root)
         self.folder = self.root / fingerprint
-        if self.root.is_dir():
-            for stale in self.root.iterdir():
-                if stale.name != fingerprint:
-                    shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        # The same states computed before, elsewhere (the warm-up's: stt/runs/warm.py), read where this lacks one.
+        self.earlier = earlier
+        keep_only(self.root, fingerprint)
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        return self.folder / f"{key}.npy"
+        return npy_path(self.folder, key, self.earlier)
 
     def missing(self, keys: Sequence[str]) -> list[str]:
         return [k for k in dict.fromkeys(keys) if not self._path(k).is_file()]
 
     def put(self, key: str, state: torch.Tensor) -> None:
-        final = self._path(key)
-        partial = final.with_name(f"{key}.{uuid.uuid4().hex[:8]}.partial.npy")
-        np.save(partial, state.detach().cpu().numpy().astype(np.float32, copy=False))
-        os.replace(partial, final)
+        save_whole(self.folder / f"{key}.npy", state.detach().cpu().numpy().astype(np.float32, copy=False))
 
     def get(self, keys: Sequence[str]) -> torch.Tensor:
         """The states of `keys` stacked as a batch (batch, positions, d_model)."""

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from stt.finetune.data import SAMPLE_RATE
-from stt.finetune.encoder_states import EncoderSplit
+from stt.finetune.encoder_states import EncoderSplit, npy_path, save_whole
 
 # Encoder states per second of audio (two convolutions, the second with stride 2, over 100 mel frames a second).
 STATES_PER_SECOND = 50
@@ -55,12 +55,15 @@ class FrozenTail:
     each trained layer but the first (whose input is the cached bottom state
     itself) and the last layer's output. Stored as float16 in the run's scratch
     folder, as they are an approximation anyway and distil-small.en's 1,500 x 768
-    states per layer would otherwise take 4.6 MB each.
+    states per layer would otherwise take 4.6 MB each. The built-in clips' tails
+    for the deployed weights may already lie in `earlier` (stt/runs/warm.py).
     """
 
-    def __init__(self, split: EncoderSplit, folder: Path) -> None:
+    def __init__(self, split: EncoderSplit, folder: Path, earlier: Path | None = None) -> None:
         self.split = split
         self.folder = Path(folder)
+        # Tails of the same weights computed before (the warm-up's: stt/runs/warm.py), read where this lacks one.
+        self.earlier = earlier
         self.folder.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
@@ -72,7 +75,7 @@ class FrozenTail:
         return needed < shutil.disk_usage(folder).free / 2
 
     def _path(self, key: str) -> Path:
-        return self.folder / f"{key}.npy"
+        return npy_path(self.folder, key, self.earlier)
 
     def missing(self, keys: Sequence[str]) -> list[str]:
         return [k for k in dict.fromkeys(keys) if not self._path(k).is_file()]
@@ -88,7 +91,7 @@ class FrozenTail:
                 kept.append(hidden)
         stacked = torch.stack(kept, dim=1).to(torch.float16).cpu().numpy()
         for key, array in zip(keys, stacked):
-            np.save(self._path(key), array)
+            save_whole(self.folder / f"{key}.npy", array)
         return hidden
 
     def get(self, key: str, bottom: torch.Tensor) -> torch.Tensor:

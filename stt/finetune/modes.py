@@ -22,6 +22,7 @@ utils/config.TRAINING_MODES lists the names the config accepts; a test holds it 
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,11 @@ def _with_lora(model: Any, cfg: TrainingConfig) -> Any:
 
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.05, target_modules=_LORA_TARGETS,
                       bias="none")
-    return get_peft_model(model, lora)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing`: a FutureWarning in every
+        # LoRA run's log that names nothing the user or this code can change.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, lora)
 
 
 def _itself(trained: Any) -> Any:

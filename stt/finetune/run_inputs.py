@@ -101,19 +101,35 @@ def prepare(model: Any, processor: Any, mode: Mode, device: str, learners: list[
                                   report)
     tail = starting = None
     if split.trained_layers and FrozenTail.fits(split, len(set(keys)), scratch):
-        # Computed per run: the tail is what the top's starting weights make of each clip's bottom states.
-        tail, starting = FrozenTail(split, scratch / "tail"), StateCache(scratch / "starting", "encoder")
-        measured_keys = set(keys[len(learners):])
-        todo = tail.missing(keys)
-        for start in range(0, len(todo), cfg.batch_size):
-            chunk = todo[start:start + cfg.batch_size]
-            last = tail.put(chunk, cache.get(chunk).to(device))
-            with torch.no_grad():
-                for key, out in zip(chunk, last):
-                    if key in measured_keys:
-                        starting.put(key, split.encoder.layer_norm(out))
-            report(start + len(chunk), len(todo))
+        # The tail is what the top's starting weights make of each clip's bottom states: computed per run,
+        # but for the built-in clips the warm-up may have computed it already for these very weights.
+        earlier = warm_tails(cache, split)
+        tail = FrozenTail(split, scratch / "tail", earlier / "tail")
+        starting = StateCache(scratch / "starting", "encoder", earlier / "starting" / "encoder")
+        make_tails(split, cache, tail, starting, keys, set(keys[len(learners):]), device, cfg.batch_size, report)
     return Inputs(split, cache, dict(zip(map(id, everything), keys)), encoded, tail, starting=starting)
+
+
+def warm_tails(cache: StateCache, split: EncoderSplit) -> Path:
+    """Where the warm-up keeps the built-in clips' tails for the current top weights, inside the bottom's
+    cache folder, so a change of either makes them unreachable (and the next warm-up deletes them)."""
+    return cache.folder / "tails" / split.top_fingerprint()
+
+
+def make_tails(split: EncoderSplit, cache: StateCache, tail: FrozenTail, starting: StateCache, keys: Sequence[str],
+               measured: set[str], device: str, batch_size: int, report: Callable[[int, int], None]) -> int:
+    """Each clip's frozen tail not made yet, and for the `measured` keys the starting encoder's output
+    that measuring before reads (one pass of the top gives both); returns how many were made."""
+    todo = list(dict.fromkeys([*tail.missing(keys), *starting.missing(sorted(measured))]))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        last = tail.put(chunk, cache.get(chunk).to(device))
+        with torch.no_grad():
+            for key, out in zip(chunk, last):
+                if key in measured:
+                    starting.put(key, split.encoder.layer_norm(out))
+        report(start + len(chunk), len(todo))
+    return len(todo)
 
 
 def forward_pass(trained: Any, split: EncoderSplit | None) -> Forward:

@@ -100,8 +100,11 @@ def reap(conn: sqlite3.Connection, cfg: Config) -> None:
     any other run is judged by its heartbeat alone.
     """
     if runs.active(conn) is None:  # the usual case: one lookup per status read
-        for job_id in [job for job, proc in _children.items() if proc.poll() is not None]:
+        ended = [job for job, proc in _children.items() if proc.poll() is not None]
+        for job_id in ended:
             del _children[job_id]
+        if ended:
+            warm.after_deploy(cfg)
         return
     for job_id in runs.cancel_overdue(conn, CANCEL_GRACE_S):
         proc = _children.get(job_id)
@@ -120,6 +123,8 @@ def reap(conn: sqlite3.Connection, cfg: Config) -> None:
     reaped = runs.reap(conn, exited, store.deployed_version(cfg.model.path), alive)
     for job_id in exited:
         _children.pop(job_id, None)
+    if exited:
+        warm.after_deploy(cfg)
     for job_id in reaped:
         shutil.rmtree(work_dir(cfg, job_id), ignore_errors=True)
 
@@ -264,6 +269,7 @@ def rollback(cfg: Config, version: str) -> dict[str, Any]:
         _sync(conn, new)
     finally:
         conn.close()
+    warm.after_deploy(cfg)
     return {"success": True, "version": version, "message": f"Version {version} is deployed."}
 
 

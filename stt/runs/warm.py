@@ -7,6 +7,11 @@ reads from the state cache. On distil-small.en's shape that encoding was 38% of 
 user reviews; it runs at low priority on one thread so the pages stay quick, and a Train click
 ends it (stt/runs/jobs.start): the run then computes whatever is still missing itself. Nothing it
 writes can be wrong, only missing: the cache is keyed by the frozen weights and each clip's audio.
+
+In mode "adapt" it also runs the trained top of the encoder over those states once, for the tails
+each run would otherwise compute first (stt/finetune/frozen_tail.py), keyed by the top's weights.
+A run changes those, so the end of every run (and a rollback) starts the warm-up again for the model
+now deployed.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from stt.models import store
 from stt.models.model_format import ModelFormatError, detect_format
@@ -26,6 +32,8 @@ from utils.config import Config, load_config
 # The marker a finished warm-up leaves in the cache, naming the model folder it warmed for.
 MARKER = "warm.json"
 _process: subprocess.Popen | None = None
+# Whether this process serves the app (start() was called): only then does the end of a run warm again.
+_serving = False
 
 
 def wanted(cfg: Config) -> bool:
@@ -49,7 +57,8 @@ def wanted(cfg: Config) -> bool:
 
 def start(cfg: Config) -> bool:
     """Start the warm-up process when it is wanted; True when one was started."""
-    global _process
+    global _process, _serving
+    _serving = True
     if (_process is not None and _process.poll() is None) or not wanted(cfg):
         return False
     data = {"model": {"path": str(cfg.model.path)},
@@ -78,8 +87,16 @@ def stop() -> None:
     _process = None
 
 
+def after_deploy(cfg: Config) -> None:
+    """A run ended or a rollback swapped the model: warm again for the model now deployed, where `main.py
+    serve` warmed before. The bottom's states mostly stay valid (a run trains only the top); the tails are new."""
+    if _serving:
+        start(cfg)
+
+
 def warm(cfg: Config) -> int:
-    """Compute the frozen encoder part of every built-in clip not cached yet; returns how many were."""
+    """Compute the frozen encoder part of every built-in clip not cached yet, and the trained top's tails of
+    them (stt/finetune/frozen_tail.py) for the deployed weights; returns how many clips' states were computed."""
     from stt.finetune import modes, ordinary
     from stt.finetune.encoder_states import EncoderSplit, StateCache
     from stt.finetune.engine import load_model, pick_device
@@ -98,13 +115,30 @@ def warm(cfg: Config) -> int:
             layers = len(model.get_encoder().layers)
             split = EncoderSplit(model, mode.trained_layers(layers, cfg.training.adapt_layers))
             cache = StateCache(store.state_cache_dir(cfg.model.path), split.fingerprint(processor.feature_extractor))
-            clips = [*ordinary.load("rehearsal"), *ordinary.load("gate")]
-            _, computed = cache_states(split, processor.feature_extractor, clips, cache, device,
-                                       cfg.training.batch_size, lambda done, total: None)
+            rehearsal = ordinary.load("rehearsal")
+            keys, computed = cache_states(split, processor.feature_extractor, [*rehearsal, *ordinary.load("gate")],
+                                          cache, device, cfg.training.batch_size, lambda done, total: None)
+            if split.trained_layers:
+                _tails(split, cache, keys, set(keys[len(rehearsal):]), device, cfg.training.batch_size)
         done_in = cache.folder
     done_in.mkdir(parents=True, exist_ok=True)
     (done_in / MARKER).write_text(json.dumps({"model": fingerprint}), encoding="utf-8")
     return computed
+
+
+def _tails(split: Any, cache: Any, keys: list[str], gate: set[str], device: str, batch_size: int) -> None:
+    """The top's tails of the built-in clips and the starting output of the gate's, which a run would
+    otherwise compute first (stt/finetune/run_inputs.prepare); only the current top's are kept."""
+    from stt.finetune.encoder_states import StateCache, keep_only
+    from stt.finetune.frozen_tail import FrozenTail
+    from stt.finetune.run_inputs import make_tails, warm_tails
+
+    folder = warm_tails(cache, split)
+    keep_only(folder.parent, folder.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    if FrozenTail.fits(split, len(keys), folder):
+        make_tails(split, cache, FrozenTail(split, folder / "tail"), StateCache(folder / "starting", "encoder"),
+                   keys, gate, device, batch_size, lambda done, total: None)
 
 
 def main(argv: list[str] | None = None) -> int:

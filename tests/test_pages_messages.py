@@ -43,7 +43,8 @@ def test_rows_whose_audio_cannot_play_say_so(page, seeded, client):
 
 def test_save_and_next_stays_beside_save_whatever_the_hint_says(page, seeded):
     page.goto(f"/editor?id={seeded['wav']}")
-    expect(page.locator("#d-id")).not_to_be_empty()
+    # The item's details are filled in before the editor is shown: wait for the buttons themselves.
+    expect(page.locator("#save-next-btn")).to_be_visible()
     page.evaluate("""() => { document.getElementById('reviewed-hint').textContent =
         'No words: saved as reviewed it is trained as silence, ' +
         'so the model learns to write nothing on clips like it.'; }""")

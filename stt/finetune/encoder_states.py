@@ -95,26 +95,28 @@ class EncoderSplit:
     def fingerprint(self, feature_extractor: Any) -> str:
         """A digest of everything the cached states depend on: the frozen weights, the split point
         and the feature extractor's settings."""
-        digest = hashlib.blake2b(digest_size=12)
         settings = {k: v for k, v in feature_extractor.to_dict().items() if isinstance(v, (int, float, str))}
-        digest.update(json.dumps({"cut": self.cut, "layers": self.num_layers, **settings}, sort_keys=True).encode())
-        frozen_layers = {f"layers.{i}." for i in range(self.cut)}
-        for name, tensor in self.encoder.state_dict().items():
-            in_top = name.startswith("layers.") and not any(name.startswith(p) for p in frozen_layers)
-            if in_top or (self.trained_layers and name.startswith("layer_norm.")):
-                continue
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return digest.hexdigest()
+        header = json.dumps({"cut": self.cut, "layers": self.num_layers, **settings}, sort_keys=True).encode()
+        return self._digest(header, top=False)
 
     def top_fingerprint(self) -> str:
         """A digest of the trained top's weights (layers and final norm): with the bottom's states, all
         that the top's output depends on, so what the top computed once stays valid while this holds."""
+        return self._digest(b"", top=True)
+
+    def _in_top(self, name: str) -> bool:
+        """Whether an encoder weight trains: a layer from the cut up, and the final norm when any layer trains."""
+        if name.startswith("layer_norm."):
+            return bool(self.trained_layers)
+        return name.startswith("layers.") and int(name.split(".")[1]) >= self.cut
+
+    def _digest(self, header: bytes, top: bool) -> str:
+        """A digest of `header` and of the encoder weights in the top (or, with top False, outside it)."""
         digest = hashlib.blake2b(digest_size=12)
-        for prefix, module in [(f"layers.{self.cut + i}.", layer) for i, layer in
-                               enumerate(self.encoder.layers[self.cut:])] + [("layer_norm.", self.encoder.layer_norm)]:
-            for name, tensor in module.state_dict().items():
-                digest.update((prefix + name).encode())
+        digest.update(header)
+        for name, tensor in self.encoder.state_dict().items():
+            if self._in_top(name) == top:
+                digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()
 

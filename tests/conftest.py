@@ -33,6 +33,17 @@ if WORKERS > 1:
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
+@pytest.fixture(autouse=True)
+def no_warm_up_between_tests(monkeypatch) -> Iterator[None]:
+    """stt.runs.warm keeps process state (the warm-up it started, whether this process serves the app):
+    a test that runs `main.py serve` must not have later tests' runs start warm-ups that outlive them."""
+    from stt.runs import warm
+
+    monkeypatch.setattr(warm, "_serving", False)
+    yield
+    warm.stop()
+
+
 @pytest.fixture
 def cfg(tmp_path: Path) -> Config:
     """A config on a temporary database and model folder, ignoring the developer's environment."""

@@ -54,7 +54,8 @@ def _wav(audio: Any) -> bytes:
 
 
 WARM = (", after the warm-up that `main.py serve` runs while the user reviews (stt/runs/warm.py: the built-in "
-        "speech's frozen encoder states and the trained top's tails of them, computed once per deployed model on "
+        "speech's frozen encoder states and the trained top's tails of them, and what the deployed model writes "
+        "for the built-in sets every run measures, heard the assistant's way, computed once per deployed model on "
         "one core; its time is in the last column)")
 COLD = ", on an empty state cache (`--cold`: every built-in clip is encoded in the click)"
 
@@ -111,20 +112,13 @@ def _recipe(model_dir: str, out_dir: str, train: list, cfg: Any) -> dict[str, An
     return {**out, "peak_rss_mb": peak_rss_mb()}
 
 
-def _wers(folder: str, sets: dict[str, list]) -> dict[str, float]:
-    """WER of the model in `folder` (any format) on each set, on the whole 30 s window as the assistant runs it."""
-    import torch
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+def _wers(folder: str, sets: dict[str, list], like: str | None = None) -> dict[str, float]:
+    """WER of the model in `folder` on each set, heard the way the assistant decodes (the default [assistant]
+    settings for the deployed format), and ("<set> fast") the way runs measured before they did:
+    transformers, greedy, no timestamps."""
+    from bench.hearing import wers_both_ways
 
-    from stt.finetune.engine import evaluate
-    from stt.models.conversion import as_huggingface
-
-    torch.set_num_threads(2)
-    with tempfile.TemporaryDirectory() as tmp:
-        hf = as_huggingface(Path(folder), Path(tmp) / "hf")
-        model = WhisperForConditionalGeneration.from_pretrained(str(hf), dtype=torch.float32)
-        processor = WhisperProcessor.from_pretrained(str(hf))
-        return {name: evaluate(model, processor, clips, "cpu") for name, clips in sets.items()}
+    return wers_both_ways(Path(folder), sets, Path(like) if like else None)
 
 
 def _case(name: str, tmp: Path, pool_context: Any, cold: bool) -> dict[str, Any]:
@@ -184,7 +178,7 @@ def _case(name: str, tmp: Path, pool_context: Any, cold: bool) -> dict[str, Any]
     if sets:
         with pool_context.Pool(1) as pool:
             row["click"]["wer"] = pool.apply(_wers, (str(model), sets))
-            row["recipe"]["wer"] = pool.apply(_wers, (str(folder / "recipe"), sets))
+            row["recipe"]["wer"] = pool.apply(_wers, (str(folder / "recipe"), sets, str(ct2)))
     return row
 
 
@@ -199,24 +193,28 @@ def _section(rows: list[dict[str, Any]], cold: bool) -> str:
         lines.append(f"| {r['label']} | {r['clips']} ({r['trained']}) | {click['seconds']:.0f} | "
                      f"{recipe['seconds']:.0f} | {click['seconds'] / recipe['seconds']:.2f}x | "
                      f"{click['peak_rss_mb']:.0f} | {recipe['peak_rss_mb']:.0f} | {describe(click['phases'])} | "
-                     f"{r['warm_s']:.0f} |" if "warm_s" in r else "none (--cold) |")
+                     + (f"{r['warm_s']:.0f} |" if "warm_s" in r else "none (--cold) |"))
     quality = [r for r in rows if "before" in r]
     text = "\n".join(lines)
     for r in quality:
-        text += (f"\n\nQuality on {r['label']}, measured on the whole 30 s window on clips no run saw "
-                 "(round 1's unseen sentences; 48 ordinary sentences in the user's voices, and in four voices "
-                 "that no clip of any run uses):\n\n"
+        text += (f"\n\nQuality on {r['label']}, on clips no run saw (round 1's unseen sentences; 48 ordinary "
+                 "sentences in the user's voices, and in four voices that no clip of any run uses), each heard as "
+                 "the assistant hears it (faster-whisper's defaults, int8, on the CTranslate2 folder a run deploys; "
+                 "the recipe's model exported the same way) / on the fast path runs measured with before "
+                 "(transformers, greedy, no timestamps):\n\n"
                  "| model | unseen WER | ordinary WER | ordinary WER, voices never trained on |\n|---|---:|---:|---:|\n"
-                 + "\n".join(f"| {who} | {w['unseen']:.1%} | {w['ordinary']:.1%} | {w['fresh']:.1%} |" for who, w in (
+                 + "\n".join(f"| {who} | " + " | ".join(f"{w[k]:.1%} / {w[k + ' fast']:.1%}"
+                                                          for k in ("unseen", "ordinary", "fresh")) + " |"
+                              for who, w in (
                      ("before", r["before"]),
                      (f"after the click (epoch {r['click']['best_epoch']} of {r['click']['epochs_run']}, "
                       f"{r['click']['blend']:.0%} of its change)", r["click"]["wer"]),
                      ("after the recipe", r["recipe"]["wer"]))))
     return f"""Run `python bench/click_bench.py` on {machine()}. A click is the worker's whole run with the default \
-settings, from the click to the deployed model (held-out items, built-in rehearsal and gate, measuring before and \
-after, export and swap){COLD if cold else WARM}; the recipe is HF's Seq2SeqTrainer full fine-tune, \
-{RECIPE_EPOCHS} epochs, on the items the click trains on, from raw audio to a saved model, with no measuring. \
-Each alone in a fresh process.
+settings, from the click to the deployed model (held-out items, built-in rehearsal and gate, export, measuring \
+both models the way the assistant decodes, and swap){COLD if cold else WARM}; the recipe is HF's Seq2SeqTrainer \
+full fine-tune, {RECIPE_EPOCHS} epochs, on the items the click trains on, from raw audio to a saved model, with no \
+measuring. Each alone in a fresh process.
 
 {text}
 """

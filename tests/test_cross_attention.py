@@ -42,3 +42,34 @@ def test_the_model_is_left_as_it_was(model) -> None:
     with absorbed_cross_attention(model):
         pass
     assert all("forward" not in vars(layer.encoder_attn) for layer in model.get_decoder().layers)
+
+
+def test_in_training_mode_too(model) -> None:
+    """Training runs the model in train mode: the same loss and gradients there (no attention dropout)."""
+    model.train()
+    try:
+        test_same_loss_and_gradients_as_the_projected_keys(model, 5)
+    finally:
+        model.eval()
+
+
+def test_attention_dropout_in_training_takes_hfs_own_path(model) -> None:
+    """With dropout on the attention weights, HF draws the mask: the rewrite steps aside, so a seed gives
+    the very loss HF's path gives."""
+    torch.manual_seed(1)
+    states, labels = torch.randn(2, 1500, model.config.d_model), torch.randint(0, 50000, (2, 5))
+    model.train()
+    layers = [layer.encoder_attn for layer in model.get_decoder().layers]
+    for attn in layers:
+        attn.dropout = 0.3
+    try:
+        torch.manual_seed(2)
+        plain = model(encoder_outputs=(states,), labels=labels, use_cache=False).loss.item()
+        torch.manual_seed(2)
+        with absorbed_cross_attention(model):
+            absorbed = model(encoder_outputs=(states,), labels=labels, use_cache=False).loss.item()
+    finally:
+        for attn in layers:
+            attn.dropout = 0.0
+        model.eval()
+    assert absorbed == plain

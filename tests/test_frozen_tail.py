@@ -61,12 +61,3 @@ def test_a_run_whose_tails_would_fill_the_disk_trains_on_the_full_window(split: 
     # 10 clips x 2 layers x 1,500 states x 64 wide x 2 bytes = 3.84 MB, against 4 MB free.
     monkeypatch.setattr("shutil.disk_usage", lambda path: SimpleNamespace(free=4_000_000))
     assert not FrozenTail.fits(split, 10, tmp_path)
-
-
-def test_the_tails_pass_gives_the_starting_encoder_output(split: EncoderSplit, tmp_path: Path) -> None:
-    # Measuring before training reads this instead of running the top again (stt.finetune.run_inputs).
-    torch.manual_seed(2)
-    bottom = torch.randn(2, 1500, split.encoder.config.d_model)
-    last = FrozenTail(split, tmp_path).put(["a", "b"], bottom)
-    with torch.no_grad():
-        assert torch.equal(split.encoder.layer_norm(last), split.top(bottom))

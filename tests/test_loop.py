@@ -17,7 +17,8 @@ def _setup(epochs: int, patience: int, blend: bool = False):
     model = torch.nn.Linear(4, 1)
     items = [{"inputs": (lambda x=x: x), "labels": [1, 2]} for x in torch.randn(6, 4)]
     # The "loss" pulls the output towards 1: every step changes the weights.
-    forward = lambda inputs, labels, frames: SimpleNamespace(loss=((model(inputs) - 1) ** 2).mean())  # noqa: E731
+    forward = lambda inputs, decoder_input_ids, labels, frames: SimpleNamespace(  # noqa: E731
+        loss=((model(inputs) - 1) ** 2).mean())
     cfg = dataclasses.replace(TrainingConfig(), epochs=epochs, patience=patience, batch_size=2, learning_rate=0.05,
                               warmup_ratio=0.0, blend=blend)
     return model, items, forward, cfg
@@ -33,7 +34,7 @@ def _run(losses: list[float], epochs: int = 8, patience: int = 2, blend: bool = 
         on_batch(1, 1)
         return losses[len(seen) - 1]
 
-    result = train(model, items, "cpu", cfg, SpeechCollator(-1), forward, lambda *a: None, validate)
+    result = train(model, items, "cpu", cfg, SpeechCollator(0), forward, lambda *a: None, validate)
     return result, seen, model
 
 
@@ -59,7 +60,7 @@ def test_the_last_epoch_is_kept_when_it_is_the_best():
 def test_patience_zero_trains_every_epoch_without_validating():
     model, items, forward, cfg = _setup(epochs=3, patience=0)
     calls: list[int] = []
-    result = train(model, items, "cpu", cfg, SpeechCollator(-1), forward, lambda *a: None,
+    result = train(model, items, "cpu", cfg, SpeechCollator(0), forward, lambda *a: None,
                    lambda on_batch: calls.append(1) or 1.0)
     assert calls == [] and (result.epochs_run, result.best_epoch) == (3, 3) and result.validation_losses == []
 
@@ -93,7 +94,7 @@ def test_each_check_and_the_blend_move_a_bar_and_are_timed_apart_from_training()
             on_batch(done, 2)
         return 1.0
 
-    train(model, items, "cpu", cfg, SpeechCollator(-1), forward, lambda phase, step, total, loss:
+    train(model, items, "cpu", cfg, SpeechCollator(0), forward, lambda phase, step, total, loss:
           reports.append((phase, step, total)), validate, clock)
     checks = [r for r in reports if r[0] == "validating"]
     assert checks == [("validating", 1, 2), ("validating", 2, 2)] * 3   # after each of the three epochs
@@ -101,3 +102,12 @@ def test_each_check_and_the_blend_move_a_bar_and_are_timed_apart_from_training()
     shares = len(BLEND_SHARES)
     assert [r for r in reports if r[0] == "blending"] == [("blending", n, 2 * shares) for n in range(1, 2 * shares + 1)]
     assert set(clock.seconds) == {"training", "validation", "blend"}
+
+
+def test_a_loss_that_is_not_a_number_stops_the_run_with_a_clear_error():
+    import pytest
+
+    from stt.finetune.loop import DivergedError
+
+    with pytest.raises(DivergedError, match="diverged.*learning_rate"):
+        _run([3.0, float("nan")])

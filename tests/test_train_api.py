@@ -53,8 +53,8 @@ def test_a_run_end_to_end(client, conn, cfg, trainable):
     assert run["items"] == 5 and run["heldout_items"] == 3
     # Where the click's time went, every phase from decoding the clips to the swap, in run order.
     assert list(run["result"]["phase_seconds"]) == [
-        "preparing", "converting", "loading", "encoding", "measuring before", "training", "validation", "blend",
-        "measuring after", "saving", "exporting", "deploying"]
+        "preparing", "converting", "loading", "encoding", "training", "validation", "blend", "saving",
+        "exporting", "measuring before", "measuring after", "deploying"]
     assert run["mode"] == ("full" if torch.cuda.is_available() else "adapt"), "'auto' is recorded as what ran"
     if run["deployed"]:
         # Exactly the training items are marked: not the held-out ones, not the unreviewed ones.
@@ -95,6 +95,51 @@ def test_nothing_pending_and_no_model_are_clear_400s(client, cfg, conn, clips):
         database.insert_item(conn, "reviewed", clip, is_reviewed=1)
     assert client.post("/api/train").get_json()["error"] == "nothing_pending"
     assert client.get("/api/data/stats").get_json()["pending_training"] == 0
+
+
+def test_a_language_an_english_only_model_cannot_write_is_a_clear_400(client, cfg, trainable):
+    cfg.assistant.language = "de"
+    response = client.post("/api/train")
+    assert response.status_code == 400 and response.get_json()["error"] == "language_mismatch"
+    assert "English-only" in response.get_json()["message"]
+
+
+def test_a_run_whose_export_the_assistant_cannot_load_does_not_deploy(conn, cfg, trainable, monkeypatch):
+    """The new model is measured on the folder the swap would put in place: one that faster-whisper cannot
+    load is never deployed, and the run says so."""
+    from stt.runs import measuring
+    from stt.runs import worker as worker_module
+
+    shutil.rmtree(cfg.model.path)
+    build_ct2(cfg.model.path)
+    original = (cfg.model.path / "model.bin").read_bytes()
+    # The real measuring, of a real export that comes out broken.
+    monkeypatch.setattr("stt.finetune.engine.fine_tune", _copying_fine_tune)
+    export = worker_module.in_format_of
+
+    def broken_export(deployed, trained, scratch):
+        out = export(deployed, trained, scratch)
+        (out / "model.bin").write_bytes((out / "model.bin").read_bytes()[:1000])
+        return out
+
+    monkeypatch.setattr(worker_module, "in_format_of", broken_export)
+    monkeypatch.setattr(measuring, "builtin_checks", lambda: {})
+    run = run_in_process(cfg)
+    assert run["state"] == "failed" and not run["deployed"], run["message"]
+    assert "exported as the assistant loads it, cannot be loaded" in run["message"]
+    assert "so it was not deployed" in run["message"] and "The deployed model was not changed" in run["message"]
+    assert (cfg.model.path / "model.bin").read_bytes() == original
+    assert store.deployed_version(cfg.model.path) is None
+    assert trained_ids(conn) == set()
+
+
+def _copying_fine_tune(model_dir, out_dir, train, watched, cfg, progress, should_stop, **extra):
+    """A "training" that saves the model it was given (the tiny random one), for runs whose point is after it."""
+    import stt.finetune.engine as engine
+
+    shutil.copytree(model_dir, out_dir)
+    return engine.EngineResult(mode="decoder", device="cpu", max_epochs=1, steps=1, train_items=len(train),
+                               train_loss=0.4, train_seconds=0.1)
 
 
 def test_bad_mode_is_400(client, trainable):

@@ -155,6 +155,45 @@ class TrainingConfig:
                                   "rise for a model to deploy.")
 
 
+# How the assistant decodes (stt/assistant/profile.py): "auto" follows the model folder's format.
+RUNTIMES = ("auto", "faster-whisper", "transformers")
+SWITCHES = ("default", "on", "off")
+
+
+def _switch(help_text: str) -> Any:
+    return setting("default", help_text, (lambda v: v in SWITCHES, "default, on or off"))
+
+
+@dataclass
+class AssistantConfig:
+    """How the assistant transcribes with the deployed model: runs measure and judge every model this way."""
+    runtime: str = setting("auto", "What the assistant decodes with: \"auto\" is faster-whisper for a CTranslate2 "
+                           "folder and transformers for a Hugging Face one; or \"faster-whisper\", "
+                           "\"transformers\". Each setting below left at its default is that runtime's own default.",
+                           (lambda v: v in RUNTIMES, "one of " + ", ".join(RUNTIMES)))
+    compute_type: str = setting("int8", "faster-whisper's compute_type (WhisperModel(..., compute_type=...)): int8, "
+                                "int8_float32, float32, float16, default ...",
+                                (lambda v: bool(v.strip()), "a CTranslate2 compute type such as int8"))
+    beam_size: int = setting(0, "Beams (transcribe(beam_size=...) / generate(num_beams=...)); 0: the runtime's "
+                             "default (faster-whisper 5, transformers 1).", (lambda v: 0 <= v <= 64, "0-64"))
+    timestamps: str = _switch("Whether the assistant decodes with timestamps (faster-whisper: not "
+                              "without_timestamps; transformers: return_timestamps). default: on for faster-whisper, "
+                              "off for transformers (which turns them on itself past 30 s).")
+    condition_on_previous_text: str = _switch("Long audio: each 30 s window prompted with the text before it. "
+                                              "default: on for faster-whisper, off for transformers.")
+    vad_filter: bool = setting(False, "faster-whisper's vad_filter: Silero VAD cuts the silence out before decoding.")
+    no_speech_threshold: float = setting(
+        -1.0, "The no-speech gate: a window whose no-speech probability is above this (and whose text the model is "
+        "unsure of, avg log-prob below -1) is skipped as silence. -1: the runtime's default (faster-whisper 0.6, "
+        "transformers none); above 1: never skipped.",
+        (lambda v: v == -1.0 or 0 <= v, "-1 (the runtime's default) or a probability"))
+    language: str = setting("en", "The language spoken to the assistant, as a Whisper code: a multilingual model is "
+                            "trained and measured in it, with the matching text normalizer. English-only models: en.",
+                            (lambda v: v.isascii() and v.isalpha() and v.islower() and 2 <= len(v) <= 3,
+                             "a Whisper language code such as en, de or fr"))
+    initial_prompt: str = setting("", "The initial_prompt the assistant passes, if any.")
+
+
 @dataclass
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -162,6 +201,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    assistant: AssistantConfig = field(default_factory=AssistantConfig)
     # Where relative paths were resolved from; kept so derived folders (model
     # versions, job logs) land beside the configured ones.
     root: Path = PROJECT_ROOT
@@ -194,6 +234,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
                 raise TypeError
             return float(value)
         if kind is str:
+            if isinstance(value, bool) and default in SWITCHES:  # `timestamps = true` reads as on
+                return "on" if value else "off"
             if not isinstance(value, str):
                 raise TypeError
             return value

@@ -19,7 +19,6 @@ from functools import partial
 from typing import Any
 
 import torch
-from torch import nn
 
 
 def _absorbed(attn: Any, original: Callable[..., Any], hidden_states: torch.Tensor,
@@ -29,8 +28,9 @@ def _absorbed(attn: Any, original: Callable[..., Any], hidden_states: torch.Tens
     """WhisperAttention.forward for cross-attention without a cache or mask; anything else goes to `original`."""
     batch, tokens, width = hidden_states.shape
     heads, head_dim = attn.num_heads, attn.head_dim
+    # Attention dropout while training draws its own mask over the weights: the original path keeps HF's.
     if (key_value_states is None or cache is not None or attention_mask is not None or output_attentions
-            or attn.k_proj.bias is not None or heads * tokens >= width):
+            or attn.k_proj.bias is not None or heads * tokens >= width or (attn.training and attn.dropout > 0)):
         return original(hidden_states, key_value_states=key_value_states, cache=cache,
                         attention_mask=attention_mask, output_attentions=output_attentions, **kwargs)
     # Scaled as HF scales it (before the product), so the two paths round alike.
@@ -38,8 +38,7 @@ def _absorbed(attn: Any, original: Callable[..., Any], hidden_states: torch.Tens
     # (batch, heads, tokens, width): each head's query mapped back through its key projection.
     query = torch.einsum("bhtk,hkw->bhtw", query, attn.k_proj.weight.view(heads, head_dim, width))
     scores = torch.bmm(query.reshape(batch, heads * tokens, width), key_value_states.transpose(1, 2))
-    weights = nn.functional.dropout(scores.softmax(dim=-1), p=attn.dropout, training=attn.training)
-    attended = torch.bmm(weights, key_value_states).view(batch, heads, tokens, width)
+    attended = torch.bmm(scores.softmax(dim=-1), key_value_states).view(batch, heads, tokens, width)
     values = torch.einsum("bhtw,hkw->bthk", attended, attn.v_proj.weight.view(heads, head_dim, width))
     if attn.v_proj.bias is not None:  # the weights of a row sum to 1, so the value bias passes through once
         values = values + attn.v_proj.bias.view(heads, head_dim)

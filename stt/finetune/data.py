@@ -1,7 +1,8 @@
-"""Training data for the Whisper engine: samples, labels, log-mel features and the padding collator.
+"""Training data for the Whisper engine: samples, log-mel features and the padding collator.
 
-Kept apart from the training loop so the pieces the tests pin down (how labels
-are tokenized, how a batch is padded) can be read on their own.
+Kept apart from the training loop so the pieces the tests pin down (how a batch
+is padded, what the loss skips) can be read on their own; the targets
+themselves are stt.finetune.labels.
 """
 from __future__ import annotations
 
@@ -27,39 +28,12 @@ class Sample:
     id: int            # item id (or a negative/synthetic id for folder-based regression clips)
     text: str          # the reviewed transcript
     audio: np.ndarray  # float32 mono 16 kHz
+    # A long recording made of several sentences: each one, so its errors can be told apart.
+    parts: tuple[str, ...] = ()
 
 
 def is_multilingual(model: Any) -> bool:
     return int(model.config.vocab_size) >= MULTILINGUAL_MIN_VOCAB
-
-
-def configure_tokenizer(tokenizer: Any, multilingual: bool) -> None:
-    """Make `tokenizer(text)` produce Whisper's own training prefix.
-
-    English-only models were trained on <|startoftranscript|><|notimestamps|> text
-    <|endoftext|>; multilingual ones on <|startoftranscript|><|en|><|transcribe|>
-    <|notimestamps|> text <|endoftext|>. Timestamps are never predicted: the
-    reviewed transcripts have none, and inference runs with <|notimestamps|>.
-    """
-    if multilingual:
-        tokenizer.set_prefix_tokens(language="en", task="transcribe", predict_timestamps=False)
-    else:
-        tokenizer.set_prefix_tokens(predict_timestamps=False)
-
-
-def make_labels(tokenizer: Any, text: str, max_length: int) -> list[int]:
-    """Token ids of the transcript with the prefix and <|endoftext|>, as in HF's speech-recognition example.
-
-    A space is put in front because Whisper writes every transcript that way
-    (its first word is the 'Ġword' token, never the bare 'word'); training on
-    the bare form would teach it a new first token for no reason. An empty text (a clip
-    without speech) is the prefix and <|endoftext|> alone: "nothing was said".
-    """
-    ids = list(tokenizer(" " + text.strip() if text.strip() else "").input_ids)
-    if len(ids) > max_length:
-        # Keep <|endoftext|> so the model still learns to stop.
-        ids = ids[:max_length - 1] + ids[-1:]
-    return ids
 
 
 def log_mel(feature_extractor: Any, audios: Sequence[np.ndarray]) -> torch.Tensor:
@@ -80,28 +54,31 @@ def batched_features(feature_extractor: Any, audios: Sequence[np.ndarray], batch
 
 
 class SpeechCollator:
-    """Batches of {"inputs": features or encoder states, "labels": ids} padded for Whisper.
+    """Batches of {"inputs", "decoder_input_ids", "labels"} for Whisper, from items holding a whole
+    target sequence (stt.finetune.labels.Target: <|startoftranscript|> first) and how many of its
+    leading targets the loss leaves out.
 
-    Follows HF's DataCollatorSpeechSeq2SeqWithPadding: labels are padded with
-    -100 so the loss ignores the padding, and a leading decoder_start token is
-    stripped because the model prepends it again when it shifts the labels
-    right to build the decoder input.
+    As HF's DataCollatorSpeechSeq2SeqWithPadding, labels are padded with -100 so
+    the loss ignores the padding; the decoder's input is given too instead of
+    being shifted from the labels, because a target the loss skips must still
+    be read by the decoder.
     """
 
-    def __init__(self, decoder_start_token_id: int) -> None:
-        self.decoder_start_token_id = decoder_start_token_id
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # Every input has the same shape (30 s of mels, or the encoder's 1500 states),
         # so the inputs stack without padding.
         inputs = torch.stack([item["inputs"] for item in items])
-        longest = max(len(item["labels"]) for item in items)
+        longest = max(len(item["labels"]) for item in items) - 1
+        decoder_input_ids = torch.full((len(items), longest), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(items), longest), IGNORE_INDEX, dtype=torch.long)
         for row, item in enumerate(items):
-            labels[row, :len(item["labels"])] = torch.as_tensor(item["labels"], dtype=torch.long)
-        if longest and bool((labels[:, 0] == self.decoder_start_token_id).all()):
-            labels = labels[:, 1:]
-        batch: dict[str, Any] = {"inputs": inputs, "labels": labels}
+            ids, skip = torch.as_tensor(item["labels"], dtype=torch.long), item.get("skip", 0)
+            decoder_input_ids[row, :len(ids) - 1] = ids[:-1]
+            labels[row, skip:len(ids) - 1] = ids[1 + skip:]
+        batch: dict[str, Any] = {"inputs": inputs, "decoder_input_ids": decoder_input_ids, "labels": labels}
         if all("frames" in item for item in items):
             # The batch trains the leading states of its longest clip (stt.finetune.frozen_tail).
             batch["frames"] = max(item["frames"] for item in items)

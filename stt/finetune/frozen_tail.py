@@ -18,8 +18,8 @@ does, and after the last layer they are appended to the encoder output for
 the decoder. At the starting weights this is exactly the full forward
 (tests/test_frozen_tail.py); as training moves the weights only the tail's
 hidden states lag behind, by as much as the weights moved. Measuring (the
-WER before and after, what the deploy rule reads) always runs the exact full
-window, as the assistant does.
+WER before and after, what the deploy rule reads) decodes the saved model
+as the assistant does (stt/assistant), the whole window included.
 """
 from __future__ import annotations
 
@@ -80,9 +80,8 @@ class FrozenTail:
     def missing(self, keys: Sequence[str]) -> list[str]:
         return [k for k in dict.fromkeys(keys) if not self._path(k).is_file()]
 
-    def put(self, keys: Sequence[str], states: torch.Tensor) -> torch.Tensor:
-        """Run the top layers without gradients over a batch of bottom states and keep what each layer
-        saw; returns the last layer's output at full precision (the starting encoder's, before its norm)."""
+    def put(self, keys: Sequence[str], states: torch.Tensor) -> None:
+        """Run the top layers without gradients over a batch of bottom states and keep what each layer saw."""
         layers = self.split.encoder.layers[self.split.cut:]
         kept, hidden = [], states
         with torch.no_grad():
@@ -92,7 +91,6 @@ class FrozenTail:
         stacked = torch.stack(kept, dim=1).to(torch.float16).cpu().numpy()
         for key, array in zip(keys, stacked):
             save_whole(self.folder / f"{key}.npy", array)
-        return hidden
 
     def get(self, key: str, bottom: torch.Tensor) -> torch.Tensor:
         """(k + 1, positions, d_model): the bottom state and what each trained layer saw after it."""

@@ -1,4 +1,4 @@
-"""What a run's training and measuring read, and the forward pass over it.
+"""What a run's training and its check after each epoch read, and the forward pass over it.
 
 Cached modes ("adapt", "decoder") encode each clip's frozen bottom once and
 keep it on disk (stt.finetune.encoder_states); "adapt" adds the frozen tail of
@@ -22,9 +22,6 @@ from stt.finetune.frozen_tail import FrozenTail, clip_states, top_with_frozen_ta
 from stt.finetune.loop import Forward
 from stt.finetune.modes import Mode
 from utils.config import TrainingConfig
-
-# The encoder output of a slice (start, end) of a list of clips.
-EncoderOut = Callable[[int, int], torch.Tensor]
 
 
 def cache_states(split: EncoderSplit, feature_extractor: Any, clips: Sequence[Sample], cache: StateCache,
@@ -53,42 +50,29 @@ class Inputs:
     key_of: dict[int, str] = field(default_factory=dict)
     encoded: int = 0
     tail: FrozenTail | None = None
-    # The starting encoder's output of each measured clip, kept from the tail's pass: "before" reads it.
-    starting: StateCache | None = None
     features: dict[int, torch.Tensor] = field(default_factory=dict)  # full and lora: each learner's log-mel
 
-    def item(self, sample: Sample, feature_extractor: Any) -> dict[str, Any]:
+    def item(self, sample: Sample, feature_extractor: Any, exact: bool = False) -> dict[str, Any]:
         """How the loop reads one clip: a function giving its input tensor when a batch needs it, and
-        with a frozen tail the count of leading states trained with gradients."""
+        with a frozen tail the count of leading states trained with gradients (`exact`: none, the trained
+        top over the whole window)."""
         if self.cache is None:
             kept = self.features.get(id(sample))
             return {"inputs": (lambda: kept) if kept is not None
                     else (lambda: log_mel(feature_extractor, [sample.audio])[0])}
         key, cache, tail = self.key_of[id(sample)], self.cache, self.tail
-        if tail is None:
+        if tail is None or exact:
             return {"inputs": lambda: cache.get([key])[0]}
         return {"inputs": lambda: tail.get(key, cache.get([key])[0]),
                 "frames": clip_states(len(sample.audio), self.split.encoder.config.max_source_positions)}
 
-    def encoder_out(self, samples: list[Sample], device: str, starting: bool = False) -> EncoderOut | None:
-        """The encoder's output of a slice of `samples` from the cache (exact: the bottom is frozen); with
-        `starting`, as the run's starting weights computed it when the tail was made, so measuring
-        before training does not run the top again."""
-        if self.cache is None:
-            return None
-        keys = [self.key_of[id(s)] for s in samples]
-        kept = self.starting
-        if starting and kept is not None and not kept.missing(keys):
-            return lambda start, end: kept.get(keys[start:end]).to(device)
-        return lambda start, end: self.split.top(self.cache.get(keys[start:end]).to(device))
-
 
 def prepare(model: Any, processor: Any, mode: Mode, device: str, learners: list[Sample],
-            measured: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path, scratch: Path,
+            watched: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path, scratch: Path,
             report: Callable[[int, int], None]) -> Inputs:
-    """Cached modes encode every clip's frozen bottom once (reusing what the cache holds), and adapt
-    its frozen tail once per run; full and lora run the whole encoder every step, so log-mel
-    features are all they can keep."""
+    """Cached modes encode the frozen bottom of every clip the run trains on or watches once (reusing
+    what the cache holds), and adapt its frozen tail once per run; full and lora run the whole encoder
+    every step, so log-mel features are all they can keep."""
     if not mode.cached:
         features = batched_features(processor.feature_extractor, [s.audio for s in learners], cfg.batch_size,
                                     lambda done: report(done, len(learners)))
@@ -96,18 +80,16 @@ def prepare(model: Any, processor: Any, mode: Mode, device: str, learners: list[
     layers = len(model.get_encoder().layers)
     split = EncoderSplit(model, mode.trained_layers(layers, cfg.adapt_layers))
     cache = StateCache(cache_dir, split.fingerprint(processor.feature_extractor))
-    everything = [*learners, *(s for group in measured.values() for s in group)]
+    everything = [*learners, *(s for group in watched.values() for s in group)]
     keys, encoded = cache_states(split, processor.feature_extractor, everything, cache, device, cfg.batch_size,
                                   report)
-    tail = starting = None
+    tail = None
     if split.trained_layers and FrozenTail.fits(split, len(set(keys)), scratch):
         # The tail is what the top's starting weights make of each clip's bottom states: computed per run,
         # but for the built-in clips the warm-up may have computed it already for these very weights.
-        earlier = warm_tails(cache, split)
-        tail = FrozenTail(split, scratch / "tail", earlier / "tail")
-        starting = StateCache(scratch / "starting", "encoder", earlier / "starting" / "encoder")
-        make_tails(split, cache, tail, starting, keys, set(keys[len(learners):]), device, cfg.batch_size, report)
-    return Inputs(split, cache, dict(zip(map(id, everything), keys)), encoded, tail, starting=starting)
+        tail = FrozenTail(split, scratch / "tail", warm_tails(cache, split) / "tail")
+        make_tails(cache, tail, keys, device, cfg.batch_size, report)
+    return Inputs(split, cache, dict(zip(map(id, everything), keys)), encoded, tail)
 
 
 def warm_tails(cache: StateCache, split: EncoderSplit) -> Path:
@@ -116,18 +98,13 @@ def warm_tails(cache: StateCache, split: EncoderSplit) -> Path:
     return cache.folder / "tails" / split.top_fingerprint()
 
 
-def make_tails(split: EncoderSplit, cache: StateCache, tail: FrozenTail, starting: StateCache, keys: Sequence[str],
-               measured: set[str], device: str, batch_size: int, report: Callable[[int, int], None]) -> int:
-    """Each clip's frozen tail not made yet, and for the `measured` keys the starting encoder's output
-    that measuring before reads (one pass of the top gives both); returns how many were made."""
-    todo = list(dict.fromkeys([*tail.missing(keys), *starting.missing(sorted(measured))]))
+def make_tails(cache: StateCache, tail: FrozenTail, keys: Sequence[str], device: str, batch_size: int,
+               report: Callable[[int, int], None]) -> int:
+    """Each clip's frozen tail not made yet; returns how many were made."""
+    todo = tail.missing(keys)
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
-        last = tail.put(chunk, cache.get(chunk).to(device))
-        with torch.no_grad():
-            for key, out in zip(chunk, last):
-                if key in measured:
-                    starting.put(key, split.encoder.layer_norm(out))
+        tail.put(chunk, cache.get(chunk).to(device))
         report(start + len(chunk), len(todo))
     return len(todo)
 
@@ -136,9 +113,12 @@ def forward_pass(trained: Any, split: EncoderSplit | None) -> Forward:
     """One training forward pass: from cached bottom states through the trained top (with the frozen
     tail when the batch says how many states train), or from features."""
     if split is not None:
-        def from_states(states: torch.Tensor, labels: torch.Tensor, frames: int | None) -> Any:
+        def from_states(states: torch.Tensor, decoder_input_ids: torch.Tensor, labels: torch.Tensor,
+                        frames: int | None) -> Any:
             top = split.top(states) if frames is None else top_with_frozen_tail(split, states, frames)
             with absorbed_cross_attention(trained):
-                return trained(encoder_outputs=(top,), labels=labels, use_cache=False)
+                return trained(encoder_outputs=(top,), decoder_input_ids=decoder_input_ids, labels=labels,
+                               use_cache=False)
         return from_states
-    return lambda features, labels, frames: trained(input_features=features, labels=labels)
+    return lambda features, decoder_input_ids, labels, frames: trained(
+        input_features=features, decoder_input_ids=decoder_input_ids, labels=labels)

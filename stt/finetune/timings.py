@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 # In the order a run goes through them; the report lists them in this order.
-PHASES = ("preparing", "converting", "loading", "encoding", "measuring before", "training", "validation", "blend",
-          "measuring after", "saving", "exporting", "deploying")
+PHASES = ("preparing", "converting", "loading", "encoding", "training", "validation", "blend", "saving", "exporting",
+          "measuring before", "measuring after", "deploying")
 
 
 class PhaseClock:

@@ -14,7 +14,7 @@ from typing import Any
 from stt.models import store
 from stt.models.ct2_binary import count_layers, read_header
 from stt.models.ct2_export import ct2_quantization
-from stt.models.model_format import CTRANSLATE2, ModelFormatError, detect_format
+from stt.models.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, ModelFormatError, detect_format
 
 
 def folder_size(path: Path) -> int:
@@ -85,6 +85,14 @@ def whisper_name(arch: dict[str, Any]) -> str:
         if arch.get("decoder_layers") == 4:
             return "Whisper large-v3-turbo"
     return f"Whisper {size}{suffix}" if full else f"distil-whisper distil-{size}{suffix}"
+
+
+def english_only(path: Path) -> bool | None:
+    """Whether the model at `path` has Whisper's English-only vocabulary; None when there is no readable model."""
+    try:
+        return int(_architecture(path, detect_format(path))["vocab_size"]) < MULTILINGUAL_MIN_VOCAB
+    except (ModelFormatError, OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def name_of(path: Path) -> str | None:

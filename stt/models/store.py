@@ -7,6 +7,7 @@ Layout, for a configured model path `.models/stt/distil-small.en`:
         v0-original/                           the model as it was before the first training run
         v1-20261124-153000/  s2s_version.json  a trained model and its metrics
     .models/stt/distil-small.en.cache/         frozen encoder states per clip (stt.finetune.encoder_states), reusable
+    .models/stt/distil-small.en.heard/         what the deployed model writes, the assistant's way (stt.assistant)
 
 Deploying copies a version to `<path>.incoming`, then swaps by two renames
 (deployed -> `<path>.previous`, incoming -> deployed). A crash between the two
@@ -43,6 +44,12 @@ def state_cache_dir(model_path: Path) -> Path:
     """Where training keeps the frozen encoder part's output per clip (stt.finetune.encoder_states), reused
     across runs; safe to delete at any time."""
     return model_path.with_name(model_path.name + ".cache")
+
+
+def heard_dir(model_path: Path) -> Path:
+    """Where runs keep what the deployed model wrote for each measured clip (stt/assistant/heard.py), so
+    measuring before training decodes only clips it has not heard; safe to delete at any time."""
+    return model_path.with_name(model_path.name + ".heard")
 
 
 def write_problem(model_path: Path) -> OSError | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stt.models import store
+from stt.models import model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.runs import warm
 from utils import database, runs, training_sets
@@ -173,6 +173,9 @@ def check_can_start(conn: sqlite3.Connection, cfg: Config, no_model: str) -> Non
         detect_format(cfg.model.path)
     except ModelFormatError as exc:
         raise JobError("model_missing", f"{no_model}: {exc}") from None
+    if cfg.assistant.language != "en" and model_info.english_only(cfg.model.path):
+        raise JobError("language_mismatch", f"The model at {cfg.model.path} is English-only, but assistant.language "
+                       f"is {cfg.assistant.language!r}: set it to \"en\", or use a multilingual model.")
     problem = store.write_problem(cfg.model.path)
     if problem is not None:
         raise JobError("model_read_only", f"Nothing can be written beside the model folder ({problem.strerror}: "

@@ -4,20 +4,19 @@ against the deployed model, clip by clip, on the held-out items, the regression 
 ordinary speech.
 
 It is a run like any other, of mode "import" with nothing trained on, recorded in the same history
-and carried out by the same worker steps (stt/runs/worker.py), so a crash at any moment is as
-harmless as in a training run. Items keep their trained flags: what the imported model learned is not
+and carried out by the same worker steps (stt/runs/worker.py): brought into the deployed model's format
+here, then heard the assistant's way beside the deployed model (stt/runs/measuring.py), so what is
+judged is the very folder that would be deployed, and a crash at any moment is as harmless as in a
+training run. Items keep their trained flags: what the imported model learned is not
 known here (a model trained on an export learned its train split, trained items included).
 """
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stt.finetune.deploy_rule import with_words
-from stt.finetune.metrics import wer_of
 from stt.finetune.timings import PhaseClock
 from stt.models import model_files
 from stt.models.conversion import as_huggingface, in_format_of
@@ -56,22 +55,16 @@ def start_record(cfg: Config, folder: Path) -> dict[str, Any]:
                                          f"{len(heldout)} held-out items and {len(regression)} regression checks."}
 
 
-def measure(cfg: Config, batch: Any, folder: Path, work: Path, progress: Callable[[Any], None],
-            should_stop: Callable[[], bool] = lambda: False) -> tuple[Any, Path]:
-    """The worker's step 2 for an import: both models measured on the same clips, and the imported one
-    in the deployed model's format. Nothing outside `work` changes; the user's folder is only read."""
-    from stt.finetune.engine import Cancelled, EngineResult, Progress, load_model, pick_device, score
-
-    def report(p: Any) -> None:
-        progress(p)
-        if should_stop():
-            raise Cancelled("the import was cancelled")
+def candidate(cfg: Config, folder: Path, work: Path, clock: PhaseClock) -> tuple[Any, Path]:
+    """The worker's step 2 for an import: the imported model in the deployed model's format, for the worker
+    to measure against the deployed one as it measures a trained model. Nothing outside `work` changes;
+    the user's folder is only read."""
+    from stt.finetune.engine import EngineResult, load_model, pick_device
 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     device = pick_device()
     started = time.perf_counter()
-    clock = PhaseClock()
     source = work / "source"
     # Only the model's own files; the version's record is written into the copy, never into the user's folder.
     model_files.copy_model(folder, source)
@@ -79,40 +72,8 @@ def measure(cfg: Config, batch: Any, folder: Path, work: Path, progress: Callabl
         imported_dir = as_huggingface(source, work / "imported")
     with clock("loading"):
         load_model(imported_dir, device)  # one that cannot load is found out before measuring anything
-    measured = {"heldout": batch.heldout, "regression": batch.regression, "ordinary": batch.gate,
-                "no_speech": batch.silent}
-    total = 2 * sum(len(group) for group in measured.values())
-    scores: dict[str, dict[str, Any]] = {}
-    done = 0
-    for stage, model_dir in (("before", None), ("after", imported_dir)):
-        if model_dir is None:
-            with clock("converting"):
-                model_dir = as_huggingface(cfg.model.path, work / "base")
-        with clock("loading"):
-            processor, model = load_model(model_dir, device)
-        with clock(f"measuring {stage}"):
-            for name, group in measured.items():
-                if group:
-                    base = done
-                    scores.setdefault(name, {})[stage] = score(
-                        model, processor, group, device, cfg.training.batch_size,
-                        lambda p, base=base, stage=stage: report(Progress("evaluating", base + p.step, total,
-                                                                          stage=stage)))
-                    done += len(group)
-        del model
     with clock("exporting"):
-        candidate = in_format_of(cfg.model.path, model_dir, work / "export")
-
-    def wer(name: str, stage: str) -> float | None:
-        return wer_of(scores[name][stage]) if name in scores else None
-
-    result = EngineResult(
-        mode=MODE, device=device, epochs=0, steps=0, train_items=0, train_loss=None,
-        wer_before=wer("heldout", "before"), wer_after=wer("heldout", "after"),
-        regression_wer_before=wer("regression", "before"), regression_wer_after=wer("regression", "after"),
-        ordinary_wer_before=wer("ordinary", "before"), ordinary_wer_after=wer("ordinary", "after"),
-        train_seconds=time.perf_counter() - started, clip_errors=scores,
-        no_speech_before=with_words(scores["no_speech"]["before"]) if "no_speech" in scores else None,
-        no_speech_after=with_words(scores["no_speech"]["after"]) if "no_speech" in scores else None,
-        phase_seconds=clock.rounded())
-    return result, candidate
+        exported = in_format_of(cfg.model.path, imported_dir, work / "export")
+    result = EngineResult(mode=MODE, device=device, max_epochs=0, steps=0, train_items=0, train_loss=None,
+                          train_seconds=time.perf_counter() - started)
+    return result, exported

@@ -10,12 +10,15 @@ writes can be wrong, only missing: the cache is keyed by the frozen weights and 
 
 In mode "adapt" it also runs the trained top of the encoder over those states once, for the tails
 each run would otherwise compute first (stt/finetune/frozen_tail.py), keyed by the top's weights.
-A run changes those, so the end of every run (and a rollback) starts the warm-up again for the model
-now deployed.
+And it hears the built-in sets every run measures (the gate, the long recording, the sounds without
+speech) through the deployed model the assistant's way (stt/runs/measuring.hear_deployed), so a
+run's "measuring before" decodes only the user's clips. A run changes the model, so the end of
+every run (and a rollback) starts the warm-up again for the model now deployed.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -45,14 +48,21 @@ def wanted(cfg: Config) -> bool:
         detect_format(cfg.model.path)
     except ModelFormatError:
         return False
-    fingerprint = model_fingerprint(cfg.model.path)
+    done = _marker(cfg)
     for marker in store.state_cache_dir(cfg.model.path).glob(f"*/{MARKER}"):
         try:
-            if json.loads(marker.read_text(encoding="utf-8")).get("model") == fingerprint:
+            if json.loads(marker.read_text(encoding="utf-8")) == done:
                 return False
         except (OSError, ValueError):
             continue
     return True
+
+
+def _marker(cfg: Config) -> dict[str, str]:
+    """What a finished warm-up was for: this very model folder, heard with this profile."""
+    from stt.runs.measuring import profile_for
+
+    return {"model": model_fingerprint(cfg.model.path), "profile": profile_for(cfg).key()}
 
 
 def start(cfg: Config) -> bool:
@@ -63,7 +73,8 @@ def start(cfg: Config) -> bool:
         return False
     data = {"model": {"path": str(cfg.model.path)},
             "training": {"mode": cfg.training.mode, "adapt_layers": cfg.training.adapt_layers,
-                         "batch_size": cfg.training.batch_size}}
+                         "batch_size": cfg.training.batch_size},
+            "assistant": dataclasses.asdict(cfg.assistant)}
     # Below normal priority on Windows; elsewhere the process lowers its own (os.nice) when it starts.
     flags = getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
     try:
@@ -95,17 +106,19 @@ def after_deploy(cfg: Config) -> None:
 
 
 def warm(cfg: Config) -> int:
-    """Compute the frozen encoder part of every built-in clip not cached yet, and the trained top's tails of
-    them (stt/finetune/frozen_tail.py) for the deployed weights; returns how many clips' states were computed."""
+    """Compute the frozen encoder part of every built-in clip a run reads not cached yet, and the trained top's
+    tails of them (stt/finetune/frozen_tail.py) for the deployed weights, then hear the built-in sets the
+    assistant's way; returns how many clips' states were computed."""
     from stt.finetune import modes, ordinary
     from stt.finetune.encoder_states import EncoderSplit, StateCache
     from stt.finetune.engine import load_model, pick_device
     from stt.finetune.run_inputs import cache_states
     from stt.models.conversion import as_huggingface
+    from stt.runs.measuring import builtin_checks, hear_deployed
 
     device = pick_device()
     mode = modes.resolve(cfg.training.mode, device)
-    fingerprint = model_fingerprint(cfg.model.path)
+    done = _marker(cfg)
     # full and lora encode every step, so there is nothing to keep: the marker alone says so, in a folder of
     # its own (a cached mode's first run clears it away as a stale cache, and the next start looks again).
     done_in, computed = store.state_cache_dir(cfg.model.path) / "uncached", 0
@@ -115,21 +128,25 @@ def warm(cfg: Config) -> int:
             layers = len(model.get_encoder().layers)
             split = EncoderSplit(model, mode.trained_layers(layers, cfg.training.adapt_layers))
             cache = StateCache(store.state_cache_dir(cfg.model.path), split.fingerprint(processor.feature_extractor))
-            rehearsal = ordinary.load("rehearsal")
-            keys, computed = cache_states(split, processor.feature_extractor, [*rehearsal, *ordinary.load("gate")],
-                                          cache, device, cfg.training.batch_size, lambda done, total: None)
+            # What a run trains on (the rehearsal) and watches (a spread of the gate) of the built-in material,
+            # with its tails; and what it only measures, which a model decoded with transformers starts from.
+            learned = [*ordinary.load("rehearsal"), *ordinary.watched(ordinary.load("gate"))]
+            clips = [*learned, *ordinary.load("gate"), *builtin_checks()["quiet"]]
+            keys, computed = cache_states(split, processor.feature_extractor, clips, cache, device,
+                                          cfg.training.batch_size, lambda done, total: None)
             if split.trained_layers:
-                _tails(split, cache, keys, set(keys[len(rehearsal):]), device, cfg.training.batch_size)
+                _tails(split, cache, keys[:len(learned)], device, cfg.training.batch_size)
         done_in = cache.folder
+    hear_deployed(cfg, {"ordinary": ordinary.load("gate"), **builtin_checks()}, lambda *_: None, workers=1)
     done_in.mkdir(parents=True, exist_ok=True)
-    (done_in / MARKER).write_text(json.dumps({"model": fingerprint}), encoding="utf-8")
+    (done_in / MARKER).write_text(json.dumps(done), encoding="utf-8")
     return computed
 
 
-def _tails(split: Any, cache: Any, keys: list[str], gate: set[str], device: str, batch_size: int) -> None:
-    """The top's tails of the built-in clips and the starting output of the gate's, which a run would
-    otherwise compute first (stt/finetune/run_inputs.prepare); only the current top's are kept."""
-    from stt.finetune.encoder_states import StateCache, keep_only
+def _tails(split: Any, cache: Any, keys: list[str], device: str, batch_size: int) -> None:
+    """The top's tails of the built-in clips, which a run would otherwise compute first
+    (stt/finetune/run_inputs.prepare); only the current top's are kept."""
+    from stt.finetune.encoder_states import keep_only
     from stt.finetune.frozen_tail import FrozenTail
     from stt.finetune.run_inputs import make_tails, warm_tails
 
@@ -137,8 +154,7 @@ def _tails(split: Any, cache: Any, keys: list[str], gate: set[str], device: str,
     keep_only(folder.parent, folder.name)
     folder.mkdir(parents=True, exist_ok=True)
     if FrozenTail.fits(split, len(keys), folder):
-        make_tails(split, cache, FrozenTail(split, folder / "tail"), StateCache(folder / "starting", "encoder"),
-                   keys, gate, device, batch_size, lambda done, total: None)
+        make_tails(cache, FrozenTail(split, folder / "tail"), keys, device, batch_size, lambda done, total: None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,8 @@ Started as `python -m stt.runs.worker` by stt.runs.jobs.start (or run in-process
 any moment harmless:
 
 1. prepare       read the planned clips; record what each item said
-2. train         fine-tune a Hugging Face copy; bring it back to the deployed format
+2. train         fine-tune a Hugging Face copy; bring it back to the deployed format, then
+                 measure it and the deployed model the way the assistant decodes (stt.runs.measuring)
 3. keep_version  judge it (stt.finetune.deploy_rule) and keep it as a version, accepted or not
 4. swap          if accepted: note the version on the run, then swap it in atomically
 5. record        mark its items trained and the run done, in one transaction
@@ -33,7 +34,7 @@ from stt.finetune.timings import PhaseClock
 from stt.models import store
 from stt.models.conversion import as_huggingface, in_format_of
 from stt.models.model_format import detect_format
-from stt.runs import model_import
+from stt.runs import measuring, model_import
 from stt.runs.clips import load_regression, load_samples
 from stt.runs.jobs import connect, work_dir
 from utils import database, runs
@@ -60,7 +61,19 @@ class Batch:
     rehearsal: list       # earlier items and built-in ordinary speech, trained again
     gate: list            # built-in ordinary speech measured while the user has few checks of their own
     skipped: list[int]
-    silent: list = dataclasses.field(default_factory=list)  # measured clips without speech (empty transcript)
+    no_speech: list = dataclasses.field(default_factory=list)  # held-out clips marked without speech
+    long_form: list = dataclasses.field(default_factory=list)  # the built-in long recording
+    quiet: list = dataclasses.field(default_factory=list)      # built-in sounds without speech
+
+    def watched(self) -> dict[str, list]:
+        """What the run's loss watches to choose its epoch and blend (of the gate, an even spread)."""
+        return {"heldout": self.heldout, "regression": self.regression, "ordinary": self.gate,
+                "no_speech": self.no_speech}
+
+    def measured(self) -> dict[str, list]:
+        """What both models are heard on, the assistant's way, for the deploy rule."""
+        return {"heldout": self.heldout, "regression": self.regression, "ordinary": self.gate,
+                "long_form": self.long_form, "no_speech": self.no_speech, "quiet": self.quiet}
 
 
 @dataclasses.dataclass
@@ -96,12 +109,10 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
         if imported is None:
             result, candidate = train(conn, cfg, job_id, batch, work, on_progress, clock)
         else:
-            runs.update(conn, job_id, state="evaluating", phase="evaluating", message=PHASE_MESSAGES["evaluating"])
-            result, candidate = model_import.measure(cfg, batch, imported, work,
-                                                     _progress_writer(conn, job_id, on_progress),
-                                                     should_stop=lambda: runs.cancel_requested(conn, job_id))
+            result, candidate = model_import.candidate(cfg, imported, work, clock)
+        measured = measure(conn, cfg, job_id, batch, candidate, on_progress, clock)
         with clock("deploying"):
-            verdict = keep_version(cfg, job_id, batch, result, candidate)
+            verdict = keep_version(cfg, job_id, batch, result, measured, candidate)
             if verdict.accepted:
                 swap(conn, cfg, job_id, verdict.version)
         # Recorded last so the deploy's own seconds are in it; the version keeps the times up to the judging.
@@ -134,17 +145,19 @@ def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str, importing: bool 
     runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in loaded.items() for x in group] +
                       [(i, "skipped", None) for i in skipped])
     # Measured clips without speech are judged by whether the model writes anything on them, not by WER.
-    silent = [x for x in loaded["heldout"] + loaded["regression"] if not x.text]
+    no_speech = [x for x in loaded["heldout"] + loaded["regression"] if not x.text]
     heldout = [x for x in loaded["heldout"] if x.text]
     regression = [x for x in loaded["regression"] if x.text] + load_regression(cfg)
     builtin, gate = ordinary.for_run(len(loaded["train"]), len(regression)) if cfg.training.builtin_speech \
         else ([], [])
+    checks = measuring.builtin_checks() if cfg.training.builtin_speech else {}
     if not loaded["train"] and not importing:
         raise RuntimeError("none of the pending items has decodable audio and a transcript")
     # The history shows what ran ("adapt"), not what was asked for ("auto").
     runs.update(conn, job_id, items=len(loaded["train"]), heldout_items=len(loaded["heldout"]),
                 mode=model_import.MODE if importing else modes.resolve(cfg.training.mode, pick_device()).name)
-    return Batch(loaded["train"], heldout, regression, loaded["rehearsal"] + builtin, gate, skipped, silent)
+    return Batch(loaded["train"], heldout, regression, loaded["rehearsal"] + builtin, gate, skipped, no_speech,
+                 checks.get("long_form", []), checks.get("quiet", []))
 
 
 def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work: Path,
@@ -157,11 +170,10 @@ def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work
     work.mkdir(parents=True)
     with clock("converting"):
         base = as_huggingface(cfg.model.path, work / "base")
-    result = fine_tune(base, work / "trained", batch.train, batch.heldout, batch.regression, cfg.training,
+    result = fine_tune(base, work / "trained", batch.train, batch.watched(), cfg.training,
                        progress=_progress_writer(conn, job_id, on_progress),
-                       should_stop=lambda: runs.cancel_requested(conn, job_id),
-                       rehearsal=batch.rehearsal, ordinary=batch.gate, silent=batch.silent,
-                       cache_dir=store.state_cache_dir(cfg.model.path))
+                       should_stop=lambda: runs.cancel_requested(conn, job_id), rehearsal=batch.rehearsal,
+                       cache_dir=store.state_cache_dir(cfg.model.path), language=cfg.assistant.language)
     runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message=PHASE_MESSAGES["saving"])
     with clock("exporting"):
         candidate = in_format_of(cfg.model.path, work / "trained", work / "export")
@@ -170,10 +182,27 @@ def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work
     return result, candidate
 
 
-def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, candidate: Path) -> Verdict:
+def measure(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, candidate: Path,
+            on_progress: Callable[[Any], None] | None, clock: PhaseClock) -> measuring.Measurement:
+    """Step 2's end: the deployed model and the candidate heard the assistant's way on every measured set."""
+    from stt.finetune.engine import Cancelled, Progress
+
+    write = _progress_writer(conn, job_id, on_progress)
+
+    def report(stage: str, done: int, total: int) -> None:
+        write(Progress("evaluating", done, total, stage=stage))
+        if runs.cancel_requested(conn, job_id):
+            raise Cancelled("cancelled while measuring")
+
+    return measuring.measure(cfg, batch.measured(), candidate, report, clock)
+
+
+def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, measured: measuring.Measurement,
+                 candidate: Path) -> Verdict:
     """Step 3: judge the new model and keep it as a version, accepted or not."""
-    accepted, message = deploy_rule.verdict(result.clip_errors, cfg.training.wer_tolerance,
-                                            cfg.training.deploy_confidence)
+    heard = measured.metrics()
+    accepted, message = deploy_rule.verdict(heard["clip_errors"], cfg.training.wer_tolerance,
+                                            cfg.training.deploy_confidence, heard["faults"])
     if 0 < result.best_epoch < result.epochs_run:
         message += (f" Kept epoch {result.best_epoch} of the {result.epochs_run} trained: after it, the loss on the "
                     "held-out and check speech no longer fell (the stop before memorisation).")
@@ -184,8 +213,9 @@ def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, candidate:
         shown = ", ".join(map(str, batch.skipped[:10])) + (" ..." if len(batch.skipped) > 10 else "")
         message += (f" {len(batch.skipped)} item(s) left out: no words, a transcript that is not text, audio "
                     f"that cannot be decoded or lasts over 30 s (ids {shown}); the editor says which.")
-    metrics = {**dataclasses.asdict(result), "skipped_items": batch.skipped, "format": detect_format(cfg.model.path),
-               "worse_sets": deploy_rule.worse_sets(result.clip_errors)}
+    metrics = {**dataclasses.asdict(result), **heard, "skipped_items": batch.skipped,
+               "format": detect_format(cfg.model.path), "worse_sets": deploy_rule.worse_sets(heard["clip_errors"]),
+               "roles": measuring.roles(result.chose, heard["judged"])}
     # A version number from here on says which model this run made, even if a later step fails.
     version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics})
     return Verdict(version, accepted, message, metrics)

@@ -28,7 +28,7 @@ class ApiError(Exception):
 # Why a run, cancel or rollback was refused (stt.runs.jobs.JobError.error), as HTTP.
 JOB_STATUS = {"job_running": 409, "not_running": 409, "rollback_failed": 409, "not_found": 404,
               "model_missing": 400, "nothing_pending": 400, "worker_failed": 503,
-              "model_read_only": 409}
+              "model_read_only": 409, "language_mismatch": 400}
 
 
 def error_response(status: int, error: str, message: str, **extra: object):
@@ -46,7 +46,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(jobs.JobError)
     def _job_error(exc: jobs.JobError):
-        return error_response(JOB_STATUS[exc.error], exc.error, exc.message, **exc.extra)
+        # A code without a status of its own is still the job's refusal, never a crash of the handler.
+        return error_response(JOB_STATUS.get(exc.error, 409), exc.error, exc.message, **exc.extra)
 
     @app.errorhandler(database.NotFound)
     def _not_found(exc: database.NotFound):

@@ -7,7 +7,10 @@ splits, with different sentences and different voices:
 - "rehearsal": mixed into every run's training batches, so the decoder keeps
   writing ordinary English while it learns the user's names;
 - "gate": never trained on; its WER before and after training is a deploy
-  check while the user has few regression checks of their own.
+  check while the user has few regression checks of their own. Its first
+  sentences joined into one recording of over a minute (`long_form`) check that the
+  assistant still follows long audio: Whisper seeks through it window by window
+  by its own timestamps.
 
 The voices are synthetic. The gate therefore measures whether the model
 still writes ordinary English, not how well it hears the user: a model that
@@ -21,7 +24,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from stt.finetune.data import Sample
+import numpy as np
+
+from stt.finetune.data import SAMPLE_RATE, Sample
 from utils.audio import load_for_whisper
 from utils.config import AudioConfig
 
@@ -36,6 +41,9 @@ GATE_UNTIL = 20
 REHEARSAL_MIN = 16
 # Gate clips whose loss a run checks after each epoch and in the blend (stt.finetune.loop).
 WATCHED = 8
+# The long recording: gate sentences joined, with a pause between them, until it lasts this long.
+LONG_FORM_S, PAUSE_S = 75.0, 0.6
+_LONG_FORM_ID = 2 * _FIRST_ID
 
 
 def read_sentences() -> list[str]:
@@ -75,3 +83,17 @@ def watched(gate: Sequence[Sample]) -> list[Sample]:
     (docs/performance.md, "A Train click against the recipe").
     """
     return list(gate[::max(1, math.ceil(len(gate) / WATCHED))])
+
+
+def long_form(gate: Sequence[Sample]) -> Sample:
+    """One recording of over a minute: gate sentences one after another with a pause between them, as
+    long audio reaches the assistant (a dictation, a meeting). Its sentences are its `parts`."""
+    pause = np.zeros(int(PAUSE_S * SAMPLE_RATE), dtype=np.float32)
+    pieces, parts, seconds = [], [], 0.0
+    for clip in gate:
+        pieces += [clip.audio, pause]
+        parts.append(clip.text)
+        seconds += len(clip.audio) / SAMPLE_RATE + PAUSE_S
+        if seconds >= LONG_FORM_S:
+            break
+    return Sample(_LONG_FORM_ID, " ".join(parts), np.concatenate(pieces[:-1]), parts=tuple(parts))

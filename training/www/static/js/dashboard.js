@@ -406,6 +406,13 @@ function phaseTimes(run) {
     .map(([name, s]) => `${name} ${fmtDuration(s)}`).join(" · ");
 }
 
+// How a run was judged: the way the assistant decodes, and which clips chose the epoch and which judged the deploy.
+function judging(run) {
+  const result = run.result || {};
+  const heard = typeof result.heard_as === "string" ? `Heard as the assistant hears: ${result.heard_as}.` : "";
+  return [heard, typeof result.roles === "string" ? result.roles : ""].filter(Boolean).join(" ");
+}
+
 // A run's own held-out clips: what was said, and what the model wrote before and after, word by word
 // (struck through: said but not written; highlighted: written but not said).
 function heldoutClips(run) {
@@ -438,6 +445,7 @@ async function loadHistory() {
     el("td", { class: "num nowrap", "data-label": "Took", title: phaseTimes(r) }, fmtDuration(r.duration_s)),
     el("td", { class: "outcome" }, outcome(r), r.message ? el("span", { class: "muted run-message" }, r.message) : null,
       phaseTimes(r) ? el("span", { class: "muted run-message run-phases" }, `Time: ${phaseTimes(r)}`) : null,
+      judging(r) ? el("span", { class: "muted run-message run-judging" }, judging(r)) : null,
       heldoutClips(r)))));
   $("runs-empty").hidden = list.length > 0;
   werChart(list);

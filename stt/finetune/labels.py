@@ -1,0 +1,125 @@
+"""What the decoder learns for each clip, in the token layout Whisper itself was trained on.
+
+Three shapes, each what OpenAI's training data used (the Whisper paper, figure 1):
+
+- speech:            <|startoftranscript|> [lang task] <|notimestamps|> text <|endoftext|>
+- speech with times: <|startoftranscript|> [lang task] <|t0|> text <|t1|> <|endoftext|>
+- no speech:         <|startoftranscript|> <|nospeech|> <|endoftext|>  (<|nocaptions|> on .en models)
+
+The token predicted right after <|startoftranscript|> is where faster-whisper (and
+OpenAI's decoder) read the probability that no one speaks, which gates out noise.
+A spoken clip's target there (<|notimestamps|>, a timestamp, or the language) says
+"speech" every time, so learning it from every clip teaches the model that nothing is
+ever silent: after one Train click without marked clips, faster-whisper wrote words on
+every noise clip it had skipped before (docs/performance.md, "As the assistant hears
+it"). So a spoken clip's first target is not learned (`Target.skip`); a clip marked
+without speech learns exactly that position, with Whisper's own no-speech token.
+
+A share of spoken clips is taught with timestamps, as distil-whisper keeps a fifth
+of its data: faster-whisper decodes with timestamps by default and seeks through long
+audio by them, and a model taught only <|notimestamps|> loses them.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stt.models.decoding import SAMPLE_RATE
+
+# Whisper's timestamp tokens are 20 ms apart, from <|0.00|> to <|30.00|>.
+TIME_STEP = 0.02
+LAST_TIMESTAMP = 1500
+# Share of spoken clips taught with timestamps (distil-whisper trains 20% of its items that way).
+TIMESTAMPED_SHARE = 0.2
+# Speech is where 20 ms frames are louder than this share of the clip's loudest frame (-26 dB),
+# and louder than a floor that keeps a silent clip silent.
+_FRAME = SAMPLE_RATE // 50
+_RELATIVE_LEVEL, _FLOOR = 0.05, 1e-3
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """The control tokens of one model's vocabulary, looked up by name in its tokenizer."""
+    prefix: tuple[int, ...]      # <|startoftranscript|>, then the language and task on a multilingual model
+    no_timestamps: int
+    no_speech: int               # <|nospeech|>, or <|nocaptions|> in older (and English-only) vocabularies
+    eot: int
+
+    @property
+    def timestamp_begin(self) -> int:
+        """<|0.00|>: the timestamps follow <|notimestamps|> in every Whisper vocabulary."""
+        return self.no_timestamps + 1
+
+    def timestamp(self, seconds: float) -> int:
+        return self.timestamp_begin + min(LAST_TIMESTAMP, max(0, round(seconds / TIME_STEP)))
+
+
+def token_layout(tokenizer: Any, multilingual: bool, language: str = "en") -> TokenLayout:
+    """The layout from the tokenizer's own ids, as faster-whisper's Tokenizer finds them."""
+    def known(token: str) -> int | None:
+        found = tokenizer.convert_tokens_to_ids(token)
+        return None if found is None or found == tokenizer.unk_token_id and token != tokenizer.unk_token else found
+
+    def required(token: str) -> int:
+        found = known(token)
+        if found is None:
+            raise ValueError(f"the model's tokenizer has no {token} token")
+        return found
+
+    prefix = [required("<|startoftranscript|>")]
+    if multilingual:
+        prefix += [required(f"<|{language}|>"), required("<|transcribe|>")]
+    no_speech = known("<|nospeech|>") or required("<|nocaptions|>")
+    return TokenLayout(tuple(prefix), required("<|notimestamps|>"), no_speech, required("<|endoftext|>"))
+
+
+@dataclass(frozen=True)
+class Target:
+    ids: list[int]   # the whole sequence, <|startoftranscript|> first: the decoder reads ids[:-1], learns ids[1:]
+    skip: int        # leading targets the loss leaves out: the no-speech position of a spoken clip
+
+
+def target(layout: TokenLayout, tokenizer: Any, text: str, max_length: int,
+           span: tuple[float, float] | None = None) -> Target:
+    """The decoder's target for one clip: `text` ("" when no one speaks), with timestamps around it
+    when `span` (where the speech starts and ends, in seconds) is given."""
+    if not text.strip():
+        return Target([layout.prefix[0], layout.no_speech, layout.eot], skip=0)
+    # A leading space, as Whisper writes every transcript (its first word is 'Ġword', never 'word').
+    words = list(tokenizer(" " + text.strip(), add_special_tokens=False).input_ids)
+    if span is None:
+        opening, closing = [layout.no_timestamps], []
+    else:
+        start, end = span
+        opening, closing = [layout.timestamp(start)], [layout.timestamp(max(end, start + TIME_STEP))]
+    head, tail = [*layout.prefix, *opening], [*closing, layout.eot]
+    # A transcript too long for the decoder keeps its end tokens, so the model still learns to stop.
+    words = words[:max(0, max_length - len(head) - len(tail))]
+    return Target([*head, *words, *tail], skip=1)
+
+
+def speech_span(audio: np.ndarray) -> tuple[float, float]:
+    """Where the loud part of a clip starts and ends (seconds), for its timestamps: the first and last
+    20 ms frame above a share of the loudest; the whole clip when no frame stands out."""
+    samples = np.asarray(audio, dtype=np.float32)
+    frames = len(samples) // _FRAME
+    length = len(samples) / SAMPLE_RATE
+    if frames == 0:
+        return 0.0, length
+    level = np.sqrt(np.mean(samples[:frames * _FRAME].reshape(frames, _FRAME) ** 2, axis=1))
+    loud = np.flatnonzero(level > max(_FLOOR, _RELATIVE_LEVEL * float(level.max())))
+    if len(loud) == 0:
+        return 0.0, length
+    start = loud[0] * _FRAME / SAMPLE_RATE
+    end = min(length, (loud[-1] + 1) * _FRAME / SAMPLE_RATE)
+    # Whisper's timestamps round down at the start and up at the end, so the span holds the speech.
+    return float(np.floor(start / TIME_STEP) * TIME_STEP), float(np.ceil(end / TIME_STEP) * TIME_STEP)
+
+
+def timestamped(sample_id: int, share: float = TIMESTAMPED_SHARE) -> bool:
+    """Whether a spoken clip is taught with timestamps: a fixed share, chosen by its id, so a clip keeps
+    its form from run to run (and a rehearsed clip is taught as it was learned)."""
+    return zlib.crc32(str(sample_id).encode()) % 1000 < share * 1000

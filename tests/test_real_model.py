@@ -123,6 +123,8 @@ def test_the_second_click_learns_its_names_and_keeps_the_first_rounds(two_clicks
     assert second["result"]["wer_after"] < second["result"]["wer_before"]
     first_after = two_clicks.first["result"]["wer_after"]
     assert evaluation.wer(two_clicks.round1_after_round2) <= first_after + EARLIER_ROUND_TOLERANCE
-    # The second run reused round 1's cached encoder states, and its "before" reused what the first heard.
-    assert second["result"]["encoded_clips"] == 8 + 6
+    # The second run reused round 1's cached encoder states (its own 8 clips and 6 held out are new, and the
+    # window its timestamped clips are joined into is new when round 1's rehearsed ones join it), and its
+    # "before" reused what the first heard.
+    assert 8 + 6 <= second["result"]["encoded_clips"] <= 8 + 6 + 2
     assert Path(str(two_clicks.cfg.model.path) + ".heard").is_dir()

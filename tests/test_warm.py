@@ -12,6 +12,7 @@ from stt.assistant.heard import HeardCache
 from stt.finetune import modes, ordinary, quiet
 from stt.finetune.data import Sample
 from stt.finetune.frozen_tail import FrozenTail
+from stt.finetune.labels import learned_forms
 from stt.finetune.run_inputs import prepare
 from stt.models import store
 from stt.runs import warm
@@ -30,7 +31,10 @@ def test_a_first_run_after_the_warm_up_encodes_only_its_own_clips(cfg, tmp_path)
     cfg = _with_builtin_speech(cfg)
     tiny_whisper.build(cfg.model.path)
     assert warm.wanted(cfg)
-    rehearsal, gate = ordinary.load("rehearsal"), ordinary.watched(ordinary.load("gate"))
+    # What a run learns of the rehearsal: most clips one by one, the timestamped share joined into windows.
+    plain, windows = learned_forms(ordinary.load("rehearsal"))
+    rehearsal, gate = [*plain, *(window for window, _ in windows)], ordinary.watched(ordinary.load("gate"))
+    assert windows and len(plain) + sum(len(w.parts) for w, _ in windows) == len(ordinary.load("rehearsal"))
     # The states of every built-in clip a run trains on, watches or only measures.
     assert warm.warm(cfg) == len(rehearsal) + len(ordinary.load("gate")) + len(quiet.clips())
     assert not warm.wanted(cfg) and warm.warm(cfg) == 0  # done once per model folder

@@ -31,7 +31,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from stt.finetune import modes
 from stt.finetune.data import Sample, SpeechCollator, is_multilingual
-from stt.finetune.labels import speech_span, target, timestamped, token_layout
+from stt.finetune.labels import learned_forms, target, timed_target, token_layout
 from stt.finetune.loop import train as train_loop
 from stt.finetune.loop import validation_loss
 from stt.finetune.ordinary import watched as gate_watched
@@ -161,22 +161,23 @@ def _run(model: Any, processor: Any, mode: modes.Mode, device: str, out_dir: Pat
          rehearsal: list[Sample], watched: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path,
          scratch: Path, report: Callable[[Progress], None], clock: PhaseClock, language: str) -> EngineResult:
     """fine_tune's body, once the model is loaded: inputs, train, save."""
-    learners = [*train, *rehearsal]
+    # A share of the spoken clips is learned with timestamps, a few to a window (stt/finetune/labels.py).
+    plain, windows = learned_forms([*train, *rehearsal])
+    learners = [*plain, *(window for window, _ in windows)]
     with clock("encoding"):
         inputs = prepare(model, processor, mode, device, learners, watched, cfg, cache_dir, scratch,
                          lambda done, total: report(Progress("preparing", done, total)))
     max_labels = int(model.config.max_target_positions)
     layout = token_layout(processor.tokenizer, is_multilingual(model), language)
+    segments = {id(window): spans for window, spans in windows}
 
-    def item(sample: Sample, timed: bool = False, exact: bool = False) -> dict[str, Any]:
-        """What the loop trains or validates on: how to read its input, and its target (with timestamps
-        when `timed`)."""
-        aim = target(layout, processor.tokenizer, sample.text, max_labels,
-                     speech_span(sample.audio) if timed and sample.text else None)
+    def item(sample: Sample, exact: bool = False) -> dict[str, Any]:
+        """What the loop trains or validates on: how to read its input, and its target."""
+        aim = timed_target(layout, processor.tokenizer, segments[id(sample)], max_labels) \
+            if id(sample) in segments else target(layout, processor.tokenizer, sample.text, max_labels)
         return {**inputs.item(sample, processor.feature_extractor, exact), "labels": aim.ids, "skip": aim.skip}
 
-    timed = {id(s) for s in learners if s.text and timestamped(s.id)}
-    train_items = [item(s, id(s) in timed) for s in learners for _ in range(1 if s.text else NO_SPEECH_REPEATS)]
+    train_items = [item(s) for s in learners for _ in range(1 if s.text else NO_SPEECH_REPEATS)]
     started = time.perf_counter()
     if inputs.split is not None:
         inputs.split.freeze()  # a cached mode: only the layers above the cached bottom train
@@ -198,7 +199,8 @@ def _run(model: Any, processor: Any, mode: modes.Mode, device: str, out_dir: Pat
     return EngineResult(
         mode=mode.name, device=device, max_epochs=cfg.epochs, steps=looped.steps, train_items=len(train),
         train_loss=looped.train_loss, train_seconds=train_seconds, rehearsal_items=len(rehearsal),
-        timestamped_items=len(timed), epochs_run=looped.epochs_run, best_epoch=looped.best_epoch,
+        timestamped_items=sum(len(window.parts) for window, _ in windows), epochs_run=looped.epochs_run,
+        best_epoch=looped.best_epoch,
         blend=looped.blend, validation_losses=looped.validation_losses,
         trained_layers=None if inputs.split is None else inputs.split.trained_layers, encoded_clips=inputs.encoded,
         chose={name: len(group) for name, group in watched.items()})

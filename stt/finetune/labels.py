@@ -17,16 +17,22 @@ without speech learns exactly that position, with Whisper's own no-speech token.
 
 A share of spoken clips is taught with timestamps, as distil-whisper keeps a fifth
 of its data: faster-whisper decodes with timestamps by default and seeks through long
-audio by them, and a model taught only <|notimestamps|> loses them.
+audio by them, and a model taught only <|notimestamps|> loses them. They are taught
+joined, a few clips to one window with a segment each (`joined`), as Whisper's own
+30 s windows hold several: taught one clip per window, tiny.en learned to write a whole
+window as one segment, and faster-whisper then garbled the first sentence of a long
+recording (docs/performance.md, "As the assistant hears it").
 """
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from stt.finetune.data import Sample
 from stt.models.decoding import SAMPLE_RATE
 
 # Whisper's timestamp tokens are 20 ms apart, from <|0.00|> to <|30.00|>.
@@ -34,6 +40,9 @@ TIME_STEP = 0.02
 LAST_TIMESTAMP = 1500
 # Share of spoken clips taught with timestamps (distil-whisper trains 20% of its items that way).
 TIMESTAMPED_SHARE = 0.2
+# Timestamped clips are taught up to this many to a window (Whisper's windows are 30 s), a pause between them.
+JOINED_CLIPS, JOINED_SECONDS = 3, 28.0
+_PAUSE = SAMPLE_RATE * 2 // 5
 # Speech is where 20 ms frames are louder than this share of the clip's loudest frame (-26 dB),
 # and louder than a floor that keeps a silent clip silent.
 _FRAME = SAMPLE_RATE // 50
@@ -82,23 +91,39 @@ class Target:
     skip: int        # leading targets the loss leaves out: the no-speech position of a spoken clip
 
 
+def _words(tokenizer: Any, text: str) -> list[int]:
+    # A leading space, as Whisper writes every transcript (its first word is 'Ġword', never 'word').
+    return list(tokenizer(" " + text.strip(), add_special_tokens=False).input_ids)
+
+
 def target(layout: TokenLayout, tokenizer: Any, text: str, max_length: int,
            span: tuple[float, float] | None = None) -> Target:
     """The decoder's target for one clip: `text` ("" when no one speaks), with timestamps around it
     when `span` (where the speech starts and ends, in seconds) is given."""
     if not text.strip():
         return Target([layout.prefix[0], layout.no_speech, layout.eot], skip=0)
-    # A leading space, as Whisper writes every transcript (its first word is 'Ġword', never 'word').
-    words = list(tokenizer(" " + text.strip(), add_special_tokens=False).input_ids)
-    if span is None:
-        opening, closing = [layout.no_timestamps], []
-    else:
-        start, end = span
-        opening, closing = [layout.timestamp(start)], [layout.timestamp(max(end, start + TIME_STEP))]
-    head, tail = [*layout.prefix, *opening], [*closing, layout.eot]
-    # A transcript too long for the decoder keeps its end tokens, so the model still learns to stop.
-    words = words[:max(0, max_length - len(head) - len(tail))]
+    if span is not None:
+        return timed_target(layout, tokenizer, [(text, span)], max_length)
+    head, tail = [*layout.prefix, layout.no_timestamps], [layout.eot]
+    # A transcript too long for the decoder keeps its end token, so the model still learns to stop.
+    words = _words(tokenizer, text)[:max(0, max_length - len(head) - len(tail))]
     return Target([*head, *words, *tail], skip=1)
+
+
+def timed_target(layout: TokenLayout, tokenizer: Any, segments: Sequence[tuple[str, tuple[float, float]]],
+                 max_length: int) -> Target:
+    """The target of a window holding several utterances, each a segment <|start|> text <|end|> as Whisper
+    writes them. Segments that do not fit the decoder are left out whole (the first is cut instead)."""
+    head, body = [*layout.prefix], []
+    for i, (text, (start, end)) in enumerate(segments):
+        segment = [layout.timestamp(start), *_words(tokenizer, text), layout.timestamp(max(end, start + TIME_STEP))]
+        room = max_length - len(head) - len(body) - 1
+        if len(segment) > room:
+            if i == 0:
+                body = [*segment[:max(0, room - 1)], segment[-1]]
+            break
+        body += segment
+    return Target([*head, *body, layout.eot], skip=1)
 
 
 def speech_span(audio: np.ndarray) -> tuple[float, float]:
@@ -117,6 +142,46 @@ def speech_span(audio: np.ndarray) -> tuple[float, float]:
     end = min(length, (loud[-1] + 1) * _FRAME / SAMPLE_RATE)
     # Whisper's timestamps round down at the start and up at the end, so the span holds the speech.
     return float(np.floor(start / TIME_STEP) * TIME_STEP), float(np.ceil(end / TIME_STEP) * TIME_STEP)
+
+
+def learned_forms(samples: Sequence[Sample]) -> tuple[list[Sample], list[tuple[Sample, list[Any]]]]:
+    """(clips learned one to a window, windows of timestamped clips with their segments). The built-in clips
+    (negative ids) are joined apart from the user's, so their windows are the same every run and the
+    warm-up caches them (stt/runs/warm.py)."""
+    plain = [s for s in samples if not (s.text and timestamped(s.id))]
+    timed = [s for s in samples if s.text and timestamped(s.id)]
+    return plain, joined([s for s in timed if s.id >= 0]) + joined([s for s in timed if s.id < 0])
+
+
+def joined(samples: Sequence[Sample]) -> list[tuple[Sample, list[tuple[str, tuple[float, float]]]]]:
+    """Spoken clips joined into windows of up to JOINED_CLIPS clips and JOINED_SECONDS, in the order given,
+    with a short pause between them: each window a Sample (its clips' texts its parts) and its segments
+    (each clip's text and where its speech lies in the window). The same clips make the same windows, so
+    their encoder states are cached like any clip's."""
+    windows, group = [], []
+    for sample in [*samples, None]:
+        length = sum(len(s.audio) for s in group) + _PAUSE * len(group)
+        if sample is None or len(group) == JOINED_CLIPS or \
+                group and length + len(sample.audio) > JOINED_SECONDS * SAMPLE_RATE:
+            if group:
+                windows.append(_window(group))
+            group = []
+        if sample is not None:
+            group.append(sample)
+    return windows
+
+
+def _window(group: list[Sample]) -> tuple[Sample, list[tuple[str, tuple[float, float]]]]:
+    pause, audio, segments, offset = np.zeros(_PAUSE, np.float32), [], [], 0.0
+    for sample in group:
+        start, end = speech_span(sample.audio)
+        segments.append((sample.text, (offset + start, offset + end)))
+        audio += [np.asarray(sample.audio, np.float32), pause]
+        offset += (len(sample.audio) + _PAUSE) / SAMPLE_RATE
+    # A synthetic id (negative, as other synthetic clips' are) named by its clips, for the seeded order.
+    window_id = -1 - zlib.crc32(",".join(str(s.id) for s in group).encode())
+    return (Sample(window_id, " ".join(s.text.strip() for s in group), np.concatenate(audio[:-1]),
+                   parts=tuple(s.text for s in group)), segments)
 
 
 def timestamped(sample_id: int, share: float = TIMESTAMPED_SHARE) -> bool:

@@ -112,6 +112,7 @@ def warm(cfg: Config) -> int:
     from stt.finetune import modes, ordinary
     from stt.finetune.encoder_states import EncoderSplit, StateCache
     from stt.finetune.engine import load_model, pick_device
+    from stt.finetune.labels import learned_forms
     from stt.finetune.run_inputs import cache_states
     from stt.models.conversion import as_huggingface
     from stt.runs.measuring import builtin_checks, hear_deployed
@@ -130,7 +131,8 @@ def warm(cfg: Config) -> int:
             cache = StateCache(store.state_cache_dir(cfg.model.path), split.fingerprint(processor.feature_extractor))
             # What a run trains on (the rehearsal) and watches (a spread of the gate) of the built-in material,
             # with its tails; and what it only measures, which a model decoded with transformers starts from.
-            learned = [*ordinary.load("rehearsal"), *ordinary.watched(ordinary.load("gate"))]
+            plain, windows = learned_forms(ordinary.load("rehearsal"))
+            learned = [*plain, *(window for window, _ in windows), *ordinary.watched(ordinary.load("gate"))]
             clips = [*learned, *ordinary.load("gate"), *builtin_checks()["quiet"]]
             keys, computed = cache_states(split, processor.feature_extractor, clips, cache, device,
                                           cfg.training.batch_size, lambda done, total: None)

@@ -62,6 +62,13 @@ def test_a_spoken_clip_learns_everything_but_the_no_speech_position(hf_tokenizer
     assert len(long.ids) == 448 and long.ids[-1] == fw.eot
 
 
+def test_beside_clips_without_speech_a_spoken_clip_learns_its_start_too(hf_tokenizer):
+    layout = token_layout(hf_tokenizer, False)
+    assert target(layout, hf_tokenizer, "Turn on the lamp.", 448, learn_start=True).skip == 0
+    assert timed_target(layout, hf_tokenizer, [("Dim it.", (0.0, 0.8))], 448, learn_start=True).skip == 0
+    assert timed_target(layout, hf_tokenizer, [("Dim it.", (0.0, 0.8))], 448).skip == 1
+
+
 def test_a_clip_without_speech_learns_whispers_own_no_speech_target(hf_tokenizer):
     fw = _faster_whisper(False)
     aim = target(token_layout(hf_tokenizer, False), hf_tokenizer, "   ", 448)

@@ -170,11 +170,14 @@ def _run(model: Any, processor: Any, mode: modes.Mode, device: str, out_dir: Pat
     max_labels = int(model.config.max_target_positions)
     layout = token_layout(processor.tokenizer, is_multilingual(model), language)
     segments = {id(window): spans for window, spans in windows}
+    # Clips marked without speech teach the no-speech position; then spoken clips teach its other side.
+    learn_start = any(not s.text for s in learners)
 
     def item(sample: Sample, exact: bool = False) -> dict[str, Any]:
         """What the loop trains or validates on: how to read its input, and its target."""
-        aim = timed_target(layout, processor.tokenizer, segments[id(sample)], max_labels) \
-            if id(sample) in segments else target(layout, processor.tokenizer, sample.text, max_labels)
+        aim = timed_target(layout, processor.tokenizer, segments[id(sample)], max_labels, learn_start) \
+            if id(sample) in segments else \
+            target(layout, processor.tokenizer, sample.text, max_labels, learn_start=learn_start)
         return {**inputs.item(sample, processor.feature_extractor, exact), "labels": aim.ids, "skip": aim.skip}
 
     train_items = [item(s) for s in learners for _ in range(1 if s.text else NO_SPEECH_REPEATS)]

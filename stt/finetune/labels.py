@@ -13,7 +13,10 @@ A spoken clip's target there (<|notimestamps|>, a timestamp, or the language) sa
 ever silent: after one Train click without marked clips, faster-whisper wrote words on
 every noise clip it had skipped before (docs/performance.md, "As the assistant hears
 it"). So a spoken clip's first target is not learned (`Target.skip`); a clip marked
-without speech learns exactly that position, with Whisper's own no-speech token.
+without speech learns exactly that position, with Whisper's own no-speech token. A run
+that trains such clips learns the position from both sides (`learn_start`), as Whisper
+learned it: taught by the marked clips alone, tiny.en gave the first window of a long
+recording a no-speech probability of 0.95 and garbled its first sentence.
 
 A share of spoken clips is taught with timestamps, as distil-whisper keeps a fifth
 of its data: faster-whisper decodes with timestamps by default and seeks through long
@@ -97,21 +100,22 @@ def _words(tokenizer: Any, text: str) -> list[int]:
 
 
 def target(layout: TokenLayout, tokenizer: Any, text: str, max_length: int,
-           span: tuple[float, float] | None = None) -> Target:
+           span: tuple[float, float] | None = None, learn_start: bool = False) -> Target:
     """The decoder's target for one clip: `text` ("" when no one speaks), with timestamps around it
-    when `span` (where the speech starts and ends, in seconds) is given."""
+    when `span` (where the speech starts and ends, in seconds) is given. A spoken clip's no-speech
+    position is learned only with `learn_start` (the run trains clips without speech too)."""
     if not text.strip():
         return Target([layout.prefix[0], layout.no_speech, layout.eot], skip=0)
     if span is not None:
-        return timed_target(layout, tokenizer, [(text, span)], max_length)
+        return timed_target(layout, tokenizer, [(text, span)], max_length, learn_start)
     head, tail = [*layout.prefix, layout.no_timestamps], [layout.eot]
     # A transcript too long for the decoder keeps its end token, so the model still learns to stop.
     words = _words(tokenizer, text)[:max(0, max_length - len(head) - len(tail))]
-    return Target([*head, *words, *tail], skip=1)
+    return Target([*head, *words, *tail], skip=0 if learn_start else 1)
 
 
 def timed_target(layout: TokenLayout, tokenizer: Any, segments: Sequence[tuple[str, tuple[float, float]]],
-                 max_length: int) -> Target:
+                 max_length: int, learn_start: bool = False) -> Target:
     """The target of a window holding several utterances, each a segment <|start|> text <|end|> as Whisper
     writes them. Segments that do not fit the decoder are left out whole (the first is cut instead)."""
     head, body = [*layout.prefix], []
@@ -123,7 +127,7 @@ def timed_target(layout: TokenLayout, tokenizer: Any, segments: Sequence[tuple[s
                 body = [*segment[:max(0, room - 1)], segment[-1]]
             break
         body += segment
-    return Target([*head, *body, layout.eot], skip=1)
+    return Target([*head, *body, layout.eot], skip=0 if learn_start else 1)
 
 
 def speech_span(audio: np.ndarray) -> tuple[float, float]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 from playwright.sync_api import expect
 
@@ -36,8 +37,13 @@ def test_deploying_a_rejected_version_makes_counts_flags_and_labels_follow(page,
     flags = {r[0] for r in conn.execute("SELECT id FROM s2s_training_data WHERE is_trained = 1")}
     assert flags == learned, "the assistant reads is_trained: it must say what the deployed model learned"
 
+    expect(page.locator("#assistant-told")).to_contain_text(".deployed.json")  # no command: the file to watch
+
+    cfg.assistant.on_deploy = (sys.executable, "-c", "import sys; sys.exit(2)")  # the live server's own settings
     original = page.locator("#versions li", has_text=store.ORIGINAL)
     expect(original.locator("button")).to_have_text("Roll back")
     original.locator("button").click()
     expect(page.locator("#stat-pending")).to_have_text(str(len(learned)))
+    expect(page.locator("#assistant-told")).to_contain_text("Telling the assistant failed")
+    expect(page.locator("#assistant-told")).to_contain_text("exited with code 2")
     expect(page.locator("#runs-body .outcome")).to_contain_text(re.compile("^Rejected"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -192,6 +193,13 @@ class AssistantConfig:
                             (lambda v: v.isascii() and v.isalpha() and v.islower() and 2 <= len(v) <= 3,
                              "a Whisper language code such as en, de or fr"))
     initial_prompt: str = setting("", "The initial_prompt the assistant passes, if any.")
+    on_deploy: tuple = setting((), "A command run after every deploy and rollback to tell the assistant (say, to "
+                               "reload its model): the program and its arguments as a list, run without a shell, "
+                               "with S2S_MODEL_PATH, S2S_MODEL_VERSION and S2S_DEPLOYED_FILE set. Empty: none (the "
+                               "file <model>.deployed.json changes either way).",
+                               (lambda v: all(isinstance(a, str) and a for a in v), "a list of non-empty strings"))
+    on_deploy_timeout_s: int = setting(30, "How long the on_deploy command may run before it is stopped and "
+                                       "reported as failed.", (lambda v: v >= 1, "at least 1"))
 
 
 @dataclass
@@ -233,6 +241,12 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             if isinstance(value, bool):
                 raise TypeError
             return float(value)
+        if kind is tuple:  # a command: a TOML array, or a string split as a shell would (an environment variable)
+            if isinstance(value, str):
+                return tuple(shlex.split(value))
+            if isinstance(value, (list, tuple)) and all(isinstance(a, str) for a in value):
+                return tuple(value)
+            raise TypeError
         if kind is str:
             if isinstance(value, bool) and default in SWITCHES:  # `timestamps = true` reads as on
                 return "on" if value else "off"

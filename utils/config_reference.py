@@ -40,6 +40,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, Path):
         value = value.as_posix()
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return repr(value)
@@ -61,7 +63,7 @@ def readme_table() -> str:
     """The README's table of settings: key, default, environment variable and meaning."""
     rows = []
     for section, key, default, help_text in settings():
-        shown = "empty" if default == "" else f"`{default.as_posix() if isinstance(default, Path) else default}`"
+        shown = "empty" if default in ("", ()) else f"`{default.as_posix() if isinstance(default, Path) else default}`"
         rows.append(f"| `{section}.{key}` | {shown} | `{ENV_PREFIX}{section.upper()}_{key.upper()}` | "
                     f"{help_text.replace('|', '/')} |\n")
     return TABLE_HEAD + "".join(rows)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from utils.database import now
+from utils.database import now, transaction
 from utils.schema import TABLE
 
 ACTIVE = ("queued", "preparing", "training", "evaluating", "saving")
@@ -54,6 +54,23 @@ def update(conn: sqlite3.Connection, job_id: str, **fields: Any) -> None:
             fields["step_at"] = now()
     columns = ", ".join(f"{k} = ?" for k in fields)
     conn.execute(f"UPDATE s2s_app_train_runs SET {columns} WHERE job_id = ?", [*fields.values(), job_id])
+
+
+def add_to_result(conn: sqlite3.Connection, job_id: str, values: dict[str, Any], note: str = "") -> None:
+    """Keep `values` in a finished run's result (and `note` after its message): what happened after it was
+    recorded, such as telling the assistant."""
+    with transaction(conn):
+        row = conn.execute("SELECT result_json, message FROM s2s_app_train_runs WHERE job_id = ?",
+                           (job_id,)).fetchone()
+        if row is None:
+            return
+        try:
+            result = json.loads(row[0] or "{}")
+        except ValueError:
+            result = {}
+        message = f"{row[1] or ''} {note}".strip() if note else row[1]
+        conn.execute("UPDATE s2s_app_train_runs SET result_json = ?, message = ? WHERE job_id = ?",
+                     (json.dumps({**(result if isinstance(result, dict) else {}), **values}), message, job_id))
 
 
 def finish(conn: sqlite3.Connection, job_id: str, state: str, message: str, **fields: Any) -> None:

@@ -24,7 +24,7 @@ import jiwer
 from stt.models import store
 from stt.models.model_format import ModelFormatError
 from stt.review.transcriber import Transcriber, check_model, get_transcriber
-from utils import audio, database, suggestion_rows
+from utils import audio, background, database, suggestion_rows
 from utils.config import Config
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,7 @@ class ScoreJob:
             thread.join(timeout)
 
     def _run(self, cfg: Config) -> None:
+        background.lower_this_thread()  # hours of decoding at most: the assistant and the pages come first
         conn = None
         try:
             conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)

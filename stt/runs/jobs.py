@@ -24,7 +24,7 @@ from typing import Any
 
 from stt.models import model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
-from stt.runs import warm
+from stt.runs import announce, warm
 from utils import database, runs, training_sets
 from utils.config import Config
 
@@ -272,8 +272,10 @@ def rollback(cfg: Config, version: str) -> dict[str, Any]:
         _sync(conn, new)
     finally:
         conn.close()
+    told = announce.announce(cfg)
     warm.after_deploy(cfg)
-    return {"success": True, "version": version, "message": f"Version {version} is deployed."}
+    message = f"Version {version} is deployed." + (f" {told['message']}" if told and not told["ok"] else "")
+    return {"success": True, "version": version, "message": message, "assistant_told": told}
 
 
 def _sync(conn: sqlite3.Connection, lineage: list[str]) -> None:

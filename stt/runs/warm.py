@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any
 from stt.models import store
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.review.transcriber import model_fingerprint
+from utils import background
 from utils.config import Config, load_config
 
 # The marker a finished warm-up leaves in the cache, naming the model folder it warmed for.
@@ -75,12 +75,10 @@ def start(cfg: Config) -> bool:
             "training": {"mode": cfg.training.mode, "adapt_layers": cfg.training.adapt_layers,
                          "batch_size": cfg.training.batch_size},
             "assistant": dataclasses.asdict(cfg.assistant)}
-    # Below normal priority on Windows; elsewhere the process lowers its own (os.nice) when it starts.
-    flags = getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
-    try:
-        _process = subprocess.Popen([sys.executable, "-m", "stt.runs.warm", "--config-json", json.dumps(data)],
-                                    cwd=str(Path(__file__).resolve().parents[2]), creationflags=flags,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:  # below normal priority, and ending with this process however it ends (stt/runs/background.py)
+        _process = background.start_helper([sys.executable, "-m", "stt.runs.warm", "--config-json", json.dumps(data)],
+                                           cwd=str(Path(__file__).resolve().parents[2]),
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return False  # only a head start is lost: the first run encodes the clips itself
     return True
@@ -89,12 +87,8 @@ def start(cfg: Config) -> bool:
 def stop() -> None:
     """End a warm-up still going (a run is starting and needs the cores); what it cached stays."""
     global _process
-    if _process is not None and _process.poll() is None:
-        _process.terminate()
-        try:
-            _process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _process.kill()
+    if _process is not None:
+        background.stop_helper(_process)
     _process = None
 
 
@@ -164,8 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Cache the built-in speech's frozen encoder states.")
     ap.add_argument("--config-json", required=True)
     args = ap.parse_args(argv)
-    if hasattr(os, "nice"):
-        os.nice(10)  # the pages and "Ask model" come first
+    background.end_with_app()  # started below normal priority: the assistant, the pages and "Ask model" come first
     import torch
 
     torch.set_num_threads(1)

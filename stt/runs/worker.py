@@ -1,7 +1,7 @@
 """The training worker: one run from its planned items to a deployed (or rejected) model.
 
 Started as `python -m stt.runs.worker` by stt.runs.jobs.start (or run in-process by
-`main.py train`). A run is five steps, and their order is what keeps a crash at
+`main.py train`). A run is six steps, and their order is what keeps a crash at
 any moment harmless:
 
 1. prepare       read the planned clips; record what each item said
@@ -10,6 +10,7 @@ any moment harmless:
 3. keep_version  judge it (stt.finetune.deploy_rule) and keep it as a version, accepted or not
 4. swap          if accepted: note the version on the run, then swap it in atomically
 5. record        mark its items trained and the run done, in one transaction
+6. tell_assistant if deployed: the notice beside the model and the on_deploy command (stt.runs.announce)
 
 Until step 4 nothing the assistant uses has changed; after it, items are marked
 only together with the record that says which model learned them.
@@ -34,10 +35,10 @@ from stt.finetune.timings import PhaseClock
 from stt.models import store
 from stt.models.conversion import as_huggingface, in_format_of
 from stt.models.model_format import detect_format
-from stt.runs import measuring, model_import
+from stt.runs import announce, measuring, model_import
 from stt.runs.clips import load_regression, load_samples
 from stt.runs.jobs import connect, work_dir
-from utils import database, runs
+from utils import background, database, runs
 from utils.config import Config, load_config
 from utils.formatting import percent
 
@@ -92,6 +93,7 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     With `imported` (a model folder), step 2 measures that model instead of training one
     (stt/runs/model_import.py); every other step is the same.
     """
+    background.lower_this_process()  # the assistant keeps recording while we train (a click, import, terminal)
     conn = connect(cfg)
     # The heart beats before torch is imported: that alone can take half a minute on a busy machine.
     runs.update(conn, job_id, pid=os.getpid())
@@ -117,6 +119,8 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
                 swap(conn, cfg, job_id, verdict.version)
         # Recorded last so the deploy's own seconds are in it; the version keeps the times up to the judging.
         record(conn, job_id, batch, verdict, {**clock.seconds, **result.phase_seconds})
+        if verdict.accepted:
+            tell_assistant(conn, cfg, job_id)
     except Cancelled:
         runs.finish(conn, job_id, "cancelled", "Cancelled: the deployed model was not changed.")
     except Exception as exc:  # the run's record must say why, whatever went wrong
@@ -239,6 +243,14 @@ def record(conn: sqlite3.Connection, job_id: str, batch: Batch, verdict: Verdict
         runs.finish(conn, job_id, "done", message, deployed=int(verdict.accepted), version=verdict.version,
                     step=1, total=1, result_json=json.dumps({**verdict.metrics, "marked_trained": marked,
                                                              "phase_seconds": timings.ordered(phase_seconds or {})}))
+
+
+def tell_assistant(conn: sqlite3.Connection, cfg: Config, job_id: str) -> None:
+    """Step 6, once the run is recorded: the notice file and the on_deploy command (stt/runs/announce.py).
+    How it went is kept with the run; a failure is said there and never undoes the deploy."""
+    told = announce.announce(cfg)
+    if told is not None:
+        runs.add_to_result(conn, job_id, {"assistant_told": told}, "" if told["ok"] else told["message"])
 
 
 def _not_marked(conn: sqlite3.Connection, job_id: str, count: int) -> str:

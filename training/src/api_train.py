@@ -12,7 +12,7 @@ from flask import Blueprint, jsonify, request
 
 from stt.models import model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
-from stt.runs import jobs
+from stt.runs import announce, jobs
 from training.src import api_suggest, current, params
 from training.src.db import get_db
 from training.src.errors import ApiError
@@ -86,7 +86,8 @@ def model_state():
         fmt, present = None, path.is_dir() and any(path.iterdir())
     return jsonify({"path": str(path), "name": model_info.name_of(path) if fmt else None, "format": fmt,
                     "present": present,
-                    "version": store.deployed_version(path), "versions": store.list_versions(path)})
+                    "version": store.deployed_version(path), "versions": store.list_versions(path),
+                    **announce.current(path)})
 
 
 @bp.post("/model/rollback")

@@ -14,7 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from stt.models import store
 from stt.review import suggestions
-from stt.runs import jobs
+from stt.runs import announce, jobs
 from training.src import (
     api_audio,
     api_bulk,
@@ -68,8 +68,10 @@ def create_app(config: Config | None = None) -> Flask:
     #    raw PCM facts measured under other [audio] settings.
     database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
     database.forget_pcm_facts_unlike(cfg.database.path, audio.pcm_settings(cfg.audio), cfg.database.busy_timeout_ms)
-    # 3. Runs that died while the app was down show as failed; a model swap cut short is repaired.
+    # 3. Runs that died while the app was down show as failed; a model swap cut short is repaired, and a
+    #    deploy whose notice to the assistant was never written is announced now.
     jobs.recover(cfg)
+    announce.catch_up(cfg)
     app = Flask(__name__, template_folder=str(WWW / "templates"), static_folder=str(WWW / "static"))
     app.config[current.KEY] = cfg
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -376,6 +376,7 @@ function renderVersions(model) {
   $("model-line").textContent = model.present
     ? `${model.name || "Model"}${model.format ? ` (${model.format})` : ""} at ${model.path}${model.version ? ` · version ${model.version} deployed` : ""}`
     : `No model found at ${model.path}. Put a Whisper model there to train.`;
+  renderTold(model);
   const versions = model.versions || [];
   const running = Boolean(job && job.active);
   // Newest first: versions above the deployed one are newer, so choosing one deploys it rather than rolling back.
@@ -391,6 +392,18 @@ function renderVersions(model) {
       : el("button", { type: "button", class: "btn btn-small", disabled: running, onclick: () => rollback(v.version) },
         deployedAt >= 0 && i > deployedAt ? "Roll back" : "Deploy"))));
   $("versions-empty").hidden = versions.length > 0;
+}
+
+// Whether the assistant knows about the model deployed now: the on_deploy command's outcome, or the file it may watch.
+function renderTold(model) {
+  const line = $("assistant-told");
+  const told = model.assistant_told;
+  const current = told && model.deployed && told.version === model.deployed.version;
+  line.hidden = !model.deployed;
+  line.className = `small told ${current && !told.ok ? "save-state warn" : "muted"}`;
+  line.textContent = current
+    ? `${told.message}${told.at ? ` (${fmtDate(told.at)})` : ""}`
+    : `The assistant learns of a new model from ${model.deployed_file}, or from a command set in [assistant].on_deploy.`;
 }
 
 async function optional(url) {

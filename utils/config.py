@@ -311,7 +311,10 @@ def load_config(
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+            hint = (" A Windows path in double quotes reads its backslashes as escapes: write it in single quotes "
+                    "('C:\\Users\\me\\database.db') or with forward slashes.") \
+                if "escape" in str(exc) or "hex value" in str(exc) else ""
+            raise ConfigError(f"config file {file} is not valid TOML: {exc}.{hint}") from None
         _apply(cfg, data, str(file))
     _apply(cfg, _env_overrides(cfg, environ), "the environment")
     if overrides:

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from stt.finetune.data import MAX_SECONDS, SAMPLE_RATE
+from utils import disk
 
 
 def default_trained_layers(num_layers: int) -> int:
@@ -141,9 +142,15 @@ def npy_path(folder: Path, key: str, earlier: Path | None = None) -> Path:
 def save_whole(final: Path, array: np.ndarray) -> None:
     """Written beside its final name and renamed, so a crash or a stopped warm-up never leaves a
     half-written file that a later run would read."""
+    disk.ensure_room(final.parent, array.nbytes + 4096, "the encoder states of a clip",
+                     f"The cache in {final.parent.parent} can be deleted at any time: runs rebuild what they need.")
     partial = final.with_name(f"{final.stem}.{uuid.uuid4().hex[:8]}.partial.npy")
-    np.save(partial, array)
-    os.replace(partial, final)
+    try:
+        np.save(partial, array)
+        os.replace(partial, final)
+    except OSError:
+        partial.unlink(missing_ok=True)  # never half a file left behind on a full disk
+        raise
 
 
 def audio_key(audio: np.ndarray) -> str:

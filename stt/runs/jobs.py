@@ -25,13 +25,15 @@ from typing import Any
 from stt.models import model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.runs import announce, warm
-from utils import database, runs, training_sets
+from utils import database, disk, runs, training_sets
 from utils.config import Config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # How long a worker may take to notice a cancel (it polls between steps, but importing a
 # CTranslate2 model or one long step can take a while) before it is ended by force.
 CANCEL_GRACE_S = 120
+# Free space a run needs beside the model, in model sizes (checked before it starts, not at its end).
+RUN_SPACE_FACTOR = 3
 # Processes this web app started, so their exit is noticed at once rather than after the heartbeat timeout.
 _children: dict[str, subprocess.Popen] = {}
 _initialized: set[Path] = set()
@@ -181,6 +183,14 @@ def check_can_start(conn: sqlite3.Connection, cfg: Config, no_model: str) -> Non
         raise JobError("model_read_only", f"Nothing can be written beside the model folder ({problem.strerror}: "
                        f"{problem.filename}): a run keeps its versions and swaps the model there. Make "
                        f"{cfg.model.path.parent} writable, or move the model to a folder that is.")
+    # A run writes a copy to train, its export and a kept version beside the model: three times its size.
+    try:
+        disk.ensure_room(cfg.model.path.parent, RUN_SPACE_FACTOR * model_info.folder_size(cfg.model.path),
+                         "a training run (a working copy, its export and a kept version of the model)",
+                         f"Delete old versions in {store.versions_dir(cfg.model.path)} or the rebuildable "
+                         f"cache {store.state_cache_dir(cfg.model.path)}, or free space on that disk.")
+    except disk.DiskShort as exc:
+        raise JobError("disk_full", str(exc)) from None
 
 
 def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class ApiError(Exception):
 # Why a run, cancel or rollback was refused (stt.runs.jobs.JobError.error), as HTTP.
 JOB_STATUS = {"job_running": 409, "not_running": 409, "rollback_failed": 409, "not_found": 404,
               "model_missing": 400, "nothing_pending": 400, "worker_failed": 503,
-              "model_read_only": 409, "language_mismatch": 400}
+              "model_read_only": 409, "language_mismatch": 400, "disk_full": 507}
 
 
 def error_response(status: int, error: str, message: str, **extra: object):

@@ -129,7 +129,10 @@ SCHEMAS: dict[str, Any] = {
     "ModelInfo": {"type": "object", "required": ["path", "name", "format", "present", "version", "versions"],
                   "properties": {
         "path": {"type": "string"}, "name": NULLABLE_STRING, "format": NULLABLE_STRING, "present": {"type": "boolean"},
-        "version": NULLABLE_STRING, "versions": {"type": "array", "items": {"type": "object"}}}},
+        "version": NULLABLE_STRING, "versions": {"type": "array", "items": {"type": "object"}},
+        # What the assistant may watch (stt/runs/announce.py), and how the last on_deploy command went.
+        "deployed_file": {"type": "string"}, "deployed": {"type": ["object", "null"]},
+        "assistant_told": {"type": ["object", "null"]}}},
     "Conflict": {"type": "object", "required": ["error", "message", "current"], "properties": {
         "error": {"type": "string"}, "message": {"type": "string"}, "current": _ref("Item")}},
     "Suggestion": {"type": "object",
@@ -249,7 +252,7 @@ PATHS: dict[str, Any] = {
         "summary": "Start fine-tuning on pending items in a background process",
         "requestBody": {"required": False, "content": {"application/json": {"schema": {
             "type": "object", "properties": {"mode": {"type": "string", "enum": list(MODES)}}}}}},
-        "responses": {"202": _json(_ref("TrainStarted"), "Started"), **_errors(400, 409, 503)}}},
+        "responses": {"202": _json(_ref("TrainStarted"), "Started"), **_errors(400, 409, 503, 507)}}},
     "/api/train/status": {"get": {"summary": "The latest run, or {state: idle}",
                                   "responses": {"200": _json({"oneOf": [_ref("Run"), _ref("Idle")]})}}},
     "/api/train/runs": {"get": {"summary": "All runs, newest first",

@@ -118,7 +118,10 @@ def warm(cfg: Config) -> int:
     # its own (a cached mode's first run clears it away as a stale cache, and the next start looks again).
     done_in, computed = store.state_cache_dir(cfg.model.path) / "uncached", 0
     if mode.cached:
-        with tempfile.TemporaryDirectory() as scratch:
+        # Beside the model, named as a run's work folder: removed on the way out, and by the next start
+        # (stt.runs.jobs.recover) should the process have been killed outright.
+        with tempfile.TemporaryDirectory(prefix=f"{cfg.model.path.name}.work-warm-", dir=cfg.model.path.parent) \
+                as scratch:
             processor, model = load_model(as_huggingface(cfg.model.path, Path(scratch) / "hf"), device)
             layers = len(model.get_encoder().layers)
             split = EncoderSplit(model, mode.trained_layers(layers, cfg.training.adapt_layers))

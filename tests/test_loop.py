@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import torch
 
 from stt.finetune.data import SpeechCollator
-from stt.finetune.loop import BLEND_SHARES, train
+from stt.finetune.loop import BLEND_SHARES, _batches, train
 from utils.config import TrainingConfig
 
 
@@ -111,3 +111,18 @@ def test_a_loss_that_is_not_a_number_stops_the_run_with_a_clear_error():
 
     with pytest.raises(DivergedError, match="diverged.*learning_rate"):
         _run([3.0, float("nan")])
+
+
+def test_an_epochs_batches_hold_every_item_once_and_items_of_about_one_length():
+    """With the frozen tail a batch costs its longest clip: a joined window among short clips made each batch
+    it fell in as long as itself. Batches are of like lengths, in a shuffled order that the seed fixes."""
+    items = [{"frames": 200 if i % 5 == 0 else 60 + i} for i in range(40)]
+    batches = _batches(items, 8, torch.Generator().manual_seed(1))
+    assert sorted(i for batch in batches for i in batch) == list(range(40))
+    longest = [max(items[i]["frames"] for i in batch) for batch in batches]
+    padded = sum(longest[b] * len(batch) for b, batch in enumerate(batches))
+    assert padded < 1.2 * sum(item["frames"] for item in items)  # the eight windows batched together
+    assert batches == _batches(items, 8, torch.Generator().manual_seed(1))
+    assert batches != _batches(items, 8, torch.Generator().manual_seed(2))
+    plain = [{} for _ in range(20)]  # no frozen tail: the shuffle alone
+    assert sorted(i for batch in _batches(plain, 8, torch.Generator()) for i in batch) == list(range(20))

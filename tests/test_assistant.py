@@ -126,6 +126,12 @@ def test_one_clip_gone_badly_wrong_stops_a_deploy_whatever_the_rest_did():
     ok, message = deploy_rule.verdict({"long_form": {"before": _clips([1]), "after": _clips([1])}}, 0.0, 0.95,
                                       faults)
     assert not ok and "2 timed segment(s)" in message
+    # The long recording is one clip: a sentence misheard among others heard better is judged with the set
+    # (its WER, resampled over its sentences), and the whole recording 5 words worse is a disaster.
+    misheard = {"long_form": {"before": _clips([0] + [1] * 23, 8), "after": _clips([7] + [0] * 23, 8)}}
+    assert deploy_rule.disasters(misheard, {}) == []
+    worse = {"long_form": {"before": _clips([0] * 24, 8), "after": _clips([1] * 5 + [0] * 19, 8)}}
+    assert deploy_rule.disasters(worse, {}) == ["the long recording went from 0 to 5 wrong words of 192"]
     # A model that broke many clips names the first few, not every one.
     several = {"heldout": {"before": _clips([5] * 19 + [0] * 5), "after": _clips([1] * 19 + [5] * 5)}}
     ok, message = deploy_rule.verdict(several, 0.0, 0.95)

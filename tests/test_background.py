@@ -60,7 +60,8 @@ def _helper_script(scratch: Path) -> str:
                 time.sleep(0.1)
     """)
     return textwrap.dedent(f"""
-        import sys, time
+        import signal, sys, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl+C, even under a shell that ignores it
         sys.path.insert(0, {str(ROOT)!r})
         from utils import background
         background.start_helper([sys.executable, "-c", {helper!r}])
@@ -108,8 +109,12 @@ def test_the_served_app_leaves_no_warm_up_behind(tmp_path, sig):
     tiny_whisper.build(tmp_path / "model")
     port = free_port()
     env = {**os.environ, "S2S_TRAINING_BUILTIN_SPEECH": "true"}
-    server = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "serve", "--db", str(tmp_path / "s2s.db"),
-                               "--model", str(tmp_path / "model"), "--port", str(port), "--create"], env=env,
+    # main.py as a terminal runs it: Ctrl+C raises KeyboardInterrupt even where this test's shell ignores it.
+    as_in_a_terminal = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                        f"sys.argv = sys.argv[1:]; runpy.run_path({str(ROOT / 'main.py')!r}, run_name='__main__')")
+    server = subprocess.Popen([sys.executable, "-c", as_in_a_terminal, "main.py", "serve",
+                               "--db", str(tmp_path / "s2s.db"), "--model", str(tmp_path / "model"),
+                               "--port", str(port), "--create"], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

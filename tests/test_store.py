@@ -150,7 +150,8 @@ def test_rename_retries_while_the_folder_is_in_use(tmp_path: Path, monkeypatch):
 def test_model_endpoint_without_a_model(client, cfg):
     body = client.get("/api/model").get_json()
     assert body == {"path": str(cfg.model.path), "name": None, "format": None, "present": False, "version": None,
-                    "versions": []}
+                    "versions": [], "deployed_file": str(cfg.model.path) + ".deployed.json", "deployed": None,
+                    "assistant_told": None}
 
 
 def test_rollback_requests_are_checked(client, cfg, conn):

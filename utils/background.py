@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -56,6 +57,10 @@ def stop_helper(process: subprocess.Popen, timeout: float = 10.0) -> None:
 def end_with_app() -> None:
     """In a helper started by start_helper: stop once the app's end of stdin closes. The main thread gets a
     KeyboardInterrupt, so `with` blocks remove what they made; after CLEANUP_GRACE_S the process exits."""
+    # The interruption below is Python's Ctrl+C; a parent that ignored SIGINT (a background job of a
+    # script) would have passed its "ignore" on, and the clean-up would not run.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
     def watch() -> None:
         try:
             while sys.stdin.buffer.read(4096):

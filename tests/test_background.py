@@ -61,7 +61,9 @@ def _helper_script(scratch: Path) -> str:
     """)
     return textwrap.dedent(f"""
         import signal, sys, time
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl+C, even under a shell that ignores it
+        # As in a terminal, even where this test's shell ignores them (a background job, nohup).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         sys.path.insert(0, {str(ROOT)!r})
         from utils import background
         background.start_helper([sys.executable, "-c", {helper!r}])
@@ -109,8 +111,10 @@ def test_the_served_app_leaves_no_warm_up_behind(tmp_path, sig):
     tiny_whisper.build(tmp_path / "model")
     port = free_port()
     env = {**os.environ, "S2S_TRAINING_BUILTIN_SPEECH": "true"}
-    # main.py as a terminal runs it: Ctrl+C raises KeyboardInterrupt even where this test's shell ignores it.
+    # main.py as a terminal runs it: Ctrl+C and a closed terminal stop it even where this test's shell
+    # ignores those signals (a background job, nohup).
     as_in_a_terminal = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                        "signal.signal(signal.SIGHUP, signal.SIG_DFL); "
                         f"sys.argv = sys.argv[1:]; runpy.run_path({str(ROOT / 'main.py')!r}, run_name='__main__')")
     server = subprocess.Popen([sys.executable, "-c", as_in_a_terminal, "main.py", "serve",
                                "--db", str(tmp_path / "s2s.db"), "--model", str(tmp_path / "model"),

@@ -216,7 +216,8 @@ def main() -> None:
             label = "Whisper tiny.en" if name == "tiny" else "Whisper base (multilingual)"
             tables.append(_table(label, _model_rows(name, source, Path(tmp), context, sets)))
             print(tables[-1], flush=True)
-    body = (f"Run `python bench/assistant_bench.py` on {machine()}. {__doc__.split(chr(10) * 2)[1]}\n\n"
+    about = " ".join(" ".join(__doc__.split("\n\n")[2:]).split())  # the paragraphs after the usage line
+    body = (f"Run `python bench/assistant_bench.py --models {' '.join(args.models)}` on {machine()}. {about}\n\n"
             "Each cell: as the assistant hears it / on the fast path.\n\n" + "\n\n".join(tables))
     print(body)
     if not args.no_write:

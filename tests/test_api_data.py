@@ -338,18 +338,26 @@ def test_every_reviewed_item_is_accounted_for(client, conn, speech):
     silent = [database.insert_item(conn, "no audio here", blob, is_reviewed=1) for blob in (None, b"")]
     broken = database.insert_item(conn, "broken audio", b"RIFF\x00\x00\x00\x00WAVEjunkjunk", is_reviewed=1)
     wordless = [database.insert_item(conn, text, speech["hello"], is_reviewed=1) for text in (None, " ")]
+    # Issue 32: text that is not UTF-8 (or not text at all) is unusable with its reason, never pending forever.
+    not_text = [database.insert_item(conn, "placeholder", speech["hello"], is_reviewed=1) for _ in range(2)]
+    conn.execute("UPDATE s2s_training_data SET transcript = CAST(? AS TEXT) WHERE id = ?",
+                 (b"caf\xe9 ol\xe9", not_text[0]))
+    conn.execute("UPDATE s2s_training_data SET transcript = ? WHERE id = ?", (b"\x00\x01blob", not_text[1]))
     database.insert_item(conn, "not reviewed", None)
+    database.insert_item(conn, "caf\u00e9 is fine", speech["hello"], is_reviewed=1)  # valid beyond ASCII: usable
     # Never opened in the editor: the stats measure the audio before counting anything as pending.
     body = client.get("/api/data/stats").get_json()
-    assert body["unusable_reasons"] == {"no_words": 2, "no_audio": 2, "undecodable": 1, "too_long": 1}
-    assert body["unusable"] == 6
+    assert body["unusable_reasons"] == {"not_text": 2, "no_words": 2, "no_audio": 2, "undecodable": 1,
+                                        "too_long": 1}
+    assert body["unusable"] == 8
     assert body["reviewed"] == (body["trained"] + body["pending_training"] + body["heldout"] + body["regression"]
-                                + body["unusable"]) == 13
+                                + body["unusable"]) == 16
+    assert body["pending_training"] + body["heldout"] == 7
     # The filter lists exactly them, each with its reason.
     listed = client.get("/api/data?unusable=true").get_json()
     reasons = {row["id"]: row["unusable"] for row in listed}
     assert reasons == {long_one: "too_long", **{i: "no_audio" for i in silent}, broken: "undecodable",
-                       **{i: "no_words" for i in wordless}}
+                       **{i: "no_words" for i in wordless}, **{i: "not_text" for i in not_text}}
     assert all(row["unusable"] is None for row in client.get("/api/data?unusable=false").get_json())
 
 

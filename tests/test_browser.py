@@ -578,3 +578,22 @@ def test_train_from_the_dashboard_with_live_progress_and_history(page, conn, cfg
     expect(page.locator("#versions li")).to_have_count(2)  # the original and the new version
     expect(page.locator("#wer-chart svg")).to_be_visible()
     expect(page.locator("#stat-pending")).to_have_text(re.compile(r"^[0-4]$"))
+
+
+def test_rows_the_assistant_adds_reach_the_list_and_an_open_editor(page, conn, seeded, speech):
+    """Issue 34: the cards went from 300 to 320, but the list kept "1–6 of 300" and the editor its count."""
+    page.clock.install()
+    page.goto("/")
+    expect(page.locator("#page-info")).to_have_text("1–6 of 6")
+    editor = page.context.new_page()
+    editor.clock.install()
+    editor.goto("/editor")
+    expect(editor.locator("#left-count")).to_have_text("4")
+    for i in range(3):
+        database.insert_item(conn, f"the assistant heard this {i}", speech["hello"])
+    for tab in (page, editor):
+        tab.clock.run_for(16_000)
+    expect(page.locator("#stat-total")).to_have_text("9")
+    expect(page.locator("#page-info")).to_have_text("1–9 of 9")
+    expect(editor.locator("#left-count")).to_have_text("7")
+    editor.close()

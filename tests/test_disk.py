@@ -54,3 +54,45 @@ def test_a_run_that_cannot_fit_beside_the_model_is_refused_before_it_starts(clie
     assert ".versions" in body["message"]  # what can be deleted
     _disk(monkeypatch, total=real.total, free=min(GB, real.total // 10) + 4 * size)
     assert jobs.start_record(cfg)["trained_count"] > 0  # room again: the run is recorded (its worker not started)
+
+
+def test_a_full_database_disk_is_named_and_changes_nothing(client, conn, cfg, speech, monkeypatch):
+    """SQLite's own "database or disk is full" (SQLITE_FULL, from a page limit as a full disk gives it): it
+    rolls the transaction back itself, which once hid the cause behind "cannot rollback"."""
+    from training.src import db
+    from utils import database
+
+    ids = [database.insert_item(conn, f"call jon about item {n} " + "words " * 100, speech["hello"]) for n in range(40)]
+    real_connect = database.connect
+
+    def full(path, busy_timeout_ms=5000):
+        opened = real_connect(path, busy_timeout_ms)
+        opened.execute(f"PRAGMA max_page_count = {opened.execute('PRAGMA page_count').fetchone()[0]}")
+        return opened
+
+    monkeypatch.setattr(db.database, "connect", full)
+    answer = client.post("/api/bulk/apply", json={"find": "words", "replace": "many more words than before",
+                                                  "all": True})
+    assert answer.status_code == 507, answer.get_json()
+    body = answer.get_json()
+    assert body["error"] == "disk_full" and str(cfg.database.path) in body["message"]
+    assert "rollback" not in body["message"]
+    assert database.get_item(conn, ids[0])["transcript"].startswith("call jon about item 0 words")
+
+
+def test_an_export_on_a_full_temporary_disk_says_so(client, conn, speech, monkeypatch):
+    import errno
+    import tempfile
+
+    from training.src import api_export
+    from utils import database
+
+    database.insert_item(conn, "hello there", speech["hello"], is_reviewed=1)
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(api_export.export, "write_dataset", no_space)
+    answer = client.get("/api/export")
+    assert answer.status_code == 507
+    assert answer.get_json()["error"] == "disk_full" and tempfile.gettempdir() in answer.get_json()["message"]

@@ -46,11 +46,20 @@ def test_a_long_search_is_a_400_naming_the_limit(client, seeded):
         assert response.status_code == 400 and "500 characters" in response.get_json()["message"]
 
 
-@pytest.mark.parametrize("token", [" " * 12, "a" * 40, "abcabcabcabc", "has a space in it"])
+@pytest.mark.parametrize("token", [" " * 12, "a" * 40, "abcabcabcabc", "has a space in it",
+                                   # a pattern repeated, or mostly runs (issue 32: "0123456789ab" was accepted)
+                                   "abcdabcdabcd", "0123456789ab", "zyxwvutsrqpo", "qwertyabcdefghij"])
 def test_weak_tokens_are_refused_without_echoing_them(token):
     with pytest.raises(ConfigError, match="at least 8 of them different") as refused:
         load_config(environ={"S2S_SERVER_ACCESS_TOKEN": token})
     assert token not in str(refused.value)
+
+
+def test_generated_tokens_are_accepted():
+    import secrets
+
+    for _ in range(200):
+        load_config(environ={"S2S_SERVER_ACCESS_TOKEN": secrets.token_urlsafe(24)})
 
 
 def test_wrong_tokens_are_slowed_down_per_address(lan_client):

@@ -47,3 +47,21 @@ def test_deploying_a_rejected_version_makes_counts_flags_and_labels_follow(page,
     expect(page.locator("#assistant-told")).to_contain_text("Telling the assistant failed")
     expect(page.locator("#assistant-told")).to_contain_text("exited with code 2")
     expect(page.locator("#runs-body .outcome")).to_contain_text(re.compile("^Rejected"))
+
+
+def test_after_a_rollback_the_last_runs_banner_no_longer_announces_its_model(page, conn, cfg, speech, fake_engine):
+    """Issue 34: the header said "v1 deployed" while the green box still read "new model deployed"."""
+    tiny_whisper.build(cfg.model.path)
+    for i in range(7):
+        database.insert_item(conn, f"reviewed sentence {i}", speech["weather"], is_reviewed=1)
+    run = worker.run(jobs.start_record(cfg)["job_id"], cfg)
+    assert run["deployed"], run["message"]
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto("/")
+    expect(page.locator("#train-result-title")).to_contain_text("new model deployed")
+    page.locator("#versions li", has_text=store.ORIGINAL).locator("button").click()
+    expect(page.locator("#train-result-title")).to_contain_text(
+        f"model (version {run['version']}) was deployed; version {store.ORIGINAL} is in use now")
+    page.reload()
+    expect(page.locator("#train-result-title")).to_contain_text(f"version {store.ORIGINAL} is in use now")

@@ -310,21 +310,28 @@ def test_a_worse_model_is_kept_as_a_rejected_version(client, conn, cfg, trainabl
     assert trained_ids(conn) == set()
 
 
-def test_items_edited_during_the_run_stay_pending(conn, cfg, trainable, fake_engine):
-    edited, unreviewed = trainable.train[:2]
+def test_items_edited_during_the_run_stay_pending(client, conn, cfg, trainable, fake_engine):
+    edited, unreviewed, new_audio = trainable.train[:3]
 
-    def reviewer_edits() -> None:
+    def reviewer_and_assistant_edit() -> None:
         database.update_item(conn, edited, transcript="corrected while it trained")
         database.update_item(conn, unreviewed, is_reviewed=False)
+        # The assistant replaces a clip's audio, its transcript unchanged: the model learned the old audio.
+        old = conn.execute("SELECT audio_blob FROM s2s_training_data WHERE id = ?", (new_audio,)).fetchone()[0]
+        conn.execute("UPDATE s2s_training_data SET audio_blob = ? WHERE id = ?", (old + bytes(320), new_audio))
 
-    fake_engine.during = reviewer_edits
+    fake_engine.during = reviewer_and_assistant_edit
     run = run_in_process(cfg)
     assert run["state"] == "done" and run["deployed"], run["message"]
-    # Each with its own reason: the edited one is pending again, the un-reviewed one waits for review.
-    assert "1 item(s) were edited during training and stay pending" in run["message"]
+    # Each with its own reason: the edited ones are pending again, the un-reviewed one waits for review.
+    assert "2 item(s) were edited during training (transcript or audio) and stay pending" in run["message"]
     assert "1 item(s) were marked unreviewed during training and wait for review" in run["message"]
-    assert trained_ids(conn) == set(trainable.train) - {edited, unreviewed}
+    assert trained_ids(conn) == set(trainable.train) - {edited, unreviewed, new_audio}
     assert fake_engine.seen.heldout == trainable.heldout and fake_engine.seen.train == trainable.train
+    # A rollback and back follows the same rule: the model never learned the new audio.
+    assert client.post("/api/model/rollback", json={"version": store.ORIGINAL}).status_code == 200
+    assert client.post("/api/model/rollback", json={"version": run["version"]}).status_code == 200
+    assert new_audio not in trained_ids(conn)
 
 
 def test_rollback_makes_the_trained_flags_match_the_model(client, conn, cfg, trainable, fake_engine, clips):

@@ -224,3 +224,23 @@ def test_export_to_the_current_folder(cfg, conn, filled, tmp_path, monkeypatch):
     monkeypatch.chdir(empty)
     assert _cli(cfg, "export", ".") == 0
     assert (empty / "train" / "metadata.csv").is_file()
+
+
+def test_transcripts_a_spreadsheet_would_run_are_written_as_text_and_read_back_unchanged(cfg, conn, clips, tmp_path):
+    risky = ["=HYPERLINK(\"http://x\",\"y\")", "+1 to that", "-5 degrees tonight", "@home turn it on",
+             "'=already quoted", "'twas the night"]
+    for n, text in enumerate(risky):
+        database.insert_item(conn, text, clips[n], is_reviewed=1)
+    out = tmp_path / "dataset"
+    assert _cli(cfg, "export", str(out)) == 0
+    cells = [row["transcription"] for split in ("train", "test") if (out / split / "metadata.csv").is_file()
+             for row in csv.DictReader((out / split / "metadata.csv").open(encoding="utf-8", newline=""))]
+    assert len(cells) == len(risky)
+    # What a spreadsheet shows as text: nothing starts with a character that opens a formula.
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert "'twas the night" in cells
+    target = tmp_path / "imported.db"
+    assert _cli(cfg, "--db", str(target), "--create", "import", str(out)) == 0
+    other = database.connect(target)
+    assert sorted(r[0] for r in other.execute("SELECT transcript FROM s2s_training_data")) == sorted(risky)
+    other.close()

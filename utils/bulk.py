@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,11 +129,12 @@ class AlreadyUndone(Exception):
     """The batch was undone before."""
 
 
-def undo(conn: sqlite3.Connection, batch_id: str, lineage: list[str] | None = None) -> dict[str, Any]:
+def undo(conn: sqlite3.Connection, batch_id: str,
+         lineage: Callable[[], list[str]] | None = None) -> dict[str, Any]:
     """Put back what the batch changed, in one transaction; items edited, reviewed or trained on since are
-    left alone and listed. With `lineage` (the deployed model's versions), the trained flags then follow
-    what that model learned, as after a deploy (utils/runs.sync_trained): an undo after a rollback never
-    marks trained what the model in use never saw."""
+    left alone and listed. With `lineage` (giving the deployed model's versions, read inside the
+    transaction), the trained flags then follow what that model learned, as after a deploy
+    (utils/runs.sync_trained): an undo after a rollback never marks trained what the model in use never saw."""
     with database.transaction(conn):
         batch = conn.execute("SELECT undone_at FROM s2s_app_bulk_batches WHERE batch_id = ?", (batch_id,)).fetchone()
         if batch is None:
@@ -154,7 +155,7 @@ def undo(conn: sqlite3.Connection, batch_id: str, lineage: list[str] | None = No
             f"WHERE e.batch_id = ? AND e.item_id = {TABLE}.id) WHERE id IN (SELECT value FROM json_each(?))",
             (batch_id, batch_id, _ids_json(ids)))
         if lineage is not None:
-            runs.sync_trained(conn, lineage)
+            runs.sync_trained(conn, lineage())
         done = set(ids)
         left = [r[0] for r in conn.execute("SELECT item_id FROM s2s_app_bulk_edits WHERE batch_id = ? ORDER BY "
                                            "item_id", (batch_id,)) if r[0] not in done]

@@ -47,6 +47,16 @@ def problem(alias: str = "d") -> str:
     ]) + ", '')")
 
 
+def valid_utf8(raw: bytes | None) -> bool:
+    """The SQL function s2s_valid_utf8 (utils/database.connect), called with the column cast to a BLOB:
+    whether the bytes are UTF-8, so a transcript that is not counts as unusable, never as pending."""
+    try:
+        bytes(raw or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def lenient_text(raw: bytes) -> str:
     """sqlite3's text_factory: invalid UTF-8 becomes U+FFFD instead of an exception on every read of the row."""
     return raw.decode("utf-8", "replace")

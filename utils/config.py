@@ -35,8 +35,24 @@ def setting(default: Any, help: str, valid: tuple[Callable[[Any], bool], str] | 
 
 def _strong(token: str) -> bool:
     """Hard enough to guess over the network with wrong tries slowed down (training/src/throttle.py):
-    twelve spaces or "aaaaaaaaaaaa" are not."""
-    return len(token) >= 12 and not any(c.isspace() for c in token) and len(set(token)) >= 8
+    twelve spaces, "aaaaaaaaaaaa", "abcabcabcabc" and "0123456789ab" are not."""
+    return (len(token) >= 12 and not any(c.isspace() for c in token) and len(set(token)) >= 8
+            and not _repeats(token) and _in_runs(token) * 2 <= len(token))
+
+
+def _repeats(token: str) -> bool:
+    """One piece written over and over."""
+    return any(len(token) % k == 0 and token == token[:k] * (len(token) // k) for k in range(1, len(token) // 2 + 1))
+
+
+def _in_runs(token: str) -> int:
+    """Characters in runs of three or more that step up or down by one ("456", "fed")."""
+    steps = [ord(b) - ord(a) for a, b in zip(token, token[1:])]
+    covered: set[int] = set()
+    for i in range(len(steps) - 1):
+        if abs(steps[i]) == 1 and steps[i] == steps[i + 1]:
+            covered.update((i, i + 1, i + 2))
+    return len(covered)
 
 
 def _fraction(v: float) -> bool:
@@ -57,7 +73,8 @@ class ServerConfig:
         "carry it (header \"Authorization: Bearer <token>\" or the login form's cookie). Better set through "
         "S2S_SERVER_ACCESS_TOKEN.",
         (lambda v: v == "" or _strong(v), "empty, or a token of at least 12 characters, no spaces, at least 8 of "
-         "them different (make one with: python -c \"import secrets; print(secrets.token_urlsafe(24))\")"),
+         "them different, not a pattern repeated nor mostly runs such as 1234 or abcd (make one with: "
+         "python -c \"import secrets; print(secrets.token_urlsafe(24))\")"),
         secret=True)
 
 

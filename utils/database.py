@@ -47,7 +47,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite has rolled back itself after some errors (a full disk): the cause must not hide behind
+        # "cannot rollback - no transaction is active".
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
@@ -94,6 +97,7 @@ def connect(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
     conn.text_factory = columns.lenient_text
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.create_function("s2s_fold", 1, _fold, deterministic=True)
+    conn.create_function("s2s_valid_utf8", 1, columns.valid_utf8, deterministic=True)
     return conn
 
 

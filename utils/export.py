@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from utils import audio, audio_facts, database, training_sets
+from utils import audio, audio_facts, csv_cells, database, training_sets
 from utils.config import Config
 
 COLUMNS = ("file_name", "transcription", "id", "is_trained", "role", "no_speech")
@@ -123,7 +123,8 @@ def write_dataset(conn: sqlite3.Connection, sink: Sink, cfg: Config, untrained_o
             continue
         split, name = SPLITS[row["role"]], f"{row['id']}.{ext}"
         sink.write(f"{split}/{name}", data)
-        writers[split].writerow((name, "" if row["no_speech"] else row["transcript"], row["id"], row["is_trained"],
+        text = "" if row["no_speech"] else csv_cells.for_spreadsheet(row["transcript"])
+        writers[split].writerow((name, text, row["id"], row["is_trained"],
                                  row["role"], int(row["no_speech"])))
         report.counts[split] += 1
     for split, table in tables.items():

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from utils import columns
+from utils import columns, csv_cells
 from utils.schema import TABLE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"}
@@ -183,6 +183,8 @@ def _from_audiofolder(root: Path, metadata: list[Path], problems: list[tuple[str
             named = table.parent / name
             listed.add(named.resolve())
             text = next((row[c] for c in TEXT_COLUMNS if isinstance(row.get(c), str)), None)
+            if text is not None and table.suffix == ".csv":
+                text = csv_cells.from_spreadsheet(text)  # as an export wrote it
             audio_path = _inside(root, named)
             if audio_path is None:
                 why = "named in metadata but not there" if not named.exists() and not named.is_symlink() \

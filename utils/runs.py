@@ -5,11 +5,12 @@ the web app reads); `s2s_app_train_items` records which items a run used
 (role train, heldout, regression, rehearsal or skipped; `trained` once marked) and the transcript it
 saw, so only unchanged items are marked trained, and a rollback can tell which
 items the model it deploys has learned.
-A run that stops writing its heartbeat while still "active" has died: the
-reaper marks it failed, with the reason, the next time anyone looks.
+A run that stops writing its heartbeat while still "active", and whose worker holds no lock
+(stt/runs/liveness.py), has died: the reaper marks it failed, with the reason, the next time anyone looks.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
@@ -78,11 +79,26 @@ def finish(conn: sqlite3.Connection, job_id: str, state: str, message: str, **fi
     update(conn, job_id, state=state, message=message, finished_at=now(), **fields)
 
 
-def record_items(conn: sqlite3.Connection, job_id: str, rows: Iterable[tuple[int, str, str | None]]) -> None:
-    """Remember which items a run uses, in which role, and the transcript it saw (None until read)."""
-    conn.executemany("INSERT OR REPLACE INTO s2s_app_train_items(job_id, item_id, role, transcript) "
-                     "VALUES (?, ?, ?, ?)",
-                     [(job_id, item_id, role, text) for item_id, role, text in rows])
+def audio_digest(blob: bytes | None) -> str:
+    """A short digest of an item's audio as a run reads it (utils/database.reviewed_text_and_audio: the
+    column cast to bytes, NULL as none)."""
+    return hashlib.blake2b(bytes(blob or b""), digest_size=16).hexdigest()
+
+
+def _unchanged(conn: sqlite3.Connection, item: str = "d") -> str:
+    """The SQL test that an item (`item`) still holds what a run (`i`) read: its transcript and its audio."""
+    conn.create_function("s2s_audio_digest", 1, audio_digest, deterministic=True)
+    return (f"i.transcript IS {item}.transcript AND (i.audio_digest IS NULL OR "
+            f"s2s_audio_digest(CAST({item}.audio_blob AS BLOB)) IS i.audio_digest)")
+
+
+def record_items(conn: sqlite3.Connection, job_id: str,
+                 rows: Iterable[tuple[int, str, str | None] | tuple[int, str, str | None, str | None]]) -> None:
+    """Remember which items a run uses, in which role, the transcript it saw (None until read) and, once
+    read, a digest of the audio it learned (utils/runs.audio_digest)."""
+    conn.executemany("INSERT OR REPLACE INTO s2s_app_train_items(job_id, item_id, role, transcript, audio_digest) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     [(job_id, row[0], row[1], row[2], row[3] if len(row) > 3 else None) for row in rows])
 
 
 def planned_items(conn: sqlite3.Connection, job_id: str) -> dict[str, list[int]]:
@@ -95,14 +111,15 @@ def planned_items(conn: sqlite3.Connection, job_id: str) -> dict[str, list[int]]
 
 
 def mark_trained(conn: sqlite3.Connection, job_id: str) -> int:
-    """Set is_trained on the run's training items still exactly as the run saw them; returns how many.
+    """Set is_trained on the run's training items still exactly as the run saw them (transcript and audio);
+    returns how many.
 
     Call inside the transaction that records the run as done. The items get
     role `trained`, which is what sync_trained() later relies on.
     """
     ids = [r[0] for r in conn.execute(
         f"SELECT i.item_id FROM s2s_app_train_items i JOIN {TABLE} d ON d.id = i.item_id"
-        " WHERE i.job_id = ? AND i.role = 'train' AND d.transcript IS i.transcript AND d.is_reviewed = 1",
+        f" WHERE i.job_id = ? AND i.role = 'train' AND {_unchanged(conn)} AND d.is_reviewed = 1",
         (job_id,))]
     conn.executemany(f"UPDATE {TABLE} SET is_trained = 1 WHERE id = ?", [(i,) for i in ids])
     conn.executemany("UPDATE s2s_app_train_items SET role = 'trained' WHERE job_id = ? AND item_id = ?",
@@ -121,7 +138,7 @@ def sync_trained(conn: sqlite3.Connection, lineage: list[str]) -> None:
     """Make is_trained say what the model made of versions `lineage` has learned, after any deploy by hand.
 
     An item counts as trained only if a run in the lineage trained on its
-    current transcript. That run may have been rejected and deployed later by
+    current transcript and audio. That run may have been rejected and deployed later by
     hand, so its items still carry role `train`, not `trained`: a model's
     version, not the verdict, says what it learned. Items no run with a model
     trained on (trained by other means) are left alone. Call inside a transaction.
@@ -133,7 +150,7 @@ def sync_trained(conn: sqlite3.Connection, lineage: list[str]) -> None:
         f"UPDATE {TABLE} SET is_trained = (is_reviewed = 1 AND EXISTS ("
         " SELECT 1 FROM s2s_app_train_items i JOIN s2s_app_train_runs r ON r.job_id = i.job_id"
         f" WHERE i.item_id = {TABLE}.id AND i.role IN ('train', 'trained') AND r.version IN ({marks})"
-        f" AND i.transcript IS {TABLE}.transcript)) WHERE id IN ({learned_by_a_model})", lineage)
+        f" AND {_unchanged(conn, TABLE)})) WHERE id IN ({learned_by_a_model})", lineage)
 
 
 def request_cancel(conn: sqlite3.Connection, job_id: str) -> None:
@@ -228,7 +245,9 @@ def reap(conn: sqlite3.Connection, exited: dict[str, int | None] | None = None,
          deployed_version: str | None = None, alive: Iterable[str] = ()) -> list[str]:
     """Mark failed every active run whose process is known to have exited or whose heartbeat went silent.
 
-    Runs in `alive` have a process known to be running, so their heartbeat is not judged.
+    Runs in `alive` have a process known to be running, so their heartbeat is not judged. A failure is
+    written only onto the state and heartbeat this look saw (compare and set): a beat or a finish the
+    worker wrote meanwhile, say while the assistant held the database lock, wins over the reaper.
 
     `deployed_version` is the version now at the model path: a run that died
     after swapping its model in (its `version` is recorded just before the swap)
@@ -238,8 +257,8 @@ def reap(conn: sqlite3.Connection, exited: dict[str, int | None] | None = None,
     stale = (datetime.now(UTC) - timedelta(seconds=STALE_AFTER_S)).isoformat(timespec="seconds")
     marks = ",".join("?" * len(ACTIVE))
     reaped = []
-    for job_id, beat, version in conn.execute(
-            f"SELECT job_id, heartbeat_at, version FROM s2s_app_train_runs WHERE state IN ({marks})",
+    for job_id, state, beat, version in conn.execute(
+            f"SELECT job_id, state, heartbeat_at, version FROM s2s_app_train_runs WHERE state IN ({marks})",
             ACTIVE).fetchall():
         if job_id in exited:
             reason = f"The training process stopped unexpectedly (exit code {exited[job_id]})."
@@ -252,6 +271,9 @@ def reap(conn: sqlite3.Connection, exited: dict[str, int | None] | None = None,
                        "trained and stay pending.")
         else:
             reason += " The deployed model was not changed."
-        finish(conn, job_id, "failed", reason)
-        reaped.append(job_id)
+        changed = conn.execute(
+            "UPDATE s2s_app_train_runs SET state = 'failed', message = ?, finished_at = ?, heartbeat_at = ? "
+            "WHERE job_id = ? AND state = ? AND heartbeat_at IS ?", (reason, now(), now(), job_id, state, beat))
+        if changed.rowcount:
+            reaped.append(job_id)
     return reaped

@@ -143,7 +143,10 @@ ADDED_COLUMNS = [("s2s_app_train_runs", "step_at", "TEXT"),
                  ("s2s_app_audio_meta", "pcm_settings", "TEXT"),
                  # Whether the item was reviewed when a find-and-replace batch changed it: undo leaves it alone
                  # if that changed since.
-                 ("s2s_app_bulk_edits", "was_reviewed", "INTEGER")]
+                 ("s2s_app_bulk_edits", "was_reviewed", "INTEGER"),
+                 # A digest of the audio a run read for the item (utils/runs.audio_digest): marked trained only
+                 # if the item still holds it. NULL in runs from before it was kept.
+                 ("s2s_app_train_items", "audio_digest", "TEXT")]
 
 
 def migrate(conn: sqlite3.Connection) -> None:

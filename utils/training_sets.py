@@ -25,8 +25,11 @@ NOT_REGRESSION = f"NOT {IS_REGRESSION}"
 # SQLite's trim() strips spaces only: name the same blanks Python strips (see has_text), so the
 # stats, the plan and the worker agree on what "no words" is.
 BLANKS = " \t\n\v\f\r\u00a0"
-# Only TEXT counts: a transcript stored as a BLOB or a number waits until it is saved as text.
-HAS_TEXT = (f"typeof(d.transcript) = 'text' AND "
+# Only text counts: a transcript stored as a BLOB or a number, or as bytes that are not UTF-8, waits until
+# it is saved as text. Only a transcript with a byte beyond printable ASCII (GLOB, in C) is checked in Python.
+IS_TEXT = ("typeof(d.transcript) = 'text' AND (d.transcript NOT GLOB '*[^ -~]*' "
+           "OR s2s_valid_utf8(CAST(d.transcript AS BLOB)))")
+HAS_TEXT = (f"{IS_TEXT} AND "
             f"trim(d.transcript, char({', '.join(str(ord(c)) for c in BLANKS)})) <> ''")
 IS_NO_SPEECH = "d.id IN (SELECT item_id FROM s2s_app_no_speech)"
 # What a run can learn from: words, or a clip the reviewer marked as holding no speech (its target is
@@ -44,7 +47,8 @@ USABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND {TEACHES} AND {HAS_AU
 # account for every reviewed one (stats: reviewed = trained + pending + heldout + regression + unusable).
 UNUSABLE = f"d.is_reviewed = 1 AND d.is_trained IS NOT 1 AND NOT ({TEACHES} AND {HAS_AUDIO})"
 # Why, first reason first; the keys of stats' unusable_reasons and of the list's `unusable`.
-UNUSABLE_REASON = (f"CASE WHEN NOT {TEACHES} THEN 'no_words' "
+UNUSABLE_REASON = (f"CASE WHEN NOT {TEACHES} AND d.transcript IS NOT NULL AND NOT ({IS_TEXT}) THEN 'not_text' "
+                   f"WHEN NOT {TEACHES} THEN 'no_words' "
                    "WHEN d.audio_blob IS NULL OR length(d.audio_blob) = 0 THEN 'no_audio' "
                    "WHEN d.id IN (SELECT item_id FROM s2s_app_audio_meta WHERE error IS NOT NULL) THEN 'undecodable' "
                    "ELSE 'too_long' END")

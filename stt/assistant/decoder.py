@@ -182,13 +182,13 @@ class TransformersDecoder(Decoder):
         """The encoder's output of a clip of one window from its cached bottom states, or None."""
         import torch
 
-        from stt.finetune.encoder_states import audio_key
+        from stt.finetune.encoder_states import audio_key, sound
 
         if self._bottoms is None or len(audio) > WINDOW:
             return None
         split, folder = self._bottoms
         file = folder / f"{audio_key(audio)}.npy"
-        if not file.is_file():
+        if not sound(file):
             return None
         with torch.inference_mode():
             return split.top(torch.from_numpy(np.load(file))[None].to(self.device))

@@ -41,7 +41,7 @@ class HeardCache:
         try:
             data = json.loads(self.file.read_text(encoding="utf-8"))
             return {key: Heard.from_json(value) for key, value in data.items()}
-        except (OSError, ValueError, TypeError, KeyError):
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return {}
 
     def save(self, entries: dict[str, Heard]) -> None:

@@ -21,7 +21,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,37 @@ def npy_path(folder: Path, key: str, earlier: Path | None = None) -> Path:
     return kept if kept.is_file() else own
 
 
+def sound(path: Path) -> bool:
+    """Whether a cached file is whole and plain numbers: its header reads, its dtype holds no Python
+    objects (never unpickled) and its size is what the header says. One that is not is renamed to
+    `<name>.bad` and reported, so a run computes it again instead of failing on it ever after."""
+    if not path.is_file():
+        return False
+    try:
+        with path.open("rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _fortran, dtype = read(f)
+            whole = f.tell() + int(np.prod(shape)) * dtype.itemsize == path.stat().st_size
+        if whole and not dtype.hasobject:
+            return True
+    except (OSError, ValueError):
+        pass
+    bad = path.with_name(f"{path.name}.bad")
+    try:
+        os.replace(path, bad)
+    except OSError:
+        bad = path
+    warnings.warn(f"The cached file {path} cannot be read; it was moved to {bad.name} and is computed again "
+                  "(the cache can be deleted at any time: runs rebuild what they need).", stacklevel=2)
+    return False
+
+
+def missing_keys(keys: Sequence[str], path_of: Callable[[str], Path]) -> list[str]:
+    """The keys (once each) whose cached file is absent or unreadable (`sound`)."""
+    return [k for k in dict.fromkeys(keys) if not sound(path_of(k))]
+
+
 def save_whole(final: Path, array: np.ndarray) -> None:
     """Written beside its final name and renamed, so a crash or a stopped warm-up never leaves a
     half-written file that a later run would read."""
@@ -179,7 +211,7 @@ class StateCache:
         return npy_path(self.folder, key, self.earlier)
 
     def missing(self, keys: Sequence[str]) -> list[str]:
-        return [k for k in dict.fromkeys(keys) if not self._path(k).is_file()]
+        return missing_keys(keys, self._path)
 
     def put(self, key: str, state: torch.Tensor) -> None:
         save_whole(self.folder / f"{key}.npy", state.detach().cpu().numpy().astype(np.float32, copy=False))

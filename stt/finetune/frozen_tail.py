@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from stt.finetune.data import SAMPLE_RATE
-from stt.finetune.encoder_states import EncoderSplit, npy_path, save_whole
+from stt.finetune.encoder_states import EncoderSplit, missing_keys, npy_path, save_whole
 
 # Encoder states per second of audio (two convolutions, the second with stride 2, over 100 mel frames a second).
 STATES_PER_SECOND = 50
@@ -78,7 +78,7 @@ class FrozenTail:
         return npy_path(self.folder, key, self.earlier)
 
     def missing(self, keys: Sequence[str]) -> list[str]:
-        return [k for k in dict.fromkeys(keys) if not self._path(k).is_file()]
+        return missing_keys(keys, self._path)
 
     def put(self, keys: Sequence[str], states: torch.Tensor) -> None:
         """Run the top layers without gradients over a batch of bottom states and keep what each layer saw."""

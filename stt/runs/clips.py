@@ -11,13 +11,15 @@ import sqlite3
 from pathlib import Path
 
 from stt.finetune.data import Sample
-from utils import audio, database, training_sets
+from utils import audio, database, runs, training_sets
 from utils.columns import INVALID_TEXT
 from utils.config import Config
 
 
-def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped: list[int] | None = None) -> list:
-    """Decoded 16 kHz samples of items; those without audio or transcript go to `skipped`."""
+def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped: list[int] | None = None,
+                 digests: dict[int, str] | None = None) -> list:
+    """Decoded 16 kHz samples of items; those without audio or transcript go to `skipped`, and each used
+    item's audio digest to `digests` (so a run marks trained only items still holding that audio)."""
     samples = []
     for item_id in ids:
         row = database.reviewed_text_and_audio(conn, item_id)
@@ -35,6 +37,8 @@ def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped:
             seconds = len(clip) / audio.WHISPER_RATE
             if seconds <= audio.WHISPER_WINDOW_S:
                 samples.append(Sample(item_id, text, clip))
+                if digests is not None:
+                    digests[item_id] = runs.audio_digest(blob)
                 continue
             # Whisper sees 30 s: the rest of the transcript would be taught with no audio under it.
             facts = audio.info(blob, cfg.audio)

@@ -4,7 +4,8 @@ A separate process keeps the web app responsive and out of harm's way (a
 crash or an out-of-memory kill in training cannot take the server down), and
 it works the same on Windows (no fork, no signals): the worker is a fresh
 Python, cancellation is a flag in the database it polls between steps, and
-its heartbeat tells the app it is alive.
+a lock it holds beside the model (stt/runs/liveness.py) tells the app it is alive, where the
+database lock the assistant may hold could delay its heartbeat.
 
 What the worker does, and the order of a run's last steps that keeps a crash
 harmless, is in stt.runs.worker.
@@ -18,13 +19,14 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stt.models import model_info, store
+from stt.models import deploy_lock, model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
-from stt.runs import announce, warm
+from stt.runs import announce, liveness, warm
 from utils import database, disk, runs, training_sets
 from utils.config import Config
 
@@ -32,6 +34,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # How long a worker may take to notice a cancel (it polls between steps, but importing a
 # CTranslate2 model or one long step can take a while) before it is ended by force.
 CANCEL_GRACE_S = 120
+# How long a Train click waits for the last run's worker, already recorded as finished, to tell the
+# assistant, tidy up and release its lock.
+FINISHING_GRACE_S = 10.0
 # Free space a run needs beside the model, in model sizes (checked before it starts, not at its end).
 RUN_SPACE_FACTOR = 3
 # Processes this web app started, so their exit is noticed at once rather than after the heartbeat timeout.
@@ -99,9 +104,11 @@ def reap(conn: sqlite3.Connection, cfg: Config) -> None:
 
     Workers this process started are watched through their handles (an exit is
     seen at once, and `terminate()` is the last resort for an overdue cancel);
-    any other run is judged by its heartbeat alone.
+    a run whose worker holds the model's worker lock is alive whoever started it;
+    only where that cannot be told is a run judged by its heartbeat.
     """
-    if runs.active(conn) is None:  # the usual case: one lookup per status read
+    active = runs.active(conn)
+    if active is None:  # the usual case: one lookup per status read
         ended = [job for job, proc in _children.items() if proc.poll() is not None]
         for job_id in ended:
             del _children[job_id]
@@ -122,6 +129,8 @@ def reap(conn: sqlite3.Connection, cfg: Config) -> None:
             shutil.rmtree(work_dir(cfg, job_id), ignore_errors=True)
     exited = {job: proc.returncode for job, proc in list(_children.items()) if proc.poll() is not None}
     alive = [job for job in _children if job not in exited]
+    if active["job_id"] not in exited and liveness.worker_alive(cfg.model.path):
+        alive.append(active["job_id"])  # only one run is active, and a live worker is its worker
     reaped = runs.reap(conn, exited, store.deployed_version(cfg.model.path), alive)
     for job_id in exited:
         _children.pop(job_id, None)
@@ -129,6 +138,15 @@ def reap(conn: sqlite3.Connection, cfg: Config) -> None:
         warm.after_deploy(cfg)
     for job_id in reaped:
         shutil.rmtree(work_dir(cfg, job_id), ignore_errors=True)
+
+
+def settle(conn: sqlite3.Connection, cfg: Config) -> None:
+    """Reap, then give a worker whose run is already finished a few seconds to let go of the model: a click
+    right after "done" would otherwise find it still telling the assistant and removing its work files."""
+    reap(conn, cfg)
+    deadline = time.monotonic() + FINISHING_GRACE_S
+    while runs.active(conn) is None and liveness.worker_alive(cfg.model.path) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def recover(cfg: Config) -> None:
@@ -171,6 +189,9 @@ def check_can_start(conn: sqlite3.Connection, cfg: Config, no_model: str) -> Non
     running = runs.active(conn)
     if running:
         raise JobError("job_running", "A training run is already in progress.", job_id=running["job_id"])
+    if liveness.worker_alive(cfg.model.path):
+        raise JobError("job_running", "A training process of this model is still running (started from a "
+                       "terminal or by an earlier server): wait for it to end, or stop it.")
     try:
         detect_format(cfg.model.path)
     except ModelFormatError as exc:
@@ -198,7 +219,9 @@ def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
     heal(cfg)
     conn = connect(cfg)
     try:
-        reap(conn, cfg)
+        settle(conn, cfg)
+        # Refused at once where it can be, without waiting on a write lock the assistant may hold.
+        check_can_start(conn, cfg, "No trainable model")
         # Check and record in one write transaction: two Train clicks (or the web app and
         # `main.py train`) cannot both see "nothing running".
         with database.transaction(conn):
@@ -263,29 +286,36 @@ def rollback(cfg: Config, version: str) -> dict[str, Any]:
     """
     conn = connect(cfg)
     try:
-        reap(conn, cfg)
-        if runs.active(conn):
-            raise JobError("job_running", "Wait for the training run to finish before rolling back.")
-        kept = [v["version"] for v in store.list_versions(cfg.model.path)]
-        if version not in kept:
-            raise JobError("not_found", f"There is no kept model version {version!r}; "
-                           + (f"the kept ones are {', '.join(kept)}." if kept else "no version is kept yet."),
-                           kept=kept)
-        old, new = store.lineage(cfg.model.path), store.lineage(cfg.model.path, version)
-        _sync(conn, [v for v in old if v in new])
-        try:
-            store.deploy(cfg.model.path, version)
-        except (store.StoreError, OSError) as exc:
-            _sync(conn, old)
-            raise JobError("rollback_failed", f"Could not deploy version {version}: {exc}. "
-                           "The model that was deployed is still in place.") from None
-        _sync(conn, new)
+        with deploy_lock.held(cfg.model.path):  # the lineage read and the flags written with no deploy between
+            _deploy_version(conn, cfg, version)
+    except deploy_lock.DeployBusy as exc:
+        raise JobError("model_busy", str(exc)) from None
     finally:
         conn.close()
     told = announce.announce(cfg)
     warm.after_deploy(cfg)
     message = f"Version {version} is deployed." + (f" {told['message']}" if told and not told["ok"] else "")
     return {"success": True, "version": version, "message": message, "assistant_told": told}
+
+
+def _deploy_version(conn: sqlite3.Connection, cfg: Config, version: str) -> None:
+    reap(conn, cfg)
+    if runs.active(conn):
+        raise JobError("job_running", "Wait for the training run to finish before rolling back.")
+    kept = [v["version"] for v in store.list_versions(cfg.model.path)]
+    if version not in kept:
+        raise JobError("not_found", f"There is no kept model version {version!r}; "
+                       + (f"the kept ones are {', '.join(kept)}." if kept else "no version is kept yet."),
+                       kept=kept)
+    old, new = store.lineage(cfg.model.path), store.lineage(cfg.model.path, version)
+    _sync(conn, [v for v in old if v in new])
+    try:
+        store.deploy(cfg.model.path, version)
+    except (store.StoreError, OSError) as exc:
+        _sync(conn, old)
+        raise JobError("rollback_failed", f"Could not deploy version {version}: {exc}. "
+                       "The model that was deployed is still in place.") from None
+    _sync(conn, new)
 
 
 def _sync(conn: sqlite3.Connection, lineage: list[str]) -> None:

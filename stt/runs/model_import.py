@@ -40,7 +40,7 @@ def start_record(cfg: Config, folder: Path) -> dict[str, Any]:
     jobs.heal(cfg)
     conn = connect(cfg)
     try:
-        jobs.reap(conn, cfg)  # a run that died must not block the import, as it would not block Train
+        jobs.settle(conn, cfg)  # a run that died must not block the import, as it would not block Train
         with database.transaction(conn):
             jobs.check_can_start(conn, cfg, "No deployed model to compare with")
             heldout = training_sets.heldout_ids(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)

@@ -32,10 +32,10 @@ from typing import Any
 
 from stt.finetune import deploy_rule, modes, ordinary, timings
 from stt.finetune.timings import PhaseClock
-from stt.models import store
+from stt.models import deploy_lock, store
 from stt.models.conversion import as_huggingface, in_format_of
 from stt.models.model_format import detect_format
-from stt.runs import announce, measuring, model_import
+from stt.runs import announce, liveness, measuring, model_import
 from stt.runs.clips import load_regression, load_samples
 from stt.runs.jobs import connect, work_dir
 from utils import background, database, runs
@@ -95,6 +95,23 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
     """
     background.lower_this_process()  # the assistant keeps recording while we train (a click, import, terminal)
     conn = connect(cfg)
+    try:
+        # Held until the run has let go of the model: the app's sign that this worker lives (stt/runs/liveness.py).
+        lock = liveness.hold(cfg.model.path)
+    except liveness.WorkerRunning as exc:
+        runs.finish(conn, job_id, "failed", f"{exc} This run did not start; the deployed model was not changed.")
+    else:
+        try:
+            _steps(conn, cfg, job_id, on_progress, imported)
+        finally:
+            lock.release()
+    finished = runs.get(conn, job_id)
+    conn.close()
+    return finished
+
+
+def _steps(conn: sqlite3.Connection, cfg: Config, job_id: str, on_progress: Callable[[Any], None] | None,
+           imported: Path | None) -> None:
     # The heart beats before torch is imported: that alone can take half a minute on a busy machine.
     runs.update(conn, job_id, pid=os.getpid())
     stop = _heartbeat(cfg, job_id)
@@ -115,10 +132,13 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
         measured = measure(conn, cfg, job_id, batch, candidate, on_progress, clock)
         with clock("deploying"):
             verdict = keep_version(cfg, job_id, batch, result, measured, candidate)
+        # The swap and the flags together: a rollback or an undo never sees one without the other.
+        with deploy_lock.held(cfg.model.path):
             if verdict.accepted:
-                swap(conn, cfg, job_id, verdict.version)
-        # Recorded last so the deploy's own seconds are in it; the version keeps the times up to the judging.
-        record(conn, job_id, batch, verdict, {**clock.seconds, **result.phase_seconds})
+                with clock("deploying"):
+                    swap(conn, cfg, job_id, verdict.version)
+            # Recorded last so the deploy's own seconds are in it; the version keeps the times up to the judging.
+            record(conn, job_id, batch, verdict, {**clock.seconds, **result.phase_seconds})
         if verdict.accepted:
             tell_assistant(conn, cfg, job_id)
     except Cancelled:
@@ -133,9 +153,6 @@ def run(job_id: str, cfg: Config, on_progress: Callable[[Any], None] | None = No
         store.prune(cfg.model.path, cfg.training.versions_kept)
     except OSError:
         pass  # an old version held open (Windows) is pruned after a later run instead
-    finished = runs.get(conn, job_id)
-    conn.close()
-    return finished
 
 
 def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str, importing: bool = False) -> Batch:
@@ -145,8 +162,11 @@ def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str, importing: bool 
 
     runs.update(conn, job_id, state="preparing", phase="preparing", message=PHASE_MESSAGES["preparing"])
     skipped: list[int] = []
-    loaded = {role: load_samples(conn, cfg, ids, skipped) for role, ids in runs.planned_items(conn, job_id).items()}
-    runs.record_items(conn, job_id, [(x.id, role, x.text) for role, group in loaded.items() for x in group] +
+    digests: dict[int, str] = {}
+    loaded = {role: load_samples(conn, cfg, ids, skipped, digests)
+              for role, ids in runs.planned_items(conn, job_id).items()}
+    runs.record_items(conn, job_id, [(x.id, role, x.text, digests.get(x.id))
+                                     for role, group in loaded.items() for x in group] +
                       [(i, "skipped", None) for i in skipped])
     # Measured clips without speech are judged by whether the model writes anything on them, not by WER.
     no_speech = [x for x in loaded["heldout"] + loaded["regression"] if not x.text]
@@ -254,10 +274,12 @@ def tell_assistant(conn: sqlite3.Connection, cfg: Config, job_id: str) -> None:
 
 
 def _not_marked(conn: sqlite3.Connection, job_id: str, count: int) -> str:
-    """Why `count` trained items were not marked trained: edited since (pending again), or un-reviewed."""
+    """Why `count` trained items were not marked trained: edited (transcript or audio) since, pending again;
+    or un-reviewed."""
     unreviewed = runs.unreviewed_since(conn, job_id)
     edited = count - unreviewed
-    parts = ([f"{edited} item(s) were edited during training and stay pending"] if edited else []) + \
+    parts = ([f"{edited} item(s) were edited during training (transcript or audio) and stay pending"]
+             if edited else []) + \
         ([f"{unreviewed} item(s) were marked unreviewed during training and wait for review"] if unreviewed else [])
     return " " + "; ".join(parts) + "."
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-from stt.models import store
+from stt.models import deploy_lock, store
 from training.src import current, params
 from training.src.db import get_db
 from training.src.errors import ApiError
@@ -67,8 +67,14 @@ def apply():
 
 @bp.post("/bulk/<batch_id>/undo")
 def undo(batch_id: str):
-    # The trained flags after an undo follow what the deployed model learned, as after a deploy.
-    return jsonify(bulk.undo(get_db(), batch_id, store.lineage(current.config().model.path)))
+    # The trained flags after an undo follow what the deployed model learned, as after a deploy: its lineage
+    # read inside the undo's transaction, with no deploy or rollback between that and the flags.
+    path = current.config().model.path
+    try:
+        with deploy_lock.held(path):
+            return jsonify(bulk.undo(get_db(), batch_id, lambda: store.lineage(path)))
+    except deploy_lock.DeployBusy as exc:
+        raise ApiError(409, "model_busy", str(exc)) from None
 
 
 @bp.get("/bulk")

@@ -18,9 +18,15 @@ def export_zip():
     """Built in an anonymous temporary file, not in memory: a dataset is as large as its audio."""
     cfg = current.config()
     spool = tempfile.TemporaryFile()
-    with zipfile.ZipFile(spool, "w") as archive:
-        export.write_dataset(get_db(), export.ZipSink(archive, "s2s-dataset/"), cfg,
-                             untrained_only=params.bool_arg("untrained") is True,
-                             wav16k=params.bool_arg("wav16k") is True)
+    try:
+        with zipfile.ZipFile(spool, "w") as archive:
+            export.write_dataset(get_db(), export.ZipSink(archive, "s2s-dataset/"), cfg,
+                                 untrained_only=params.bool_arg("untrained") is True,
+                                 wav16k=params.bool_arg("wav16k") is True)
+    except OSError as exc:
+        spool.close()
+        if exc.filename is None:  # a write to the nameless spool: name the folder it lives in
+            raise OSError(exc.errno, exc.strerror, f"the temporary folder {tempfile.gettempdir()}") from exc
+        raise
     spool.seek(0)
     return send_file(spool, mimetype="application/zip", as_attachment=True, download_name="s2s-dataset.zip")

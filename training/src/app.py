@@ -28,6 +28,7 @@ from training.src import (
     openapi,
     pages,
     security,
+    write_gate,
 )
 from utils import audio, database
 from utils.config import Config, load_config
@@ -80,9 +81,11 @@ def create_app(config: Config | None = None) -> Flask:
     # 4. The one background score-all job of this process (each app its own, so tests do not share it),
     #    told which model is deployed now, so it can score the backlog again after the next deploy.
     app.extensions[api_suggest.JOB_KEY] = suggestions.ScoreJob(store.deployed_version(cfg.model.path))
-    # 5. Errors as JSON, access checks and headers, per-request connections, then the routes.
+    # 5. Errors as JSON, access checks and headers, a bound on writes waiting for the database,
+    #    per-request connections, then the routes.
     errors.register(app)
     security.init_app(app)
+    write_gate.init_app(app)
     db.init_app(app)
     for blueprint in (api_data.bp, api_audio.bp, api_bulk.bp, api_export.bp, api_suggest.bp, api_train.bp,
                       openapi.bp, pages.bp):

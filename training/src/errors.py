@@ -5,6 +5,7 @@ of HTTP; each is mapped to its status here, once, so no view writes a 404 by han
 """
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 
@@ -12,7 +13,8 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from stt.runs import jobs
-from utils import audio, bulk, database
+from training.src import current
+from utils import audio, bulk, database, disk
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,19 @@ class ApiError(Exception):
 # Why a run, cancel or rollback was refused (stt.runs.jobs.JobError.error), as HTTP.
 JOB_STATUS = {"job_running": 409, "not_running": 409, "rollback_failed": 409, "not_found": 404,
               "model_missing": 400, "nothing_pending": 400, "worker_failed": 503,
-              "model_read_only": 409, "language_mismatch": 400, "disk_full": 507}
+              "model_read_only": 409, "language_mismatch": 400, "disk_full": 507, "model_busy": 409}
+
+
+def _os_error(exc: OSError):
+    """A file the request needed could not be written or read: one sentence naming it, never a traceback."""
+    if isinstance(exc, disk.DiskShort):
+        return error_response(507, "disk_full", str(exc))
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return error_response(507, "disk_full", f"The disk is full{where}: free space on it and try again. "
+                              "Nothing the request would have changed was changed.")
+    log.warning("OS error on %s %s: %s", request.method, request.path, exc)
+    return error_response(500, "os_error", f"{exc.strerror or exc}{where}.")
 
 
 def error_response(status: int, error: str, message: str, **extra: object):
@@ -95,11 +109,17 @@ def register(app: Flask) -> None:
                 response.headers[header] = value
         return response, status
 
+    app.register_error_handler(OSError, _os_error)
+
     @app.errorhandler(sqlite3.OperationalError)
     def _db_busy(exc: sqlite3.OperationalError):
         # "database is locked" after the busy timeout, or a file we cannot open:
         # the client may retry, so 503 rather than 500.
         log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        if "disk is full" in str(exc):  # SQLITE_FULL: nothing was written, and retrying will not help
+            return error_response(507, "disk_full", f"The disk that holds the database "
+                                  f"({current.config().database.path}) is full, so nothing was changed: free "
+                                  "space on it and try again.")
         return error_response(503, "database_unavailable", f"The database is unavailable: {exc}. Try again.")
 
     @app.errorhandler(Exception)

@@ -67,7 +67,8 @@ SCHEMAS: dict[str, Any] = {
                   "unusable", "unmeasured")} | {
         # Words in the held-out set (null: over 200 held-out items, not counted).
         "heldout_words": {"type": "integer", "minimum": 0, "nullable": True},
-        # Why reviewed items are kept out of every run: {"no_words" | "no_audio" | "undecodable" | "too_long": count}.
+        # Why reviewed items are kept out of every run:
+        # {"not_text" | "no_words" | "no_audio" | "undecodable" | "too_long": count}.
         "unusable_reasons": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}}}},
     "ItemSummary": {"type": "object",
                     "required": ["id", "transcript", "is_reviewed", "is_trained", "timestamp", "no_speech"],
@@ -79,7 +80,7 @@ SCHEMAS: dict[str, Any] = {
                         "problem": NULLABLE_STRING, "no_speech": {"type": "boolean"},
                         # Set on reviewed, untrained items no run can use, to the reason (stats' unusable_reasons).
                         "unusable": {**NULLABLE_STRING,
-                                     "enum": ["no_words", "no_audio", "undecodable", "too_long", None]},
+                                     "enum": ["not_text", "no_words", "no_audio", "undecodable", "too_long", None]},
                         # Why the audio cannot be played, once measured; null when it plays or is not measured yet.
                         "audio_error": NULLABLE_STRING}},
     "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version", "regression"], "properties": {

@@ -52,8 +52,11 @@ function writeUrl() {
 // ---- stats ----------------------------------------------------------------
 
 // Why a reviewed item is kept out of every run (utils/training_sets.UNUSABLE_REASON).
-const UNUSABLE_REASONS = { no_words: "without words", no_audio: "without audio", undecodable: "with audio that does not decode",
+const UNUSABLE_REASONS = { not_text: "whose transcript is not text", no_words: "without words", no_audio: "without audio", undecodable: "with audio that does not decode",
   too_long: "longer than 30 s" };
+
+// How often the counts are read again while the page is open.
+const STATS_REFRESH_MS = 15000;
 
 async function loadStats() {
   stats = (await api("GET", "/api/data/stats")).data;
@@ -246,7 +249,12 @@ function showResult(run, fromBefore) {
   let kind;
   // A set that got worse within chance is deployed by the rule, but never announced as a plain success.
   const worse = (run.result && Array.isArray(run.result.worse_sets)) ? run.result.worse_sets : [];
-  if (run.state === "done" && run.deployed && worse.length) {
+  const replaced = Boolean(run.version && model && model.version && model.version !== run.version);
+  if (run.state === "done" && run.deployed && replaced) {
+    // A rollback (or a deploy by hand) since: the banner must not announce a model that is no longer in use.
+    title = `Its model (version ${run.version}) was deployed; version ${model.version} is in use now.`;
+    kind = "neutral";
+  } else if (run.state === "done" && run.deployed && worse.length) {
     title = `New model deployed, though ${worse.map((name) => name === "no_speech" ? "clips without speech" : name).join(" and ")} got worse.`;
     kind = "warn";
   } else if (run.state === "done" && run.deployed) { title = "New model deployed."; kind = "ok"; }
@@ -588,11 +596,18 @@ async function init() {
     toast(err.message, true);
   }
   await pollJob(true);
-  loadHistory().catch((err) => toast(`Training history: ${err.message}`, true));
+  // The last run's banner again once the deployed model is known: a rollback since may have replaced its model.
+  loadHistory().then(() => { if (job && !job.active) showResult(job, true); })
+    .catch((err) => toast(`Training history: ${err.message}`, true));
   pollScoring();
   loadHealth();
-  // Keep the counts fresh while the assistant adds recordings (cheap, index-only on the server).
-  setInterval(() => { if (!document.hidden) loadStats().catch(() => {}); }, 15000);
+  // Keep the counts fresh while the assistant adds recordings (cheap, index-only on the server), and the list
+  // with them: "1–50 of 300" once the cards say 320 reads as if the new rows were missing.
+  setInterval(() => {
+    if (document.hidden) return;
+    const before = stats ? stats.total : null;
+    loadStats().then(() => { if (before !== null && stats.total !== before) return loadItems(); }).catch(() => {});
+  }, STATS_REFRESH_MS);
 }
 
 init();

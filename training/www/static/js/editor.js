@@ -301,6 +301,9 @@ async function load(id, push) {
   loadQueueInfo();
 }
 
+// How often the counts are read again while the editor is open (cheap, index-only on the server), as the dashboard's.
+const QUEUE_REFRESH_MS = 15000;
+
 async function loadQueueInfo() {
   try {
     const s = (await api("GET", "/api/data/stats")).data;
@@ -677,6 +680,8 @@ async function init() {
     $("error-text").textContent = err.message;
     loadQueueInfo();
   }
+  // The assistant keeps adding recordings: the count of what is left follows it, not only each save.
+  setInterval(() => { if (!document.hidden) loadQueueInfo(); }, QUEUE_REFRESH_MS);
 }
 
 init();

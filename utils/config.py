@@ -161,6 +161,10 @@ class TrainingConfig:
     rescore_after_deploy: bool = setting(True, "After a deploy (or a rollback), transcribe the unreviewed items "
                                          "again with the new model in the background, so ordering by "
                                          "disagreement and the suggestions follow it.")
+    cache_limit_mb: int = setting(2048, "Most the encoder-state cache beside the model may hold (MB) after a run; "
+                                  "the clips least recently used go first, and a later run computes them again "
+                                  "if it needs them. 0: no limit.",
+                                  (lambda v: v >= 0, "a size in MB, 0 or more (0: no limit)"))
     versions_kept: int = setting(3, "How many earlier model versions are kept for rollback.",
                                  (lambda v: v >= 1, "a count of at least 1"))
     lora_r: int = setting(32, "Rank of the LoRA adapters (mode \"lora\" only).",

@@ -167,8 +167,20 @@ def sound(path: Path) -> bool:
 
 
 def missing_keys(keys: Sequence[str], path_of: Callable[[str], Path]) -> list[str]:
-    """The keys (once each) whose cached file is absent or unreadable (`sound`)."""
-    return [k for k in dict.fromkeys(keys) if not sound(path_of(k))]
+    """The keys (once each) whose cached file is absent or unreadable (`sound`). The others are marked as
+    used now (reading them does not: mmap, noatime), so the cache's size limit keeps them
+    (stt/models/disk_use.trim_state_cache)."""
+    missing = []
+    for key in dict.fromkeys(keys):
+        path = path_of(key)
+        if not sound(path):
+            missing.append(key)
+            continue
+        try:
+            os.utime(path)
+        except OSError:
+            pass  # a read-only cache is only trimmed less well
+    return missing
 
 
 def save_whole(final: Path, array: np.ndarray) -> None:

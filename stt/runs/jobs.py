@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stt.models import deploy_lock, model_info, store
+from stt.models import deploy_lock, disk_use, model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.runs import announce, liveness, warm
 from utils import database, disk, runs, training_sets
@@ -316,6 +316,22 @@ def _deploy_version(conn: sqlite3.Connection, cfg: Config, version: str) -> None
         raise JobError("rollback_failed", f"Could not deploy version {version}: {exc}. "
                        "The model that was deployed is still in place.") from None
     _sync(conn, new)
+
+
+def clear_caches(cfg: Config) -> dict[str, Any]:
+    """Delete the rebuildable caches beside the model, unless a run (or a worker of the model) is using them."""
+    conn = connect(cfg)
+    try:
+        settle(conn, cfg)
+        if runs.active(conn) or liveness.worker_alive(cfg.model.path):
+            raise JobError("job_running", "Wait for the training run to finish: it is using the caches.")
+    finally:
+        conn.close()
+    warm.stop()  # it would write into what is being removed
+    freed = disk_use.clear_caches(cfg.model.path)
+    return {"success": True, "freed_bytes": freed,
+            "message": f"Freed {freed / disk_use.MB:,.0f} MB. The next Train click computes what it needs again, "
+                       "so it takes a little longer."}
 
 
 def _sync(conn: sqlite3.Connection, lineage: list[str]) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from stt.finetune import deploy_rule, modes, ordinary, timings
 from stt.finetune.timings import PhaseClock
-from stt.models import deploy_lock, store
+from stt.models import deploy_lock, disk_use, store
 from stt.models.conversion import as_huggingface, in_format_of
 from stt.models.model_format import detect_format
 from stt.runs import announce, liveness, measuring, model_import
@@ -153,6 +153,7 @@ def _steps(conn: sqlite3.Connection, cfg: Config, job_id: str, on_progress: Call
         store.prune(cfg.model.path, cfg.training.versions_kept)
     except OSError:
         pass  # an old version held open (Windows) is pruned after a later run instead
+    disk_use.trim_state_cache(cfg.model.path, cfg.training.cache_limit_mb)
 
 
 def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str, importing: bool = False) -> Batch:

@@ -10,7 +10,7 @@ import threading
 
 from flask import Blueprint, jsonify, request
 
-from stt.models import model_info, store
+from stt.models import disk_use, model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.runs import announce, jobs
 from training.src import api_suggest, current, params
@@ -88,6 +88,18 @@ def model_state():
                     "present": present,
                     "version": store.deployed_version(path), "versions": store.list_versions(path),
                     **announce.current(path)})
+
+
+@bp.get("/model/disk")
+def model_disk():
+    """What the model, its kept versions and its rebuildable caches take, and what its disk has free."""
+    return jsonify(disk_use.usage(_cfg().model.path))
+
+
+@bp.delete("/model/caches")
+def clear_caches():
+    with _model_lock:
+        return jsonify(jobs.clear_caches(_cfg()))
 
 
 @bp.post("/model/rollback")

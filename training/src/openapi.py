@@ -265,6 +265,17 @@ PATHS: dict[str, Any] = {
                                             "responses": {"202": _json({"type": "object"}), **_errors(404, 409)}}},
     "/api/model": {"get": {"summary": "The deployed model and kept versions",
                            "responses": {"200": _json(_ref("ModelInfo"))}}},
+    "/api/model/disk": {"get": {
+        "summary": "Bytes of the deployed model, its kept versions and its rebuildable caches; free bytes on its disk",
+        "responses": {"200": _json({"type": "object", "required": ["model_bytes", "versions_bytes", "caches_bytes",
+                                                                   "free_bytes"],
+                                    "properties": {k: {"type": "integer", "minimum": 0} for k in (
+                                        "model_bytes", "versions_bytes", "caches_bytes", "free_bytes")}})}}},
+    "/api/model/caches": {"delete": {
+        "summary": "Delete the rebuildable caches beside the model (encoder states, what the model heard)",
+        "responses": {"200": _json({"type": "object", "required": ["freed_bytes", "message"],
+                                    "properties": {"freed_bytes": {"type": "integer", "minimum": 0},
+                                                   "message": {"type": "string"}}}), **_errors(409)}}},
     "/api/model/rollback": {"post": {
         "summary": "Deploy a kept version again",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {

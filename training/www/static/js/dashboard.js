@@ -402,6 +402,34 @@ function renderVersions(model) {
   $("versions-empty").hidden = versions.length > 0;
 }
 
+// ---- disk use beside the model ---------------------------------------------
+
+function fmtBytes(bytes) {
+  if (!Number.isFinite(bytes)) return "–";
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)} GB`;
+  return `${Math.round(bytes / 1024 ** 2)} MB`;
+}
+
+// What the model, its versions and its caches take, and what is free: the caches can be rebuilt, so they can go.
+async function loadDisk() {
+  const { data } = await api("GET", "/api/model/disk");
+  $("disk-use").textContent = `On disk: model ${fmtBytes(data.model_bytes)} · kept versions ` +
+    `${fmtBytes(data.versions_bytes)} · caches ${fmtBytes(data.caches_bytes)} (rebuilt when needed) · ` +
+    `${fmtBytes(data.free_bytes)} free.`;
+  $("clear-caches").disabled = data.caches_bytes === 0 || Boolean(job && job.active);
+  $("disk-line").hidden = false;
+}
+
+async function clearCaches() {
+  try {
+    const { data } = await api("DELETE", "/api/model/caches");
+    toast(data.message);
+  } catch (err) {
+    toast(err.message, true);
+  }
+  loadDisk().catch(() => {});
+}
+
 // Whether the assistant knows about the model deployed now: the on_deploy command's outcome, or the file it may watch.
 function renderTold(model) {
   const line = $("assistant-told");
@@ -453,6 +481,7 @@ function heldoutClips(run) {
 async function loadHistory() {
   const [runs, info] = await Promise.all([optional("/api/train/runs"), optional("/api/model")]);
   model = info;
+  if (info) loadDisk().catch(() => { $("disk-line").hidden = true; });
   updateTrainButton();
   const list = Array.isArray(runs) ? runs : [];
   $("runs-body").replaceChildren(...list.map((r) => el("tr", {},
@@ -536,6 +565,7 @@ function onKey(e) {
 }
 
 function wire() {
+  $("clear-caches").addEventListener("click", clearCaches);
   $("f-reviewed").addEventListener("change", (e) => { state.reviewed = e.target.value; reloadFirstPage(); });
   // The export's options, as `main.py export --untrained --wav16k` has them.
   const exportHref = () => {

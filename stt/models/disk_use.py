@@ -1,0 +1,72 @@
+"""What the model takes on disk beside it, and the caches kept within a limit or cleared on request.
+
+The encoder-state cache grows with every clip a run encodes (float32, 1,500 × width a clip: 4.6 MB on
+distil-small.en, so 46 GB for 10,000 clips) and what the deployed model heard with it; both can be
+rebuilt at any time. So after each run the state cache is cut to `[training].cache_limit_mb`, the
+clips least recently used going first (a run marks every cached clip it uses), and the dashboard
+shows the sizes with a button that clears both (GET /api/model/disk, DELETE /api/model/caches).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from stt.models import store
+
+MB = 1 << 20
+
+
+def _size(path: Path) -> int:
+    if not path.is_dir():
+        return 0
+    total = 0
+    for file in path.rglob("*"):
+        try:
+            total += file.stat().st_size if file.is_file() else 0
+        except OSError:
+            continue  # removed while we looked (a run's rename, a warm-up's partial file)
+    return total
+
+
+def usage(model_path: Path) -> dict[str, Any]:
+    """Bytes of the deployed model, its kept versions and its rebuildable caches, and what is free on its disk."""
+    folder = model_path if model_path.is_dir() else model_path.parent
+    return {"model_bytes": _size(model_path), "versions_bytes": _size(store.versions_dir(model_path)),
+            "caches_bytes": _size(store.state_cache_dir(model_path)) + _size(store.heard_dir(model_path)),
+            "free_bytes": shutil.disk_usage(folder if folder.exists() else model_path.parent).free}
+
+
+def clear_caches(model_path: Path) -> int:
+    """Delete the rebuildable caches beside the model (the next run or warm-up makes what it needs again);
+    returns the bytes freed."""
+    freed = 0
+    for cache in (store.state_cache_dir(model_path), store.heard_dir(model_path)):
+        freed += _size(cache)
+        shutil.rmtree(cache, ignore_errors=True)
+    return freed
+
+
+def trim_state_cache(model_path: Path, limit_mb: int) -> int:
+    """Delete the least recently used cached clips until the state cache holds at most `limit_mb` (0: no
+    limit); returns how many files went."""
+    root = store.state_cache_dir(model_path)
+    if limit_mb <= 0 or not root.is_dir():
+        return 0
+    files = []
+    for file in root.rglob("*.npy"):
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        files.append((stat.st_mtime, stat.st_size, file))
+    total, removed = sum(size for _, size, _ in files), 0
+    for _, size, file in sorted(files, key=lambda f: f[0]):
+        if total <= limit_mb * MB:
+            break
+        try:
+            file.unlink()
+        except OSError:
+            continue  # held open on Windows: a later run trims it
+        total, removed = total - size, removed + 1
+    return removed

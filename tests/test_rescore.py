@@ -36,6 +36,19 @@ def test_a_deploy_scores_the_backlog_again(client, conn, cfg, trainable, fake_en
     progress = _settled(client)
     assert progress["scored"] == unreviewed + 1  # the model put back heard the whole backlog, the new item too
 
+    def heard_by() -> set[str]:
+        return {r[0] for r in conn.execute("SELECT DISTINCT model_fingerprint FROM s2s_app_suggestions")}
+
+    both = heard_by()
+    assert len(both) == 2  # the run's model and the one put back
+    # Issue 31: one row per item per deployed model, never pruned. Now only the deployed one and the one before:
+    # what a model deployed earlier still (a fingerprint no longer in use) heard goes at the next deploy.
+    conn.execute("INSERT INTO s2s_app_suggestions(item_id, model_fingerprint, text) VALUES (?, 'gone-model', 'x')",
+                 (trainable.unreviewed[0],))
+    assert client.post("/api/model/rollback", json={"version": run["version"]}).status_code == 200
+    _settled(client)
+    assert heard_by() == both  # the same two folders (a version deployed again is the same model)
+
 
 def test_it_can_be_turned_off(client, conn, cfg, trainable, fake_engine):
     cfg.training.rescore_after_deploy = False

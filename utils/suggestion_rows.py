@@ -6,6 +6,7 @@ must be worked out again.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,12 @@ def update_wer(conn: sqlite3.Connection, item_id: int, fingerprint: str, transcr
     conn.execute(f"UPDATE {SUGGESTIONS} SET transcript_version = ?, wer = ? "
                  "WHERE item_id = ? AND model_fingerprint = ?",
                  (transcript_version, wer, item_id, fingerprint))
+
+
+def keep_only(conn: sqlite3.Connection, fingerprints: list[str]) -> None:
+    """Delete what models other than `fingerprints` heard."""
+    conn.execute(f"DELETE FROM {SUGGESTIONS} WHERE model_fingerprint NOT IN (SELECT value FROM json_each(?))",
+                 (json.dumps(fingerprints),))
 
 
 def unscored_ids(conn: sqlite3.Connection, fingerprint: str) -> list[int]:

@@ -99,10 +99,12 @@ class ScoreJob:
     the API; cancelling takes effect between two clips.
     """
 
-    def __init__(self, version: str | None = None) -> None:
+    def __init__(self, version: str | None = None, fingerprint: str | None = None) -> None:
         # The deployed version when last looked at (stt.models.store): it changes only when a run
         # deploys a model or a rollback puts one back, never when a folder is copied in by hand.
         self._seen = version
+        # The deployed model's fingerprint when last looked at, so its suggestions outlive one deploy.
+        self._fingerprint = fingerprint
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,13 +140,28 @@ class ScoreJob:
         version = store.deployed_version(cfg.model.path)
         with self._lock:
             changed, self._seen = version != self._seen, version
-        if not changed or not cfg.training.rescore_after_deploy:
+        if not changed:
             return False
         try:
-            check_model(cfg.model.path)
+            _format, fingerprint = check_model(cfg.model.path)
         except ModelFormatError:  # a swap half done or a folder emptied: nothing to score with
             return False
-        return self.start(cfg)
+        self._keep_suggestions_of(cfg, fingerprint)
+        return self.start(cfg) if cfg.training.rescore_after_deploy else False
+
+    def _keep_suggestions_of(self, cfg: Config, fingerprint: str) -> None:
+        """Keep what the model now deployed and the one before it heard; the rest can never be shown
+        again (a fingerprint names one model folder) and would grow by a row per item per deploy."""
+        with self._lock:
+            previous, self._fingerprint = self._fingerprint, fingerprint
+        conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
+        try:
+            with database.transaction(conn):
+                suggestion_rows.keep_only(conn, [f for f in (fingerprint, previous) if f])
+        except sqlite3.OperationalError:
+            pass  # the assistant held the lock: the next deploy prunes
+        finally:
+            conn.close()
 
     def cancel(self) -> bool:
         """Ask the running job to stop after the current clip; False when none runs."""

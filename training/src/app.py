@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from stt.models import store
 from stt.review import suggestions
+from stt.review.transcriber import model_fingerprint
 from stt.runs import announce, jobs
 from training.src import (
     api_audio,
@@ -79,8 +80,11 @@ def create_app(config: Config | None = None) -> Flask:
     app.json.sort_keys = False
     app.url_map.converters["item"] = ItemIdConverter
     # 4. The one background score-all job of this process (each app its own, so tests do not share it),
-    #    told which model is deployed now, so it can score the backlog again after the next deploy.
-    app.extensions[api_suggest.JOB_KEY] = suggestions.ScoreJob(store.deployed_version(cfg.model.path))
+    #    told which model is deployed now, so it can score the backlog again after the next deploy (and keep
+    #    what this one heard).
+    app.extensions[api_suggest.JOB_KEY] = suggestions.ScoreJob(
+        store.deployed_version(cfg.model.path),
+        model_fingerprint(cfg.model.path) if cfg.model.path.is_dir() else None)
     # 5. Errors as JSON, access checks and headers, a bound on writes waiting for the database,
     #    per-request connections, then the routes.
     errors.register(app)

@@ -597,3 +597,20 @@ def test_rows_the_assistant_adds_reach_the_list_and_an_open_editor(page, conn, s
     expect(page.locator("#page-info")).to_have_text("1–9 of 9")
     expect(editor.locator("#left-count")).to_have_text("7")
     editor.close()
+
+
+def test_scoring_can_be_stopped_from_the_page(page, seeded, cfg, monkeypatch):
+    import time
+
+    from stt.review import suggestions
+    from tests import tiny_whisper
+
+    tiny_whisper.build(cfg.model.path)
+    monkeypatch.setattr(suggestions, "_transcribe_and_store", lambda *args: time.sleep(1))
+    page.goto("/")
+    expect(page.locator("#score-cancel")).to_be_hidden()
+    page.locator("#score-btn").click()
+    expect(page.locator("#score-cancel")).to_be_visible()
+    page.locator("#score-cancel").click()
+    expect(page.locator("#score-status")).to_contain_text("Cancelled after")
+    expect(page.locator("#score-cancel")).to_be_hidden()

@@ -56,3 +56,56 @@ def test_it_can_be_turned_off(client, conn, cfg, trainable, fake_engine):
     client.get("/api/train/status")
     progress = client.get("/api/suggestions/score").get_json()
     assert (progress["state"], progress["scored"]) == ("idle", 0)
+
+
+def test_scoring_belongs_to_one_model_and_restarts_when_another_is_deployed(client, conn, cfg, trainable,
+                                                                           fake_engine, monkeypatch):
+    """Issue 34: started with the original model, scoring ran on through two training runs and then said
+    "Transcribed 300 items." for a model no longer deployed."""
+    from stt.models import store
+    from stt.review import suggestions
+
+    run = run_in_process(cfg)
+    client.get("/api/train/status")
+    _settled(client)
+    database.insert_item(conn, "one more", database.get_audio(conn, trainable.unreviewed[0]))
+    real = suggestions._transcribe_and_store
+    rolled = []
+
+    def a_rollback_meanwhile(*args):
+        if not rolled:  # while the first clip is heard, the user rolls back
+            rolled.append(client.post("/api/model/rollback", json={"version": store.ORIGINAL}).status_code)
+        return real(*args)
+
+    monkeypatch.setattr(suggestions, "_transcribe_and_store", a_rollback_meanwhile)
+    assert client.post("/api/suggestions/score").status_code == 202
+    progress = _settled(client)
+    assert rolled == [200] and run["version"] != store.ORIGINAL
+    # The job noticed after that clip and scored everything again with the model now deployed, saying which.
+    assert progress["state"] == "done" and progress["version"] == store.ORIGINAL, progress
+    assert f"with version {store.ORIGINAL}" in progress["message"]
+    assert progress["scored"] == len(trainable.unreviewed) + 1
+
+
+def test_train_stops_scoring_and_says_why(app, cfg, trainable, monkeypatch):
+    import threading
+
+    from stt.review import suggestions
+    from training.src import api_suggest
+
+    tiny_whisper_built = cfg.model.path.is_dir()
+    assert tiny_whisper_built
+    release = threading.Event()
+    monkeypatch.setattr(suggestions, "_transcribe_and_store", lambda *args: release.wait(10))
+    with app.app_context():
+        job = api_suggest._job()
+        assert job.start(cfg)
+        deadline = time.monotonic() + 30
+        while job.progress()["total"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        api_suggest.stop_for_training()
+        release.set()
+        job.wait(10)
+        progress = job.progress()
+    assert progress["state"] == "cancelled" and progress["message"].startswith("Stopped for the training run")

@@ -107,6 +107,7 @@ class ScoreJob:
         self._fingerprint = fingerprint
         self._lock = threading.Lock()
         self._cancel = threading.Event()
+        self._why = "Cancelled"
         self._thread: threading.Thread | None = None
         self._progress: dict[str, Any] = {"state": "idle", "done": 0, "total": 0, "message": ""}
 
@@ -129,6 +130,7 @@ class ScoreJob:
             if self._progress["state"] == "running":
                 return False
             self._cancel.clear()
+            self._why = "Cancelled"
             self._progress = {"state": "running", "done": 0, "total": 0, "message": "Loading the model."}
             self._thread = threading.Thread(target=self._run, args=(cfg,), name="s2s-score-all", daemon=True)
             self._thread.start()
@@ -163,10 +165,12 @@ class ScoreJob:
         finally:
             conn.close()
 
-    def cancel(self) -> bool:
-        """Ask the running job to stop after the current clip; False when none runs."""
+    def cancel(self, why: str = "Cancelled") -> bool:
+        """Ask the running job to stop after the current clip, saying `why`; False when none runs."""
         if not self.running():
             return False
+        with self._lock:
+            self._why = why
         self._cancel.set()
         return True
 
@@ -180,26 +184,43 @@ class ScoreJob:
         conn = None
         try:
             conn = database.connect(cfg.database.path, cfg.database.busy_timeout_ms)
-            model = get_transcriber(cfg.model.path)
-            ids = suggestion_rows.unscored_ids(conn, model.fingerprint)
-            self._update(total=len(ids), message=f"Transcribing {len(ids)} unreviewed items.")
-            undecodable = 0
-            for done, item_id in enumerate(ids, start=1):
-                if self._cancel.is_set():
-                    self._update(state="cancelled", message=f"Cancelled after {done - 1} of {len(ids)} items.")
-                    return
-                try:
-                    _transcribe_and_store(cfg, conn, model, database.get_item(conn, item_id))
-                except database.NotFound:
-                    pass  # deleted by the assistant meanwhile
-                except audio.AudioError:
-                    undecodable += 1
-                self._update(done=done)
-            skipped = f"; {undecodable} could not be decoded" if undecodable else ""
-            self._update(state="done", message=f"Transcribed {len(ids) - undecodable} items{skipped}.")
+            replaced = self._score_all(cfg, conn)
         except Exception as exc:  # the thread must always end in a reported state
             log.exception("score-all job failed")
             self._update(state="failed", message=str(exc))
+            replaced = False
         finally:
             if conn is not None:
                 conn.close()
+        if replaced:
+            self.start(cfg)
+
+    def _score_all(self, cfg: Config, conn: sqlite3.Connection) -> bool:
+        """Score every unscored item with the deployed model; True when another model was deployed meanwhile
+        (scoring belongs to one model: what the replaced one heard would order nothing)."""
+        version = store.deployed_version(cfg.model.path)
+        model = get_transcriber(cfg.model.path)
+        ids = suggestion_rows.unscored_ids(conn, model.fingerprint)
+        self._update(total=len(ids), version=version, message=f"Transcribing {len(ids)} unreviewed items.")
+        undecodable = 0
+        for done, item_id in enumerate(ids, start=1):
+            if self._cancel.is_set():
+                with self._lock:
+                    why = self._why
+                self._update(state="cancelled", message=f"{why} after {done - 1} of {len(ids)} items.")
+                return False
+            try:
+                _transcribe_and_store(cfg, conn, model, database.get_item(conn, item_id))
+            except database.NotFound:
+                pass  # deleted by the assistant meanwhile
+            except audio.AudioError:
+                undecodable += 1
+            self._update(done=done)
+            if store.deployed_version(cfg.model.path) != version:
+                self._update(state="stopped", message=f"Stopped after {done} of {len(ids)} items: another "
+                             "model was deployed, so scoring starts again with it.")
+                return True
+        skipped = f"; {undecodable} could not be decoded" if undecodable else ""
+        named = f" with version {version}" if version else ""
+        self._update(state="done", message=f"Transcribed {len(ids) - undecodable} items{named}{skipped}.")
+        return False

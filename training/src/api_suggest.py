@@ -61,6 +61,12 @@ def rescore_after_deploy() -> None:
     _job().after_deploy(current.config())
 
 
+def stop_for_training() -> None:
+    """A run needs the cores, and the model it may deploy makes this scoring stale: the deploy scores again."""
+    _job().cancel("Stopped for the training run (it needs the cores; a model it deploys scores the backlog "
+                  "again by itself)")
+
+
 @bp.get("/suggestions/score")
 def scoring_progress():
     """The job's progress, and how many unreviewed transcripts the deployed model would write differently."""

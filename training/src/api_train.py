@@ -47,6 +47,7 @@ def start_training():
             raise ApiError(400, "invalid_field", f"'mode' must be one of {', '.join(MODES)}.", field="mode")
     with _model_lock:
         started = jobs.start(_cfg(), mode)
+    api_suggest.stop_for_training()
     return jsonify(started), 202
 
 

@@ -162,9 +162,12 @@ SCHEMAS: dict[str, Any] = {
         "batch_id": {"type": "string"}, "changed": {"type": "integer"}, "restored": {"type": "integer"},
         "skipped": {"type": "array", "items": {"type": "object", "required": ["id", "reason"]}}}},
     "ScoreProgress": {"type": "object", "required": ["state", "done", "total", "message"], "properties": {
-        "state": {"type": "string", "enum": ["idle", "running", "done", "failed", "cancelled"]},
+        # "stopped": another model was deployed meanwhile, and scoring started again with it.
+        "state": {"type": "string", "enum": ["idle", "running", "done", "failed", "cancelled", "stopped"]},
         "done": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0},
         "message": {"type": "string"},
+        # The deployed version the scoring belongs to (null for a model copied in by hand).
+        "version": NULLABLE_STRING,
         # On GET: unreviewed items the deployed model has transcribed, and how many it writes differently.
         "scored": {"type": "integer", "minimum": 0}, "differ": {"type": "integer", "minimum": 0}}},
 }

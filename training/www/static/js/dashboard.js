@@ -534,6 +534,7 @@ async function pollScoring() {
       `transcript${data.scored === 1 ? "" : "s"} differently.` : "";
     $("score-status").textContent = running ? `Scoring${progress}…` : [data.message, differ].filter(Boolean).join(" ") || unscored;
     $("score-btn").disabled = running;
+    $("score-cancel").hidden = !running;
     if (running) setTimeout(pollScoring, 1500);
     else if (state.rank && data.state === "done") loadItems().catch(() => {});
   } catch (err) {
@@ -545,6 +546,12 @@ async function pollScoring() {
 async function startScoring() {
   try { await api("POST", "/api/suggestions/score"); pollScoring(); }
   catch (err) { toast(err.message, true); }
+}
+
+async function stopScoring() {
+  try { await api("POST", "/api/suggestions/score/cancel"); }
+  catch (err) { if (err.status !== 409) toast(err.message, true); }  // 409: it had just finished
+  pollScoring();
 }
 
 // ---- wiring ---------------------------------------------------------------
@@ -603,6 +610,7 @@ function wire() {
   $("train-btn").addEventListener("click", startTraining);
   $("train-cancel").addEventListener("click", cancelTraining);
   $("score-btn").addEventListener("click", startScoring);
+  $("score-cancel").addEventListener("click", stopScoring);
   document.addEventListener("keydown", onKey);
   // Back from the editor via the browser's cache: show fresh counts.
   window.addEventListener("pageshow", (e) => { if (e.persisted) { loadStats().catch(() => {}); loadItems().catch(() => {}); } });

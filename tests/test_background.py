@@ -142,7 +142,7 @@ def test_the_worker_and_the_re_scoring_run_below_normal_priority():
         import os, sys, threading
         sys.path.insert(0, {str(ROOT)!r})
         from utils import background
-        seen = {{}}
+        seen = {{"base": os.nice(0)}}  # the test's own process may already run below normal (an earlier run)
         def scoring():
             background.lower_this_thread()
             stat = open(f"/proc/self/task/{{threading.get_native_id()}}/stat").read()
@@ -150,9 +150,10 @@ def test_the_worker_and_the_re_scoring_run_below_normal_priority():
         worker = threading.Thread(target=scoring)
         worker.start()
         worker.join()
-        print(seen["thread"], os.nice(0))
+        print(seen["base"], seen["thread"], os.nice(0))
         background.lower_this_process()
         background.lower_this_process()
         print(os.nice(0))
     """)], capture_output=True, text=True, check=True).stdout.split()
-    assert out == [str(background.NICENESS), "0", str(background.NICENESS)]
+    base = int(out[0])
+    assert out[1:] == [str(max(base, background.NICENESS)), str(base), str(min(19, base + background.NICENESS))]

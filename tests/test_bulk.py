@@ -79,6 +79,9 @@ def test_stale_versions_and_tags_are_refused_like_single_edits(client, conn, spe
     # `all` is checked beside `items` too (found by the schema fuzzer): null is not a flag.
     refused = client.post("/api/bulk/apply", json={**body, "items": [], "all": None})
     assert refused.status_code == 400 and refused.get_json()["field"] == "all"
+    # And `items: null` is not `items` left out (the fuzzer again): the schema says an array.
+    refused = client.post("/api/bulk/apply", json={**body, "items": None, "all": True})
+    assert refused.status_code == 400 and refused.get_json()["field"] == "items"
 
 
 def test_find_and_replace_on_the_dashboard(page, conn, speech):

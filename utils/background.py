@@ -98,7 +98,9 @@ def lower_this_thread() -> None:
     (a decoder's own); elsewhere only Windows can lower one thread."""
     try:
         if sys.platform.startswith("linux"):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
+            thread = threading.get_native_id()
+            # Never raised: a process already below normal (a niced server) keeps its threads there.
+            os.setpriority(os.PRIO_PROCESS, thread, max(NICENESS, os.getpriority(os.PRIO_PROCESS, thread)))
         elif sys.platform == "win32":
             import ctypes
 

@@ -49,7 +49,7 @@ def _versions(body: dict[str, Any]) -> dict[int, str] | None:
     """`items: [{id, version}]` for the ticked matches (they win over `all`), or `all: true` for every match."""
     items = body.get("items")
     everything = params.flag_field(body, "all")  # checked even beside `items`: a bad field is refused, not ignored
-    if items is None and everything:
+    if "items" not in body and everything:  # `items: null` is not "left out": the schema says an array
         return None
     if not isinstance(items, list) or not all(
             isinstance(i, dict) and type(i.get("id")) is int and isinstance(i.get("version"), str) for i in items):

@@ -179,10 +179,22 @@ def test_training_progress_is_shown_live(page, seeded):
     expect(page.locator("#train-btn")).to_be_disabled()
     expect(page.locator("#train-percent")).to_have_text("25%")
     expect(page.locator("#train-phase")).to_have_text("Training · validating")  # the epoch's check moves the bar too
-    expect(page.locator("#train-step")).to_have_text("stage 3 of 5 · step 3 of 12")
+    # A first run: no earlier one says how long runs take, so the bar is the phase's and says so.
+    expect(page.locator("#train-step")).to_have_text("step 3 of 12 of this phase")
     expect(page.locator("#train-loss")).to_have_text("loss 1.235")
-    expect(page.locator("#train-eta")).to_have_text("about 42 s left")
+    expect(page.locator("#train-eta")).to_have_text("about 42 s left in this phase")
     expect(page.locator("#train-progressbar")).to_have_attribute("aria-valuenow", "25")
+    # Issue 34: with an earlier run's timings, one bar for the whole run that never moves back, the time so far
+    # and left, and the phase named beside it.
+    running.update(elapsed_s=65, remaining_s=200, overall_percent=24.5)
+    expect(page.locator("#train-eta")).to_have_text("65 s so far · about 3 min left")
+    expect(page.locator("#train-step")).to_have_text("step 3 of 12")
+    running.update(phase="training", percent=8.0, overall_percent=22.0)  # training again after validating
+    expect(page.locator("#train-phase")).to_have_text("Training")
+    expect(page.locator("#train-percent")).to_have_text("25%")  # not back to 22%, nor the phase's 8%
+    running.update(overall_percent=40.0, remaining_s=100)
+    expect(page.locator("#train-percent")).to_have_text("40%")
+    expect(page.locator("#train-progressbar")).to_have_attribute("aria-valuenow", "40")
     page.once("dialog", lambda d: d.accept())
     page.click("#train-cancel")
     expect(page.locator("#train-result")).to_be_visible()

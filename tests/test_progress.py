@@ -61,3 +61,27 @@ def test_training_resumed_after_a_validation_is_timed_from_where_it_resumed(conn
     conn.execute("UPDATE s2s_app_train_runs SET step = 12, phase_started_at = ?, step_at = ? WHERE job_id = ?",
                  (ago(20), ago(0), job))
     assert 75 <= runs.get(conn, job)["eta_s"] <= 80  # not 8 x 20 s / 12 steps, as counting from step 0 would say
+
+
+def test_an_active_run_is_placed_in_the_whole_run_from_the_last_runs_timings(conn):
+    """Issue 34: the bar restarted in every phase and the estimate covered only the phase under way."""
+    import json
+
+    schema.migrate(conn)
+    first = runs.create(conn, "adapt", items=10, heldout=3)
+    assert runs.get(conn, first)["overall_percent"] is None  # a first run has nothing to go by
+    runs.finish(conn, first, "done", "Deployed.", result_json=json.dumps(
+        {"phase_seconds": {"loading": 5.0, "encoding": 10.0, "training": 60.0, "measuring after": 20.0}}))
+    conn.execute("UPDATE s2s_app_train_runs SET started_at = ?, finished_at = ? WHERE job_id = ?",
+                 (ago(1000), ago(900), first))
+    second = runs.create(conn, "adapt", items=20, heldout=3)
+    conn.execute("UPDATE s2s_app_train_runs SET state = 'training', started_at = ? WHERE job_id = ?", (ago(30), second))
+    run = runs.get(conn, second)
+    # 100 s before, 70 of them per item: twice the items, 30 + 140 = 170 s; 30 s gone.
+    assert 29 <= run["elapsed_s"] <= 33
+    assert 136 <= run["remaining_s"] <= 141
+    assert 17 <= run["overall_percent"] <= 19.5
+    assert runs.latest(conn)["overall_percent"] == run["overall_percent"]
+    other_mode = runs.create(conn, "full", items=20, heldout=3)
+    conn.execute("UPDATE s2s_app_train_runs SET state = 'cancelled' WHERE job_id = ?", (second,))
+    assert runs.get(conn, other_mode)["overall_percent"] is None  # another mode's runs take other times

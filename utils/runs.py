@@ -219,13 +219,48 @@ def _eta(run: dict[str, Any]) -> float | None:
 def get(conn: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:
     """One run as the API shows it, or None."""
     row = conn.execute("SELECT * FROM s2s_app_train_runs WHERE job_id = ?", (job_id,)).fetchone()
-    return _public(row) if row else None
+    return _with_whole_run(conn, _public(row)) if row else None
 
 
 def latest(conn: sqlite3.Connection) -> dict[str, Any] | None:
     """The newest run (what GET /api/train/status shows), or None."""
     row = conn.execute("SELECT * FROM s2s_app_train_runs ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
-    return _public(row) if row else None
+    return _with_whole_run(conn, _public(row)) if row else None
+
+
+# Phases whose time grows with the number of items a run trains on; the others (loading, measuring the
+# built-in sets, exporting) take about as long whatever the run's size.
+PER_ITEM_PHASES = ("encoding", "training", "validation", "blend")
+
+
+def _with_whole_run(conn: sqlite3.Connection, run: dict[str, Any]) -> dict[str, Any]:
+    """An active run's place in the whole run, not only in its phase: `elapsed_s`, and where the last finished
+    run of the same mode says how long runs take (its duration, its per-item phases scaled to this run's
+    items), `remaining_s` and `overall_percent`; these stay null for a first run."""
+    run.update(elapsed_s=None, remaining_s=None, overall_percent=None)
+    if not run["active"] or not run.get("started_at"):
+        return run
+    elapsed = max(_seconds_between(run["started_at"], now()) or 0.0, 0.0)
+    run["elapsed_s"] = round(elapsed, 1)
+    before = conn.execute(
+        "SELECT items, started_at, finished_at, result_json FROM s2s_app_train_runs WHERE state = 'done' AND mode = ? "
+        "AND job_id <> ? AND finished_at IS NOT NULL ORDER BY started_at DESC, rowid DESC LIMIT 1",
+        (run["mode"], run["job_id"])).fetchone()
+    if before is None:
+        return run
+    try:
+        phases = json.loads(before["result_json"] or "{}").get("phase_seconds") or {}
+        per_item = sum(float(phases.get(name) or 0.0) for name in PER_ITEM_PHASES)
+    except (ValueError, TypeError, AttributeError):
+        return run  # a result another version wrote: no estimate rather than a wrong one
+    took = _seconds_between(before["started_at"], before["finished_at"]) or 0.0
+    scale = (run["items"] or 0) / before["items"] if before["items"] else 1.0
+    expected = max(took - per_item, 0.0) + per_item * scale
+    remaining = max(expected - elapsed, run["eta_s"] or 0.0)
+    run["remaining_s"] = round(remaining, 1)
+    share = elapsed / (elapsed + remaining) if elapsed + remaining else 0.0
+    run["overall_percent"] = round(min(99.0, 100.0 * share), 1)
+    return run
 
 
 def history(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:

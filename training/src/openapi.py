@@ -126,7 +126,9 @@ SCHEMAS: dict[str, Any] = {
         "finished_at": NULLABLE_STRING, "duration_s": NULLABLE_NUMBER, "message": NULLABLE_STRING,
         "deployed": {"type": "boolean"}, "active": {"type": "boolean"}, "version": NULLABLE_STRING,
         "wer_before": NULLABLE_NUMBER, "wer_after": NULLABLE_NUMBER, "regression_wer_before": NULLABLE_NUMBER,
-        "regression_wer_after": NULLABLE_NUMBER, "result": {"type": "object"}}},
+        "regression_wer_after": NULLABLE_NUMBER, "result": {"type": "object"},
+        # An active run's place in the whole run (one bar): null before a first run of the mode has finished.
+        "elapsed_s": NULLABLE_NUMBER, "remaining_s": NULLABLE_NUMBER, "overall_percent": NULLABLE_NUMBER}},
     "ModelInfo": {"type": "object", "required": ["path", "name", "format", "present", "version", "versions"],
                   "properties": {
         "path": {"type": "string"}, "name": NULLABLE_STRING, "format": NULLABLE_STRING, "present": {"type": "boolean"},

@@ -5,8 +5,8 @@
 const PAGE = 50;
 const PHASES = { queued: "Waiting to start", preparing: "Preparing data", training: "Training",
   evaluating: "Measuring accuracy", saving: "Saving the model", done: "Finished", failed: "Failed", cancelled: "Cancelled" };
-// A run's stages in order; the bar restarts in each, so the page says which one of these it is.
-const STAGES = ["preparing", "before training", "training", "after training", "saving"];
+// The highest whole-run share each run's bar has shown: an estimate that grows never moves the bar back.
+const barHigh = {};
 
 // Filters live in the address bar too, so coming back from the editor shows the same view.
 const state = { reviewed: "", trained: "", q: "", rank: "", sort: "id", order: "desc", offset: 0, total: 0 };
@@ -215,19 +215,26 @@ function showJob(status) {
   const running = Boolean(job && job.active);
   $("train-progress").hidden = !running;
   if (running) {
-    const pct = Math.max(0, Math.min(100, Number(job.percent) || 0));
+    // One bar for the whole run where an earlier run says how long runs take; never moving back within a run.
+    const whole = Number.isFinite(job.overall_percent);
+    const raw = Math.max(0, Math.min(100, Number(whole ? job.overall_percent : job.percent) || 0));
+    const pct = whole ? Math.max(raw, barHigh[job.job_id] || 0) : raw;
+    if (whole) barHigh[job.job_id] = pct;
     $("train-bar").style.width = `${pct}%`;
     $("train-progressbar").setAttribute("aria-valuenow", pct.toFixed(0));
-    // "Measuring accuracy before training", "Training · validating": the phase within the stage.
+    // "Measuring accuracy before training", "Training · validating": the phase under way, named beside the bar.
     const when = job.state === "evaluating" && job.phase ? ` ${job.phase}`
       : job.state === "training" && job.phase && job.phase !== "training" ? ` · ${job.phase}` : "";
     $("train-phase").textContent = `${PHASES[job.state] || job.state}${when}`;
     $("train-percent").textContent = `${pct.toFixed(0)}%`;
-    const stage = STAGES.indexOf(job.state === "evaluating" ? job.phase : job.state) + 1;
-    const parts = [stage ? `stage ${stage} of ${STAGES.length}` : "", job.total ? `step ${job.step} of ${job.total}` : ""];
-    $("train-step").textContent = parts.filter(Boolean).join(" · ");
+    // Within the phase: its steps (and, without a whole-run estimate, its share, since the bar is the phase's).
+    const inPhase = job.total ? `step ${job.step} of ${job.total}` : "";
+    $("train-step").textContent = whole || !inPhase ? inPhase : `${inPhase} of this phase`;
     $("train-loss").textContent = Number.isFinite(job.loss) ? `loss ${job.loss.toFixed(3)}` : "";
-    $("train-eta").textContent = Number.isFinite(job.eta_s) && job.eta_s > 0 ? `about ${fmtDuration(job.eta_s)} left` : "";
+    const left = whole ? job.remaining_s : job.eta_s;
+    $("train-eta").textContent = [Number.isFinite(job.elapsed_s) ? `${fmtDuration(job.elapsed_s)} so far` : "",
+      Number.isFinite(left) && left > 0 ? `about ${fmtDuration(left)} left${whole ? "" : " in this phase"}` : ""]
+      .filter(Boolean).join(" · ");
     $("train-message").textContent = job.message || "";
     $("train-cancel").disabled = false;
   }

@@ -200,6 +200,12 @@ def trainable_ids(conn: sqlite3.Connection) -> list[int]:
     return [r[0] for r in conn.execute(f"SELECT d.id FROM {BY_LIST} WHERE {TRAINABLE} ORDER BY d.id")]
 
 
+def trainable_texts(conn: sqlite3.Connection, limit: int = 2000) -> list[str]:
+    """The transcripts of up to `limit` items a run would train on (the newest), for their style."""
+    return [r[0] for r in conn.execute(f"SELECT d.transcript FROM {BY_LIST} WHERE {TRAINABLE} AND {HAS_TEXT} "
+                                       "ORDER BY d.id DESC LIMIT ?", (limit,))]
+
+
 def regression_ids(conn: sqlite3.Connection) -> list[int]:
     """The reviewer's regression checks a run measures (see REGRESSION), oldest first."""
     return [r[0] for r in conn.execute(f"SELECT d.id FROM {BY_LIST} WHERE {REGRESSION} ORDER BY d.id")]

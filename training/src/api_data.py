@@ -11,7 +11,7 @@ from stt.runs import jobs
 from training.src import audio_meta, current, params
 from training.src.db import get_db
 from training.src.errors import ApiError
-from utils import database, suggestion_rows, training_sets
+from utils import database, suggestion_rows, training_sets, transcript_style
 
 bp = Blueprint("data", __name__, url_prefix="/api")
 
@@ -52,6 +52,12 @@ def stats():
         audio_meta.measure_usable(current_app._get_current_object(), conn)
         counts = training_sets.stats(conn, t.heldout_fraction, t.heldout_min)
     return jsonify(counts)
+
+
+@bp.get("/data/style")
+def style():
+    """How the transcripts to train on are written (capitals, punctuation, numbers): the model learns it."""
+    return jsonify(transcript_style.summary(training_sets.trainable_texts(get_db())))
 
 
 def _ranking(sort: str) -> suggestion_rows.Ranking | None:

@@ -178,6 +178,12 @@ PATHS: dict[str, Any] = {
     "/api/health": {"get": {"summary": "Health check", "responses": {
         "200": _json(_ref("Health")), "503": _json(_ref("Health"), "Database unreadable")}}},
     "/api/data/stats": {"get": {"summary": "Counts of items", "responses": {"200": _json(_ref("Stats"))}}},
+    "/api/data/style": {"get": {
+        "summary": "How the transcripts to train on are written (capitals, punctuation, numbers): the model learns it",
+        "responses": {"200": _json({"type": "object", "required": ["transcripts", "note"], "properties": {
+            **{k: {"type": "integer", "minimum": 0} for k in (
+                "transcripts", "without_capitals", "without_punctuation", "numbers_in_words", "with_digits")},
+            "note": NULLABLE_STRING}})}}},
     "/api/data": {"get": {
         "summary": "List items (never audio); total in X-Total-Count",
         "parameters": [_query("reviewed", FLAG), _query("trained", FLAG), _query("no_speech", FLAG),

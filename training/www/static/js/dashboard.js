@@ -77,10 +77,22 @@ async function loadStats() {
   const link = $("review-link");
   link.textContent = unreviewed ? `Start reviewing (${unreviewed})` : "Open editor";
   link.classList.toggle("btn-primary", unreviewed > 0);
+  loadStyle().catch(() => { $("train-style").hidden = true; });
   $("page-sub").textContent = unreviewed
     ? `${plural(unreviewed, "recording")} to review. Listen, correct, then teach the model.`
     : "Everything is reviewed. New recordings from the assistant appear here.";
   updateTrainButton();
+}
+
+// How the transcripts to train on are written: the model learns that style, so say so before Train.
+let styleFor = null;
+async function loadStyle() {
+  const pending = stats ? stats.pending_training : 0;
+  if (pending === styleFor) return;  // read again only when what Train would use changed
+  styleFor = pending;
+  const note = pending ? (await api("GET", "/api/data/style")).data.note : null;
+  $("train-style").textContent = note || "";
+  $("train-style").hidden = !note;
 }
 
 function updateTrainButton() {

@@ -396,8 +396,10 @@ def test_stale_version_shows_the_conflict_and_keeps_theirs(page, conn, seeded):
     expect(page.locator("#conflict-mine-text")).to_have_text("my correction")
     expect(page.locator("#save-state")).to_contain_text("Not saved")
     assert database.get_item(conn, seeded["pcm"])["transcript"] == "their correction"
-    # Saving again without choosing still does not overwrite.
-    page.keyboard.press("Control+Enter")
+    # Saving again without choosing still does not overwrite. (Its answer is awaited: the conflict box is
+    # already showing, and a choice made before the answer came back would not finish this Save & Next.)
+    with page.expect_response(lambda r: r.request.method == "PUT" and r.status == 412):
+        page.keyboard.press("Control+Enter")
     expect(page.locator("#conflict")).to_be_visible()
     expect(page.locator("#d-id")).to_have_text(str(seeded["pcm"]))
     assert database.get_item(conn, seeded["pcm"])["transcript"] == "their correction"

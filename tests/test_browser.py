@@ -262,17 +262,24 @@ def test_a_runs_own_heldout_clips_show_what_changed(page, seeded):
                {"id": seeded["reviewed"], "reference": "Turn on the Kwintara lamp.",
                 "before": "Turn on the quintara lamp.", "after": "Turn on the Kwintara lamp."},
                {"id": seeded["wav"], "reference": "Lock the door.", "before": "Lock the door.",
-                "after": "Lock the door."}]}}
+                "after": "Lock the door."},
+               # Issue 34: the run counted no error here (Whisper's normalizer reads both as 30 %).
+               {"id": seeded["wav"], "reference": "Dim it to thirty percent", "before": "Dim it to 30%.",
+                "after": "Dim it to 30%.", "before_errors": 0, "after_errors": 0}]}}
     page.route("**/api/train/runs", lambda r: r.fulfill(content_type="application/json", body=json.dumps([run])))
     page.goto("/")
     clips = page.locator("#runs-body tr").first.locator("details.run-clips")
-    expect(clips.locator("summary")).to_have_text("Held-out clips: 2, 1 transcript changed")
+    expect(clips.locator("summary")).to_have_text("Held-out clips: 3, 1 transcript changed")
     clips.locator("summary").click()
     first = clips.locator("li").first
     expect(first.locator(".clip-line").first.locator("del")).to_have_text("Kwintara")
     expect(first.locator(".clip-line").first.locator("ins")).to_have_text("quintara")
     expect(first.locator(".clip-line").nth(1).locator("del, ins")).to_have_count(0)
     expect(first.get_by_role("link")).to_have_attribute("href", f"/editor?id={seeded['reviewed']}")
+    numbers = clips.locator("li").nth(2).locator(".clip-line").nth(1)
+    expect(numbers.locator("del, ins")).to_have_count(0)
+    expect(numbers.locator(".restyled")).to_have_text("Dim it to 30%.")
+    expect(clips.locator(".legend")).to_contain_text("which the WER does not count")
 
 # ---- editor --------------------------------------------------------------------------------------
 

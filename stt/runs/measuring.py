@@ -72,7 +72,10 @@ class Measurement:
                             ("long_form", "long_form_wer"), ("no_speech", "no_speech"), ("quiet", "quiet")):
             out[f"{label}_before"], out[f"{label}_after"] = self._rate(name, "before"), self._rate(name, "after")
         held = self.scores.get("heldout", {})
-        out["heldout_clips"] = [{"id": s.id, "reference": s.text, "before": b.text, "after": a.text}
+        # With the word errors the run counted (after Whisper's normalizer), so the page does not strike
+        # "30%" against "thirty percent" where the run counted no error.
+        out["heldout_clips"] = [{"id": s.id, "reference": s.text, "before": b.text, "after": a.text,
+                                 "before_errors": b.errors, "after_errors": a.errors}
                                 for s, b, a in zip(self.sets.get("heldout", []), held.get("before", []),
                                                    held.get("after", []))]
         return out

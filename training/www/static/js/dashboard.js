@@ -487,14 +487,23 @@ function heldoutClips(run) {
   const clips = run.result && Array.isArray(run.result.heldout_clips) ? run.result.heldout_clips : [];
   if (!clips.length) return null;
   const changed = clips.filter((c) => c.before !== c.after).length;
-  const line = (label, reference, heard) => el("div", { class: "clip-line diff" },
-    el("span", { class: "muted small clip-label" }, label), ...wordDiff(reference || "", heard || ""));
+  // Where the run counted no error, the words are the same after Whisper's normalizer ("30%" and "thirty
+  // percent", case, punctuation): shown dotted as a whole, never struck.
+  const line = (label, reference, heard, errors) => el("div", { class: "clip-line diff" },
+    el("span", { class: "muted small clip-label" }, label),
+    ...(errors === 0 && (reference || "") !== (heard || "")
+      ? [el("span", { class: "restyled", title: "The same words as the run counts them: no error" }, heard)]
+      : wordDiff(reference || "", heard || "")));
   return el("details", { class: "run-clips" },
     el("summary", {}, `Held-out clips: ${clips.length}, ${plural(changed, "transcript")} changed`),
+    el("p", { class: "muted small diff legend" }, el("del", {}, "struck"), ": said, not written · ",
+      el("ins", {}, "underlined"), ": written, not said · ",
+      el("span", { class: "restyled" }, "dotted"), ": the same words written another way (case, punctuation, " +
+      "numbers), which the WER does not count"),
     el("ol", {}, ...clips.map((c) => el("li", {},
       el("div", {}, el("a", { href: `/editor?id=${encodeURIComponent(c.id)}` }, `#${c.id}`), " ",
         el("span", { class: "clip-ref" }, c.reference || "(no words)")),
-      line("before", c.reference, c.before), line("after", c.reference, c.after)))));
+      line("before", c.reference, c.before, c.before_errors), line("after", c.reference, c.after, c.after_errors)))));
 }
 
 async function loadHistory() {

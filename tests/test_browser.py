@@ -629,6 +629,13 @@ def test_scoring_can_be_stopped_from_the_page(page, seeded, cfg, monkeypatch):
     tiny_whisper.build(cfg.model.path)
     monkeypatch.setattr(suggestions, "_transcribe_and_store", lambda *args: time.sleep(1))
     page.goto("/")
+    expect(page.locator("#rank-note")).to_be_hidden()
+    # Issue 34: the model's order said nothing of what it rests on.
+    page.select_option("#f-rank", "disagreement")
+    expect(page.locator("#rank-note")).to_contain_text("most different first")
+    expect(page.locator("#rank-note")).to_contain_text("not transcribed yet come last")
+    page.locator("th[data-sort='id'] .sort-btn").click()  # a column's order instead
+    expect(page.locator("#rank-note")).to_be_hidden()
     expect(page.locator("#score-cancel")).to_be_hidden()
     page.locator("#score-btn").click()
     expect(page.locator("#score-cancel")).to_be_visible()

@@ -34,6 +34,7 @@ function readUrl() {
   $("f-reviewed").value = state.reviewed;
   $("f-trained").value = state.trained;
   $("f-rank").value = state.rank;
+  renderRankNote();
   $("f-q").value = state.q;
 }
 
@@ -548,6 +549,20 @@ async function rollback(version) {
 
 // ---- model scoring (ranking the review queue) ----------------------------
 
+// What the model's order rests on, said whenever it is chosen (utils/suggestion_rows.RANKINGS).
+const RANK_BASIS = {
+  disagreement: "Ordered by how differently the deployed model writes each recording from its stored transcript " +
+    "(word error rate between the two), most different first.",
+  uncertainty: "Ordered by how sure the deployed model is of what it heard (average log-probability), least sure first.",
+};
+
+function renderRankNote() {
+  const basis = RANK_BASIS[state.rank];
+  $("rank-note").textContent = basis ? `${basis} Recordings it has not transcribed yet come last, oldest first: ` +
+    "Score with model transcribes them all." : "";
+  $("rank-note").hidden = !basis;
+}
+
 async function pollScoring() {
   try {
     const { data } = await api("GET", "/api/suggestions/score");
@@ -618,7 +633,9 @@ function wire() {
     $("items-panel").focus();
   });
   $("f-trained").addEventListener("change", (e) => { state.trained = e.target.value; reloadFirstPage(); });
-  $("f-rank").addEventListener("change", (e) => { state.rank = e.target.value; reloadFirstPage(); pollScoring(); });
+  $("f-rank").addEventListener("change", (e) => {
+    state.rank = e.target.value; renderRankNote(); reloadFirstPage(); pollScoring();
+  });
   $("f-q").addEventListener("input", debounce((e) => {
     const q = e.target.value.trim();
     if (q !== state.q) { state.q = q; reloadFirstPage(); }
@@ -633,6 +650,7 @@ function wire() {
     state.sort = key;
     state.rank = "";
     $("f-rank").value = "";
+    renderRankNote();
     reloadFirstPage();
   }));
   $("train-btn").addEventListener("click", startTraining);

@@ -339,7 +339,7 @@ def test_every_reviewed_item_is_accounted_for(client, conn, speech):
     broken = database.insert_item(conn, "broken audio", b"RIFF\x00\x00\x00\x00WAVEjunkjunk", is_reviewed=1)
     wordless = [database.insert_item(conn, text, speech["hello"], is_reviewed=1) for text in (None, " ")]
     # Issue 32: text that is not UTF-8 (or not text at all) is unusable with its reason, never pending forever.
-    not_text = [database.insert_item(conn, "placeholder", speech["hello"], is_reviewed=1) for _ in range(2)]
+    not_text = [database.insert_item(conn, "overwritten below", speech["hello"], is_reviewed=1) for _ in range(2)]
     conn.execute("UPDATE s2s_training_data SET transcript = CAST(? AS TEXT) WHERE id = ?",
                  (b"caf\xe9 ol\xe9", not_text[0]))
     conn.execute("UPDATE s2s_training_data SET transcript = ? WHERE id = ?", (b"\x00\x01blob", not_text[1]))

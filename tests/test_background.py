@@ -47,9 +47,9 @@ def _gone_within(pids: list[int], seconds: float) -> list[int]:
     return [p for p in pids if _stat(p)]
 
 
-def _helper_script(scratch: Path) -> str:
-    """An app that starts one helper; the helper makes a temporary folder and would sleep for ten minutes."""
-    helper = textwrap.dedent(f"""
+def _helper_code(scratch: Path) -> str:
+    """A helper that makes a temporary folder in `scratch`, says ready, and would work for ten minutes."""
+    return textwrap.dedent(f"""
         import sys, tempfile, time
         sys.path.insert(0, {str(ROOT)!r})
         from utils import background
@@ -59,6 +59,11 @@ def _helper_script(scratch: Path) -> str:
             for _ in range(6000):  # work in short steps, as the warm-up's is
                 time.sleep(0.1)
     """)
+
+
+def _helper_script(scratch: Path) -> str:
+    """An app that starts one helper (`_helper_code`)."""
+    helper = _helper_code(scratch)
     return textwrap.dedent(f"""
         import signal, sys, time
         # As in a terminal, even where this test's shell ignores them (a background job, nohup).
@@ -88,16 +93,8 @@ def test_a_helper_ends_with_the_app_and_cleans_up(tmp_path, sig):
 
 
 def test_stopping_a_helper_lets_it_clean_up(tmp_path):
-    helper = background.start_helper([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, tempfile, time
-        sys.path.insert(0, {str(ROOT)!r})
-        from utils import background
-        background.end_with_app()
-        with tempfile.TemporaryDirectory(dir={str(tmp_path)!r}):
-            print("ready", flush=True)
-            for _ in range(6000):  # work in short steps, as the warm-up's is
-                time.sleep(0.1)
-    """)], stdout=subprocess.PIPE, text=True)
+    helper = background.start_helper([sys.executable, "-c", _helper_code(tmp_path)], stdout=subprocess.PIPE,
+                                     text=True)
     assert helper.stdout.readline().strip() == "ready"
     started = time.monotonic()
     background.stop_helper(helper)

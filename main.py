@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from stt.models.download import DEFAULT_MODEL
 from utils.config import Config, ConfigError, embedded_database, load_config
@@ -151,13 +152,22 @@ def _demo(cfg: Config, force: bool = False) -> int:
     return 0
 
 
-def _serve(cfg: Config, with_demo: bool) -> int:
+def _listen(cfg: Config, app: Any) -> Any:
     from waitress import create_server
 
+    try:
+        return create_server(app, host=cfg.server.host, port=cfg.server.port, threads=8)
+    except OSError as exc:  # port taken, address not on this computer, name that does not resolve
+        raise CannotListen(f"cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror or exc}. "
+                           "Is S2S Training already running? Choose another port with --port.") from None
+
+
+def _serve(cfg: Config, with_demo: bool) -> int:
     from training.src.app import create_app
     from utils import database, demo
 
     if with_demo:
+        _listen(cfg, lambda environ, start_response: []).close()  # a port in use says so before the demo's set-up
         database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
         conn = database.connect(cfg.database.path)
         empty = database.count_items(conn) == 0
@@ -169,12 +179,7 @@ def _serve(cfg: Config, with_demo: bool) -> int:
         except demo.DemoError as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1
-    app = create_app(cfg)
-    try:
-        server = create_server(app, host=cfg.server.host, port=cfg.server.port, threads=8)
-    except OSError as exc:  # port taken, address not on this computer, name that does not resolve
-        raise CannotListen(f"cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror or exc}. "
-                           "Is S2S Training already running? Choose another port with --port.") from None
+    server = _listen(cfg, create_app(cfg))
     print(f"S2S Training on http://{cfg.server.host}:{cfg.server.port}/  (database: {cfg.database.path}; "
           f"model: {cfg.model.path})")
     if cfg.server.host in ("0.0.0.0", "::"):
@@ -255,7 +260,9 @@ def _run(args: argparse.Namespace, cfg: Config) -> int:
     command = args.command or "serve"
     if getattr(args, "model_command", None) not in ("download", "import"):  # those fill the configured folder
         _keep_demo_model(cfg)
-    if command in ("serve", "demo", "train", "evaluate", "export", "import"):
+    # `model rollback` and `model import` write the item flags; `model list` shows what the database's runs made.
+    if command in ("serve", "demo", "train", "evaluate", "export", "import") or \
+            getattr(args, "model_command", None) in ("list", "rollback", "import"):
         _check_database(cfg, getattr(args, "create", False))
     if command == "serve":
         return _serve(cfg, getattr(args, "demo", False))

@@ -66,6 +66,16 @@ def test_stats_pending_excludes_only_heldout(client, conn, speech):
     assert body["heldout_words"] == 6
 
 
+def test_the_list_says_which_items_are_held_out_or_checks(client, conn, speech):
+    """Issue 34: held-out items looked like plain "Reviewed" in the list."""
+    ids = [database.insert_item(conn, f"sentence {i}", speech["hello"], is_reviewed=1) for i in range(4)]
+    training_sets.keep_heldout(conn, [ids[0]])  # what a run does with the items it holds out
+    assert client.put(f"/api/data/{ids[1]}", json={"regression": True}).status_code == 200
+    listed = {i["id"]: (i["held_out"], i["regression"]) for i in client.get("/api/data").get_json()}
+    assert listed == {ids[0]: (True, 0), ids[1]: (False, 1), ids[2]: (False, 0), ids[3]: (False, 0)}
+    assert client.get(f"/api/data/{ids[0]}?audio=0").get_json()["held_out"] is True
+
+
 def test_regression_items_are_set_aside_from_training(client, conn, speech):
     ids = [database.insert_item(conn, f"sentence {i}", speech["hello"], is_reviewed=1) for i in range(10)]
     item = client.get(f"/api/data/{ids[-1]}?audio=0")
@@ -117,7 +127,7 @@ def test_list_returns_every_item_without_audio(client, seeded):
     assert response.headers["X-Total-Count"] == "6"
     assert [i["id"] for i in items] == sorted(seeded.values())
     assert set(items[0]) == {"id", "transcript", "is_reviewed", "is_trained", "timestamp", "duration_s", "problem",
-                             "no_speech", "unusable", "audio_error"}
+                             "no_speech", "unusable", "audio_error", "regression", "held_out"}
 
 
 @pytest.mark.parametrize("query, expected", [

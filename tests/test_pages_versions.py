@@ -23,8 +23,9 @@ def test_deploying_a_rejected_version_makes_counts_flags_and_labels_follow(page,
 
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto("/")
+    run_outcome = page.locator("#runs-body tr:not(.rollback-row) .outcome")
     expect(page.locator("#stat-pending")).to_have_text(str(len(learned)))
-    expect(page.locator("#runs-body .outcome")).to_contain_text("Rejected")
+    expect(run_outcome).to_contain_text("Rejected")
     rejected = page.locator("#versions li", has_text=run["version"])
     # Newer than the deployed original: choosing it deploys, it does not "roll back".
     expect(rejected.locator("button")).to_have_text("Deploy")
@@ -33,7 +34,10 @@ def test_deploying_a_rejected_version_makes_counts_flags_and_labels_follow(page,
     expect(page.locator("#stat-trained")).to_have_text(str(len(learned)))
     expect(page.locator("#stat-pending")).to_have_text("0")
     expect(rejected).to_contain_text("Deployed")
-    expect(page.locator("#runs-body .outcome")).to_contain_text("Deployed by hand")
+    expect(run_outcome).to_contain_text("Deployed by hand")
+    # The history has a row for the deploy by hand itself, above the run's.
+    expect(page.locator("#runs-body tr").first).to_contain_text(
+        f"Version {run['version']} deployed from Model versions (version {store.ORIGINAL} replaced)")
     flags = {r[0] for r in conn.execute("SELECT id FROM s2s_training_data WHERE is_trained = 1")}
     assert flags == learned, "the assistant reads is_trained: it must say what the deployed model learned"
 
@@ -46,7 +50,8 @@ def test_deploying_a_rejected_version_makes_counts_flags_and_labels_follow(page,
     expect(page.locator("#stat-pending")).to_have_text(str(len(learned)))
     expect(page.locator("#assistant-told")).to_contain_text("Telling the assistant failed")
     expect(page.locator("#assistant-told")).to_contain_text("exited with code 2")
-    expect(page.locator("#runs-body .outcome")).to_contain_text(re.compile("^Rejected"))
+    expect(run_outcome).to_contain_text(re.compile("^Rejected"))
+    expect(page.locator("#runs-body .rollback-row")).to_have_count(2)
 
 
 def test_after_a_rollback_the_last_runs_banner_no_longer_announces_its_model(page, conn, cfg, speech, fake_engine):
@@ -65,3 +70,5 @@ def test_after_a_rollback_the_last_runs_banner_no_longer_announces_its_model(pag
         f"model (version {run['version']}) was deployed; version {store.ORIGINAL} is in use now")
     page.reload()
     expect(page.locator("#train-result-title")).to_contain_text(f"version {store.ORIGINAL} is in use now")
+    expect(page.locator("#runs-body tr").first).to_contain_text("Rolled back")
+    expect(page.locator("#runs-body tr").first).to_contain_text(f"version {run['version']} replaced")

@@ -65,12 +65,27 @@ def test_a_lock_longer_than_the_timeout_is_a_clear_503_and_nothing_changes(tmp_p
     assert database.get_item(conn, item)["transcript"] == "before"
 
 
+def test_a_schema_error_is_not_called_a_busy_database(client, conn, monkeypatch):
+    """Issue 33: every OperationalError became a retryable 503; one that no retry cures says so."""
+    import sqlite3
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("no such column: transcript")
+
+    monkeypatch.setattr(database, "list_items_json", broken)
+    response = client.get("/api/data")
+    body = response.get_json()
+    assert response.status_code == 503 and body["error"] == "database_schema"
+    assert "no such column" in body["message"] and "Try again" not in body["message"]
+
+
 def test_rows_with_nulls_from_the_assistant(client, conn):
     conn.execute("INSERT INTO s2s_training_data(transcript, audio_blob, is_reviewed, is_trained, timestamp) "
                  "VALUES (NULL, NULL, NULL, NULL, NULL)")
     items = client.get("/api/data").get_json()
     assert items == [{"id": 1, "transcript": None, "is_reviewed": 0, "is_trained": 0, "timestamp": None,
-                      "duration_s": None, "problem": None, "no_speech": False, "unusable": None, "audio_error": None}]
+                      "duration_s": None, "problem": None, "no_speech": False, "unusable": None, "audio_error": None,
+                      "regression": 0, "held_out": False}]
     assert [i["id"] for i in client.get("/api/data?reviewed=false").get_json()] == [1]
     assert client.get("/api/data/next").get_json() == {"id": 1}
     body = client.get("/api/data/1").get_json()
@@ -103,6 +118,7 @@ def test_table_dropped_under_the_running_app_is_a_503_not_a_500(client, conn):
     conn.execute("DROP TABLE s2s_training_data")
     for response in (client.get("/api/data"), client.get("/api/data/stats"), client.get("/api/health")):
         assert response.status_code == 503 and response.is_json
+        assert "Try again" not in response.get_json().get("message", "")  # no retry brings a table back
 
 
 def _start(db: Path) -> subprocess.CompletedProcess:

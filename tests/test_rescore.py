@@ -48,6 +48,9 @@ def test_a_deploy_scores_the_backlog_again(client, conn, cfg, trainable, fake_en
     assert client.post("/api/model/rollback", json={"version": run["version"]}).status_code == 200
     _settled(client)
     assert heard_by() == both  # the same two folders (a version deployed again is the same model)
+    # Issue 34: both swaps are in the history, newest first (a run records itself; these had no run).
+    assert [(r["version"], r["previous"]) for r in client.get("/api/model/rollbacks").get_json()] == [
+        (run["version"], "v0-original"), ("v0-original", run["version"])]
 
 
 def test_it_can_be_turned_off(client, conn, cfg, trainable, fake_engine):

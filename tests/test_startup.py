@@ -11,7 +11,7 @@ from tests.conftest import free_port
 
 def test_a_mistyped_database_path_stops_instead_of_creating_one(tmp_path, capsys):
     typo = tmp_path / "Dev" / "databse" / "database.db"
-    for command in (["serve"], ["train"], ["evaluate"], ["demo"]):
+    for command in (["serve"], ["train"], ["evaluate"], ["demo"], ["model", "list"]):
         assert main([*command, "--db", str(typo), "--model", str(tmp_path / "model")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and str(typo) in err and "--create" in err
@@ -29,6 +29,19 @@ def test_a_port_in_use_is_one_line(tmp_path, capsys):
     assert code == 2 and "S2S Training on" not in out
     assert err.strip().count("\n") == 0 and f"127.0.0.1:{port}" in err and "--port" in err
     assert db.is_file()  # --create made the database the mistyped-path check would otherwise refuse
+
+
+def test_a_port_in_use_stops_the_demo_before_its_set_up(tmp_path, capsys, monkeypatch):
+    from utils import demo
+
+    monkeypatch.setattr(demo, "fill_demo", lambda *a, **k: pytest.fail("the demo was set up on a taken port"))
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        code = main(["--port", str(port), "--create", "--db", str(tmp_path / "db.db"),
+                     "--model", str(tmp_path / "model"), "--demo"])
+    assert code == 2 and f"127.0.0.1:{port}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["serve"], ["demo"], ["train"], ["evaluate"], ["model", "list"],

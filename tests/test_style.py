@@ -26,3 +26,19 @@ def test_the_dashboard_says_it_before_train(page, conn, speech):
     expect(page.locator("#train-style")).to_contain_text("without capitals")
     style = page.request.get("/api/data/style").json()
     assert style["transcripts"] == len(TYPED_FAST) and style["without_punctuation"] == len(TYPED_FAST)
+
+
+def test_the_editor_says_when_an_edit_changes_only_how_the_words_are_written(page, conn, speech):
+    """Issue 34, item 6: the model learns the reviews' style; a change of style alone is named while one types."""
+    item_id = database.insert_item(conn, "the bus leaves at eight thirty", speech["weather"])
+    page.goto(f"/editor?id={item_id}")
+    box, note = page.locator("#transcript"), page.locator("#style-note")
+    expect(box).to_have_value("the bus leaves at eight thirty")
+    expect(note).to_be_hidden()
+    for typed, named in (("The bus leaves at eight thirty.", "capitals and punctuation"),
+                         ("the bus leaves at 8.30", "the way numbers are written"),
+                         ("the bus leaves at eight thirty!", "punctuation")):
+        box.fill(typed)
+        expect(note).to_contain_text(f"Only {named} changed, not the words")
+    box.fill("the train leaves at eight thirty")  # a word changed: a correction, not a style
+    expect(note).to_be_hidden()

@@ -90,10 +90,13 @@ def test_nothing_pending_and_no_model_are_clear_400s(client, cfg, conn, clips):
     tiny_whisper.build(cfg.model.path)
     response = client.post("/api/train")
     assert response.status_code == 400 and response.get_json()["error"] == "nothing_pending"
-    # Three reviewed items are all held out (heldout_min=3): still nothing to train on.
+    assert "no item is reviewed yet" in response.get_json()["message"]
+    # Three reviewed items are all held out (heldout_min=3): still nothing to train on, and it says why.
     for clip in clips[:3]:
         database.insert_item(conn, "reviewed", clip, is_reviewed=1)
-    assert client.post("/api/train").get_json()["error"] == "nothing_pending"
+    refused = client.post("/api/train").get_json()
+    assert refused["error"] == "nothing_pending"
+    assert "of the 3 reviewed items, 3 held out to measure runs" in refused["message"]
     assert client.get("/api/data/stats").get_json()["pending_training"] == 0
 
 

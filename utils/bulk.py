@@ -42,7 +42,7 @@ def _candidates(conn: sqlite3.Connection, search: Search) -> list[sqlite3.Row]:
     where = ["typeof(d.transcript) = 'text'", contains]
     if not search.include_reviewed:
         where.append("d.is_reviewed IS NOT 1")
-    return conn.execute(f"SELECT {database.LIST_COLUMNS}, {database.IS_REGRESSION} AS regression "
+    return conn.execute(f"SELECT {database.LIST_COLUMNS} "
                         f"FROM {database.BY_LIST} WHERE {' AND '.join(where)} ORDER BY d.id", args).fetchall()
 
 

@@ -139,7 +139,9 @@ class TrainingConfig:
     warmup_ratio: float = setting(0.1, "Share of the steps over which the learning rate rises to its value.",
                                   (_fraction, "a fraction 0-1"))
     weight_decay: float = setting(0.01, "AdamW's weight decay.", (_fraction, "a fraction 0-1"))
-    seed: int = setting(42, "Seeds the shuffling and the held-out split, so a run can be repeated.")
+    seed: int = setting(42, "Seeds the order of the training clips and any random start (dropout, LoRA), so a "
+                        "run can be repeated. The held-out split does not use it: it is a fixed hash of each "
+                        "item's id, so an item held out once stays held out.")
     heldout_fraction: float = setting(0.1, "Share of reviewed items kept out of training to measure WER.",
                                       (_fraction, "a fraction 0-1"))
     heldout_min: int = setting(3, "At least this many reviewed items are held out.",

@@ -24,14 +24,15 @@ from typing import Any
 from utils import columns, transcripts
 from utils.schema import BY_LIST, SEED_SCHEMA, TABLE, migrate  # noqa: F401  (SEED_SCHEMA: the assistant's table, for tests)
 from utils.suggestion_rows import Ranking
-from utils.training_sets import IS_NO_SPEECH, IS_REGRESSION, UNUSABLE, UNUSABLE_REASON, has_text
+from utils.training_sets import IS_HELDOUT, IS_NO_SPEECH, IS_REGRESSION, UNUSABLE, UNUSABLE_REASON, has_text
 
 # Every column as the seed's type, whatever the other program stored (see utils/columns.py).
 LIST_COLUMNS = (f"d.id, {columns.as_text('d.transcript')} AS transcript, "
                 f"{columns.as_flag('d.is_reviewed')} AS is_reviewed, "
                 f"{columns.as_flag('d.is_trained')} AS is_trained, {columns.as_text('d.timestamp')} AS timestamp, "
                 f"{columns.problem('d')} AS problem, {IS_NO_SPEECH} AS no_speech, "
-                f"CASE WHEN {UNUSABLE} THEN {UNUSABLE_REASON} END AS unusable")
+                f"CASE WHEN {UNUSABLE} THEN {UNUSABLE_REASON} END AS unusable, {IS_REGRESSION} AS regression, "
+                f"({IS_HELDOUT} AND NOT {IS_REGRESSION}) AS held_out")
 SORTABLE = {"id": "d.id", "timestamp": "d.timestamp", "transcript": "d.transcript"}
 # The audio column as bytes even where the other program stored it as TEXT, which Python's
 # sqlite3 would otherwise try (and fail) to decode as UTF-8.
@@ -141,6 +142,7 @@ def _item(row: sqlite3.Row) -> dict[str, Any]:
         "is_reviewed": row["is_reviewed"],
         "is_trained": row["is_trained"],
         "regression": int(row["regression"]),
+        "held_out": bool(row["held_out"]),
         "no_speech": bool(row["no_speech"]),
         "timestamp": row["timestamp"],
         "problem": ((row["problem"] or "") + (columns.text_problem(row["transcript"]) or "")).strip() or None,
@@ -219,7 +221,8 @@ def list_items_json(
         "SELECT coalesce(json_group_array(json_object('id', id, 'transcript', transcript, "
         "'is_reviewed', is_reviewed, 'is_trained', is_trained, 'timestamp', timestamp, "
         "'duration_s', duration_s, 'problem', problem, 'no_speech', json(CASE no_speech WHEN 1 THEN 'true' "
-        "ELSE 'false' END), 'unusable', unusable, 'audio_error', audio_error)), '[]') FROM ("
+        "ELSE 'false' END), 'unusable', unusable, 'audio_error', audio_error, 'regression', regression, "
+        "'held_out', json(CASE held_out WHEN 1 THEN 'true' ELSE 'false' END))), '[]') FROM ("
         f"SELECT {LIST_COLUMNS}, m.duration_s, m.error AS audio_error FROM {BY_LIST} "
         f"LEFT JOIN s2s_app_audio_meta m ON m.item_id = d.id {join} {clause} ORDER BY {order} {page})",
         join_params + params + page_params,
@@ -228,7 +231,7 @@ def list_items_json(
 
 
 def get_item(conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
-    row = conn.execute(f"SELECT {LIST_COLUMNS}, {IS_REGRESSION} AS regression FROM {BY_LIST} WHERE d.id = ?",
+    row = conn.execute(f"SELECT {LIST_COLUMNS} FROM {BY_LIST} WHERE d.id = ?",
                        (item_id,)).fetchone()
     if row is None:
         raise NotFound(item_id)

@@ -96,6 +96,12 @@ CREATE TABLE IF NOT EXISTS s2s_app_train_items (
     transcript TEXT,
     PRIMARY KEY (job_id, item_id)
 );
+-- Kept versions deployed by hand (rollback, or forward again): the history shows them between the runs.
+CREATE TABLE IF NOT EXISTS s2s_app_rollbacks (
+    at TEXT NOT NULL,
+    version TEXT NOT NULL,
+    previous TEXT
+);
 """
 
 # What the deployed model hears in each clip, per model (its fingerprint).

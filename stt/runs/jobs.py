@@ -27,7 +27,7 @@ from typing import Any
 from stt.models import deploy_lock, disk_use, model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.runs import announce, liveness, warm
-from utils import database, disk, runs, training_sets
+from utils import database, disk, rollbacks, runs, training_sets
 from utils.config import Config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -228,8 +228,7 @@ def start_record(cfg: Config, mode: str | None = None) -> dict[str, Any]:
             check_can_start(conn, cfg, "No trainable model")
             planned = plan(conn, cfg)
             if not planned.train:
-                raise JobError("nothing_pending", "Nothing to train on: review some items first "
-                               "(held-out items are only used to measure).")
+                raise JobError("nothing_pending", _nothing_pending(conn, cfg))
             job_id = runs.create(conn, mode or cfg.training.mode, len(planned.train), len(planned.heldout))
             # The run uses exactly these items, however many more get reviewed before its worker starts,
             # and what it holds out stays held out in every later run.
@@ -278,6 +277,19 @@ def cancel(cfg: Config, job_id: str) -> dict[str, Any]:
         conn.close()
 
 
+def _nothing_pending(conn: sqlite3.Connection, cfg: Config) -> str:
+    """Why a run has nothing to train on, in the counts the dashboard shows: "review some items first"
+    misleads a user who has reviewed fifty."""
+    counts = training_sets.stats(conn, cfg.training.heldout_fraction, cfg.training.heldout_min)
+    if not counts["reviewed"]:
+        return "Nothing to train on: no item is reviewed yet. Review some in the editor first."
+    parts = [f"{counts[key]} {label}" for key, label in (
+        ("trained", "trained already"), ("heldout", "held out to measure runs"),
+        ("regression", "regression checks"), ("unusable", "not usable (the dashboard says why)")) if counts[key]]
+    return (f"Nothing new to train on: of the {counts['reviewed']} reviewed items, "
+            f"{', '.join(parts) or 'none is new'}. Review more recordings first.")
+
+
 def rollback(cfg: Config, version: str) -> dict[str, Any]:
     """Deploy a kept version, and make is_trained agree with what that model has learned.
 
@@ -315,7 +327,9 @@ def _deploy_version(conn: sqlite3.Connection, cfg: Config, version: str) -> None
         _sync(conn, old)
         raise JobError("rollback_failed", f"Could not deploy version {version}: {exc}. "
                        "The model that was deployed is still in place.") from None
-    _sync(conn, new)
+    with database.transaction(conn):
+        runs.sync_trained(conn, new)
+        rollbacks.record(conn, version, old[-1] if old else None)
 
 
 def clear_caches(cfg: Config) -> dict[str, Any]:

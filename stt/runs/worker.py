@@ -229,8 +229,11 @@ def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, measured: 
     accepted, message = deploy_rule.verdict(heard["clip_errors"], cfg.training.wer_tolerance,
                                             cfg.training.deploy_confidence, heard["faults"])
     if 0 < result.best_epoch < result.epochs_run:
-        message += (f" Kept epoch {result.best_epoch} of the {result.epochs_run} trained: after it, the loss on the "
-                    "held-out and check speech no longer fell (the stop before memorisation).")
+        message += (f" Kept epoch {result.best_epoch} of the {result.epochs_run} trained: "
+                    + ("the loss on the held-out and check speech no longer fell after it, so the run stopped "
+                       "there (the stop before memorisation)." if result.epochs_run < result.max_epochs else
+                       "every configured epoch ran, and the loss on the held-out and check speech was lowest "
+                       "after that one."))
     if result.blend < 1:
         message += (f" Kept {percent(result.blend, 0)} of the change from the deployed model: on the held-out and "
                     "check speech, that blend did better than the whole change.")

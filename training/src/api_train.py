@@ -16,7 +16,7 @@ from stt.runs import announce, jobs
 from training.src import api_suggest, current, params
 from training.src.db import get_db
 from training.src.errors import ApiError
-from utils import runs
+from utils import rollbacks, runs
 from utils.config import TRAINING_MODES as MODES
 
 bp = Blueprint("train", __name__, url_prefix="/api")
@@ -101,6 +101,12 @@ def model_disk():
 def clear_caches():
     with _model_lock:
         return jsonify(jobs.clear_caches(_cfg()))
+
+
+@bp.get("/model/rollbacks")
+def rollback_history():
+    """Kept versions deployed by hand, newest first: the history shows them between the runs."""
+    return jsonify(rollbacks.history(get_db()))
 
 
 @bp.post("/model/rollback")

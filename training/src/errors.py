@@ -8,6 +8,8 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -50,79 +52,85 @@ def error_response(status: int, error: str, message: str, **extra: object):
     return jsonify(body), status
 
 
-def register(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        response, status = error_response(exc.status, exc.error, exc.message, **exc.extra)
-        if "retry_after_s" in exc.extra:  # 429: clients and proxies read the wait from the header
-            response.headers["Retry-After"] = str(exc.extra["retry_after_s"])
-        return response, status
+def _api_error(exc: ApiError):
+    response, status = error_response(exc.status, exc.error, exc.message, **exc.extra)
+    if "retry_after_s" in exc.extra:  # 429/503: clients and proxies read the wait from the header
+        response.headers["Retry-After"] = str(exc.extra["retry_after_s"])
+    return response, status
 
-    @app.errorhandler(jobs.JobError)
-    def _job_error(exc: jobs.JobError):
-        # A code without a status of its own is still the job's refusal, never a crash of the handler.
-        return error_response(JOB_STATUS.get(exc.error, 409), exc.error, exc.message, **exc.extra)
 
-    @app.errorhandler(database.NotFound)
-    def _not_found(exc: database.NotFound):
-        return error_response(404, "not_found", f"No item with id {exc.args[0] if exc.args else '?'}.")
+def _conflict(exc: database.VersionConflict):
+    response, status = error_response(412, "version_conflict", "Someone else changed this item since you "
+                                      "opened it. Their version is in 'current'.", current=exc.current)
+    response.set_etag(exc.current["version"])
+    return response, status
 
-    @app.errorhandler(audio.AudioError)
-    def _undecodable(exc: audio.AudioError):
-        item = (request.view_args or {}).get("item_id", "?")
-        return error_response(422, "undecodable_audio", f"The audio of item {item} cannot be played: {exc}. "
-                              "The transcript can still be edited.")
 
-    @app.errorhandler(database.AlreadyTrained)
-    def _already_trained(exc: database.AlreadyTrained):
-        return error_response(409, "already_trained", "This recording was already used for training, so it "
-                              "cannot check whether a new model forgets: choose one the model has not learned.",
-                              field="regression")
+def _http_error(exc: HTTPException):
+    name = (exc.name or "error").lower().replace(" ", "_")
+    response, status = error_response(exc.code or 500, name, exc.description or exc.name)
+    # Keep the exception's own headers (Allow on 405, Content-Range on 416), not its HTML content type.
+    for header, value in exc.get_headers():
+        if header.lower() != "content-type":
+            response.headers[header] = value
+    return response, status
 
-    @app.errorhandler(database.VersionConflict)
-    def _conflict(exc: database.VersionConflict):
-        response, status = error_response(412, "version_conflict", "Someone else changed this item since you "
-                                          "opened it. Their version is in 'current'.", current=exc.current)
-        response.set_etag(exc.current["version"])
-        return response, status
 
-    @app.errorhandler(bulk.StalePreview)
-    def _stale_preview(exc: bulk.StalePreview):
-        return error_response(412, "preview_stale", "The matches changed since the preview: preview again.",
-                              total=len(exc.matches), tag=bulk.tag(exc.matches))
+# SQLite errors a retry can cure: another program holds the lock, or the file is briefly out of reach.
+_RETRYABLE = ("locked", "busy", "unable to open", "disk i/o error")
 
-    @app.errorhandler(bulk.UnknownBatch)
-    def _unknown_batch(exc: bulk.UnknownBatch):
-        return error_response(404, "not_found", f"No find-and-replace batch {exc.args[0]}.")
 
-    @app.errorhandler(bulk.AlreadyUndone)
-    def _already_undone(exc: bulk.AlreadyUndone):
-        return error_response(409, "already_undone", f"Batch {exc.args[0]} was undone already.")
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        name = (exc.name or "error").lower().replace(" ", "_")
-        response, status = error_response(exc.code or 500, name, exc.description or exc.name)
-        # Keep the exception's own headers (Allow on 405, Content-Range on 416), not its HTML content type.
-        for header, value in exc.get_headers():
-            if header.lower() != "content-type":
-                response.headers[header] = value
-        return response, status
-
-    app.register_error_handler(OSError, _os_error)
-
-    @app.errorhandler(sqlite3.OperationalError)
-    def _db_busy(exc: sqlite3.OperationalError):
-        # "database is locked" after the busy timeout, or a file we cannot open:
-        # the client may retry, so 503 rather than 500.
-        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
-        if "disk is full" in str(exc):  # SQLITE_FULL: nothing was written, and retrying will not help
-            return error_response(507, "disk_full", f"The disk that holds the database "
-                                  f"({current.config().database.path}) is full, so nothing was changed: free "
-                                  "space on it and try again.")
+def _database_error(exc: sqlite3.OperationalError):
+    text = str(exc)
+    log.warning("database error on %s %s: %s", request.method, request.path, text)
+    if "disk is full" in text:  # SQLITE_FULL: nothing was written, and retrying will not help
+        return error_response(507, "disk_full", f"The disk that holds the database "
+                              f"({current.config().database.path}) is full, so nothing was changed: free "
+                              "space on it and try again.")
+    if any(word in text.lower() for word in _RETRYABLE):
         return error_response(503, "database_unavailable", f"The database is unavailable: {exc}. Try again.")
+    # A schema the app did not expect (a table or column another program dropped or changed): the service is
+    # unavailable, but a retry alone will not cure it, so the answer does not invite one.
+    return error_response(503, "database_schema", f"The database does not hold what the app expects ({exc}): "
+                          "another program may have changed or removed its tables. Check "
+                          f"{current.config().database.path}; restarting the app repairs its own tables.")
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
+
+def _unexpected(exc: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
+
+
+def _fixed(status: int, error: str, message: Callable[[Any], str], **extra: object) -> Callable[[Any], Any]:
+    """A handler for an exception whose answer is one status, one code and one sentence."""
+    return lambda exc: error_response(status, error, message(exc), **extra)
+
+
+# Each domain exception and its answer, most specific first (Flask picks the nearest class anyway).
+HANDLERS: list[tuple[type[BaseException], Callable[[Any], Any]]] = [
+    (ApiError, _api_error),
+    # A code without a status of its own is still the job's refusal, never a crash of the handler.
+    (jobs.JobError, lambda exc: error_response(JOB_STATUS.get(exc.error, 409), exc.error, exc.message, **exc.extra)),
+    (database.NotFound, _fixed(404, "not_found", lambda exc: f"No item with id {exc.args[0] if exc.args else '?'}.")),
+    (audio.AudioError, lambda exc: error_response(
+        422, "undecodable_audio", f"The audio of item {(request.view_args or {}).get('item_id', '?')} cannot be "
+        f"played: {exc}. The transcript can still be edited.")),
+    (database.AlreadyTrained, _fixed(409, "already_trained", lambda exc: (
+        "This recording was already used for training, so it cannot check whether a new model forgets: choose "
+        "one the model has not learned."), field="regression")),
+    (database.VersionConflict, _conflict),
+    (bulk.StalePreview, lambda exc: error_response(
+        412, "preview_stale", "The matches changed since the preview: preview again.", total=len(exc.matches),
+        tag=bulk.tag(exc.matches))),
+    (bulk.UnknownBatch, _fixed(404, "not_found", lambda exc: f"No find-and-replace batch {exc.args[0]}.")),
+    (bulk.AlreadyUndone, _fixed(409, "already_undone", lambda exc: f"Batch {exc.args[0]} was undone already.")),
+    (HTTPException, _http_error),
+    (OSError, _os_error),
+    (sqlite3.OperationalError, _database_error),
+    (Exception, _unexpected),
+]
+
+
+def register(app: Flask) -> None:
+    for exception, handler in HANDLERS:
+        app.register_error_handler(exception, handler)

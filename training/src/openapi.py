@@ -82,9 +82,12 @@ SCHEMAS: dict[str, Any] = {
                         "unusable": {**NULLABLE_STRING,
                                      "enum": ["not_text", "no_words", "no_audio", "undecodable", "too_long", None]},
                         # Why the audio cannot be played, once measured; null when it plays or is not measured yet.
-                        "audio_error": NULLABLE_STRING}},
-    "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version", "regression"], "properties": {
-        "version": {"type": "string"}, "regression": {"type": "integer", "enum": [0, 1]}}}]},
+                        "audio_error": NULLABLE_STRING,
+                        # A regression check (every run must still get it right), or held out to measure
+                        # every run; neither is ever trained on.
+                        "regression": {"type": "integer", "enum": [0, 1]}, "held_out": {"type": "boolean"}}},
+    "Item": {"allOf": [_ref("ItemSummary"), {"type": "object", "required": ["version", "regression", "held_out"],
+                                             "properties": {"version": {"type": "string"}}}]},
     "ItemDetail": {"allOf": [_ref("Item"), {"type": "object", "properties": {
         "audio": {"type": "string", "format": "byte"}, "audio_mime": NULLABLE_STRING,
         "sample_rate": NULLABLE_INT, "audio_error": NULLABLE_STRING,
@@ -287,6 +290,12 @@ PATHS: dict[str, Any] = {
         "responses": {"200": _json({"type": "object", "required": ["freed_bytes", "message"],
                                     "properties": {"freed_bytes": {"type": "integer", "minimum": 0},
                                                    "message": {"type": "string"}}}), **_errors(409)}}},
+    "/api/model/rollbacks": {"get": {
+        "summary": "Kept versions deployed by hand (rollback, or forward again), newest first",
+        "responses": {"200": _json({"type": "array", "items": {
+            "type": "object", "required": ["at", "version", "previous"],
+            "properties": {"at": {"type": "string"}, "version": {"type": "string"},
+                           "previous": NULLABLE_STRING}}})}}},
     "/api/model/rollback": {"post": {
         "summary": "Deploy a kept version again",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {

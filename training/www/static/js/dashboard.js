@@ -82,7 +82,16 @@ async function loadStats() {
   $("page-sub").textContent = unreviewed
     ? `${plural(unreviewed, "recording")} to review. Listen, correct, then teach the model.`
     : "Everything is reviewed. New recordings from the assistant appear here.";
+  if (!stats.total) renderEmpty();
   updateTrainButton();
+}
+
+// A first start on an empty database: say which file is read, and how to try the app without recordings.
+let databasePath = null;
+function renderEmpty() {
+  $("page-sub").textContent = `No recordings yet${databasePath ? ` in ${databasePath}` : ""}. ` +
+    "The assistant's recordings appear here as it writes them. To try the app first, start it with --demo " +
+    "(./training_server.sh --demo, or python main.py demo to add the demo clips to this database).";
 }
 
 // How the transcripts to train on are written: the model learns that style, so say so before Train.
@@ -103,6 +112,7 @@ function updateTrainButton() {
   const noModel = Boolean(model && !model.format);  // no folder, or one that holds no Whisper model
   button.disabled = running || pending === 0 || !trainingApi || noModel;
   let reason;
+  let warning = false;  // ready, but with something to know first: not shown as plain good news
   if (!trainingApi) reason = "Training is not available on this server yet.";
   else if (running) reason = "A training run is in progress.";
   else if (!stats) reason = "";
@@ -123,10 +133,12 @@ function updateTrainButton() {
     if (stats.heldout && Number.isFinite(words) && words < 100) {
       reason += ` The held-out items hold ${plural(words, "word")}, too few to tell a better model from a worse one ` +
         `(one word is ${words ? (100 / words).toFixed(1) : "100"} points of WER): review more items to make the verdict surer.`;
+      warning = true;
     }
   }
   $("train-reason").textContent = reason;
-  $("train-reason").classList.toggle("ready", !button.disabled);
+  $("train-reason").classList.toggle("ready", !button.disabled && !warning);
+  $("train-reason").classList.toggle("warn", !button.disabled && warning);
 }
 
 // ---- recordings table -----------------------------------------------------
@@ -164,6 +176,8 @@ function renderRows(items, measured) {
           : unplayable ? badge("Won't play", "warn", `The audio cannot be played: ${item.audio_error}`)
           : badge("To review", "new"),
         item.is_trained ? badge("Trained", "trained") : null,
+        item.held_out ? badge("Held out", "neutral", "Measures every run's model; never trained on") : null,
+        item.regression ? badge("Regression check", "warn", "Every run must still get it right; never trained on") : null,
         item.no_speech ? badge("No speech", "neutral", "Marked as holding no speech: trained as silence") : null,
         item.unusable ? badge("Not usable", "warn", `No run can use it: ${UNUSABLE_REASONS[item.unusable] || item.unusable}`) : null,
         item.problem ? badge("Needs repair", "warn", item.problem) : null),
@@ -403,7 +417,7 @@ function renderVersions(model) {
   if (!model) { list.replaceChildren(); $("versions-empty").hidden = false; return; }
   $("model-line").textContent = model.present
     ? `${model.name || "Model"}${model.format ? ` (${model.format})` : ""} at ${model.path}${model.version ? ` · version ${model.version} deployed` : ""}`
-    : `No model found at ${model.path}. Put a Whisper model there to train.`;
+    : `No model found at ${model.path}. Run \`python main.py model download\` to fetch one there, or point [model].path at your Whisper model.`;
   renderTold(model);
   const versions = model.versions || [];
   const running = Boolean(job && job.active);
@@ -507,17 +521,36 @@ function heldoutClips(run) {
       line("before", c.reference, c.before, c.before_errors), line("after", c.reference, c.after, c.after_errors)))));
 }
 
+// A kept version deployed by hand: its own row, so the history does not read as if the last run's model were in use.
+function rollbackRow(r) {
+  const what = r.previous ? `version ${r.previous} replaced` : "the original model replaced";
+  return el("tr", { class: "rollback-row" },
+    el("td", { class: "nowrap" }, el("span", { title: fmtDate(r.at) }, fmtShortDate(r.at))),
+    el("td", { class: "num", "data-label": "Items" }, "–"),
+    el("td", { "data-label": "Mode" }, "by hand"),
+    el("td", { class: "wer", "data-label": "Held-out WER" }, "–"),
+    el("td", { class: "num nowrap", "data-label": "Took" }, "–"),
+    el("td", { class: "outcome" }, badge("Rolled back", "neutral"),
+      el("span", { class: "muted run-message" }, `Version ${r.version} deployed from Model versions (${what}).`)));
+}
+
 async function loadHistory() {
-  const [runs, info] = await Promise.all([optional("/api/train/runs"), optional("/api/model")]);
+  const [runs, info, rolled] = await Promise.all([optional("/api/train/runs"), optional("/api/model"),
+                                                  optional("/api/model/rollbacks")]);
   model = info;
   if (info) loadDisk().catch(() => { $("disk-line").hidden = true; });
   updateTrainButton();
   const list = Array.isArray(runs) ? runs : [];
-  $("runs-body").replaceChildren(...list.map((r) => el("tr", {},
+  const rows = [...list.map((r) => ({ at: r.started_at, run: r })),
+                ...(Array.isArray(rolled) ? rolled : []).map((r) => ({ at: r.at, rollback: r }))]
+    // Newest first; a rollback in the same second as a run's start came after it (times are to the second).
+    .sort((a, b) => String(b.at).localeCompare(String(a.at)) || Boolean(b.rollback) - Boolean(a.rollback));
+  $("runs-body").replaceChildren(...rows.map(({ run: r, rollback: rb }) => rb ? rollbackRow(rb) : el("tr", {},
     el("td", { class: "nowrap" }, el("span", { title: fmtDate(r.started_at) }, fmtShortDate(r.started_at))),
     // data-label names the column where a phone shows each row as a card without the header.
     el("td", { class: "num", "data-label": "Items" }, r.items ?? "–",
-      r.heldout_items ? el("span", { class: "muted small" }, ` +${r.heldout_items}`) : null),
+      r.heldout_items ? el("span", { class: "muted small", title: "Held out: measured, never trained on" },
+        ` + ${r.heldout_items} held out`) : null),
     el("td", { "data-label": "Mode" }, r.mode || "–"),
     el("td", { class: "wer", "data-label": "Held-out WER" }, Number.isFinite(r.wer_after) || Number.isFinite(r.wer_before)
       ? `${fmtPercent(r.wer_before)} → ${fmtPercent(r.wer_after)}` : "–"),
@@ -526,7 +559,7 @@ async function loadHistory() {
       phaseTimes(r) ? el("span", { class: "muted run-message run-phases" }, `Time: ${phaseTimes(r)}`) : null,
       judging(r) ? el("span", { class: "muted run-message run-judging" }, judging(r)) : null,
       heldoutClips(r)))));
-  $("runs-empty").hidden = list.length > 0;
+  $("runs-empty").hidden = rows.length > 0;
   werChart(list);
   if (model === null) $("model-line").textContent = "Model information is not available on this server yet.";
   renderVersions(model);
@@ -666,6 +699,8 @@ async function loadHealth() {
   try {
     const { data } = await api("GET", "/api/health");
     $("health-line").textContent = data.status === "ok" ? "" : "Database problem";
+    databasePath = data.database && data.database.path;
+    if (stats && !stats.total) renderEmpty();
   } catch (err) {
     $("health-line").textContent = err.status === 503 ? "Database cannot be read" : "";
   }

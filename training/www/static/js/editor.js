@@ -42,6 +42,7 @@ function refreshDirty() {
   if (isDirty()) setSaveState("Unsaved changes", "warn");
   else if ($("save-state").classList.contains("warn")) setSaveState("", "");
   refreshReviewedHint();
+  refreshStyleNote();
   const words = textarea.value.trim() ? textarea.value.trim().split(/\s+/).length : 0;
   // Fast speech is about 4 words a second; far more than that cannot all be in this clip.
   const seconds = ed.item && ed.item.duration_s;
@@ -50,6 +51,19 @@ function refreshDirty() {
     ? `${textarea.value.length} / 10000 characters`
     : words ? `· ${plural(words, "word")}${tooMany ? ` — more than a ${seconds.toFixed(1)} s clip can hold` : ""}` : "";
   $("char-count").classList.toggle("warn", tooMany);
+}
+
+const STYLE_NAMES = { capitals: "capitals", punctuation: "punctuation", numbers: "the way numbers are written" };
+
+// An edit that changes only how the words are written: the run scores it as no change, but the model learns it.
+function refreshStyleNote() {
+  const kinds = ed.item ? styleChange(ed.opened || "", textarea.value) : null;
+  const note = $("style-note");
+  note.hidden = !kinds;
+  if (!kinds) return;
+  const named = kinds.map((k) => STYLE_NAMES[k]);
+  note.textContent = `Only ${named.join(" and ")} changed, not the words. A run counts no error either way, ` +
+    "but the model learns to write the way your transcripts do: keep one style in all of them.";
 }
 
 function refreshReviewedHint() {
@@ -220,6 +234,7 @@ function fillDetails(item) {
     item.is_reviewed ? badge("Reviewed", "ok") : badge("To review", "new"),
     item.is_trained ? badge("Trained", "trained") : null,
     item.regression ? badge("Regression check", "warn") : null,
+    item.held_out ? badge("Held out", "neutral", "Measures every run's model; never trained on") : null,
     item.no_speech ? badge("No speech", "neutral", "Marked as holding no speech: the model learns to write nothing for it") : null,
   ].filter(Boolean));
   $("trained-note").hidden = !item.is_trained;
@@ -248,6 +263,7 @@ function savedState(item) {
 function fill(item) {
   ed.item = item;
   ed.saved = savedState(item);
+  ed.opened = ed.saved.transcript;  // what the item said when opened: the style note compares with it
   ed.toggled = false;
   ed.conflict = null;
   ed.nextAfterConflict = null;
@@ -632,6 +648,8 @@ function wire() {
   const stopped = () => { $("play-btn").textContent = "▶ Play"; $("play-btn").classList.remove("playing"); animate(); };
   audio.addEventListener("pause", stopped);
   audio.addEventListener("ended", stopped);
+  // Moving on while playing loads the next clip: the browser stops without a "pause" event, then "emptied".
+  audio.addEventListener("emptied", stopped);
   audio.addEventListener("loadedmetadata", animate);
   audio.addEventListener("seeked", animate);
   audio.addEventListener("error", () => {

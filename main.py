@@ -220,7 +220,7 @@ def _transfer(cfg: Config, args: argparse.Namespace) -> int:
     """`export` and `import`: the user's data out of and into the shared table."""
     from pathlib import Path
 
-    from utils import database, export, importer
+    from utils import database, disk, export, importer
     from utils.import_sources import SourceError
 
     database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
@@ -232,13 +232,16 @@ def _transfer(cfg: Config, args: argparse.Namespace) -> int:
             for item_id, why in report.skipped:
                 print(f"  item {item_id}: {why}")
             return 0
-        result = importer.import_clips(conn, Path(args.path), cfg.audio, args.reviewed)
+        result = importer.import_clips(conn, Path(args.path), cfg.audio, args.reviewed, cfg.database.keep_free_mb)
         print(f"import: {result.summary()}")
         for source, why in result.problems:
             print(f"  {source}: {why}")
         return 0 if result.added or not result.problems else 1
     except (export.ExportError, SourceError) as exc:
         print(f"{args.command}: {exc}", file=sys.stderr)
+        return 1
+    except disk.DiskShort as exc:  # import: the batches added before it stay, whole
+        print(f"{args.command}: stopped: {exc}", file=sys.stderr)
         return 1
     finally:
         conn.close()

@@ -5,9 +5,10 @@
 The "assistant" is a process of its own that transcribes a 5 s espeak-ng clip with faster-whisper every
 3 s, as an assistant hears its user (Whisper tiny.en, CTranslate2 int8, transcribe() with its defaults),
 and records how long each took. Measured idle, then while a default Train click runs (the worker's
-whole run, stt.runs.worker.run, on 30 reviewed clips, after the warm-up), once with the click at
-normal priority (as before) and once as it runs now (below normal: utils/background.py). Each click is
-also timed alone, both ways, so the cost of the lower priority to the click itself shows. Writes
+whole run, stt.runs.worker.run, on 30 reviewed clips, after the warm-up): at normal priority (as
+before), below normal (as it runs now: utils/background.py), and below normal on one core fewer
+(training.num_threads). Each click is also timed alone, each way, so what sharing costs the click
+itself shows. Writes
 "## Beside the assistant" of docs/performance.md.
 """
 from __future__ import annotations
@@ -55,13 +56,23 @@ def _assistant(stop: Any, ready: Any, out: Any) -> None:
         time.sleep(max(0.0, next_at - time.monotonic()))
 
 
-def _click(cfg: Any, lowered: bool) -> float:
-    """One default click in this fresh process; `lowered` False keeps it at normal priority, as before."""
+# How each click runs: its priority, and whether it leaves a core to the assistant (training.num_threads).
+VARIANTS = {"normal": (False, False), "lowered": (True, False), "lowered, a core fewer": (True, True)}
+
+
+def _click(cfg: Any, variant: str) -> float:
+    """One default click in this fresh process, as `variant` says (VARIANTS); "normal" is how it ran before
+    it lowered itself."""
+    import os
+
     from bench.click_bench import _click as click
     from utils import background
 
+    lowered, core_fewer = VARIANTS[variant]
     if not lowered:
         background.lower_this_process = lambda: None  # what the worker did before it lowered itself
+    if core_fewer:
+        cfg.training.num_threads = max(1, (os.cpu_count() or 1) - 1)
     return click(cfg)["seconds"]
 
 
@@ -97,16 +108,15 @@ def _case(name: str, tmp: Path, context: Any) -> dict[str, Any]:
         shutil.copytree(folder, copy, symlinks=True)
         return cfg_in(copy, cfg, folder)
 
-    for lowered in (False, True):
-        key = "lowered" if lowered else "normal"
+    for n, key in enumerate(VARIANTS):
         with context.Pool(1) as pool:
-            row[f"alone {key}"] = pool.apply(_click, (fresh(f"alone-{key}"), lowered))
-        beside = fresh(f"beside-{key}")
+            row[f"alone {key}"] = pool.apply(_click, (fresh(f"alone-{n}"), key))
+        beside = fresh(f"beside-{n}")
         timing: dict[str, float] = {}
 
-        def run_click(beside: Any = beside, lowered: bool = lowered, timing: dict = timing) -> None:
+        def run_click(beside: Any = beside, key: str = key, timing: dict = timing) -> None:
             with context.Pool(1) as pool:
-                timing["s"] = pool.apply(_click, (beside, lowered))
+                timing["s"] = pool.apply(_click, (beside, key))
         row[f"beside {key}"] = _latencies(context, run_click)
         row[f"click beside {key}"] = timing["s"]
         print(name, key, {k: v for k, v in row.items() if not isinstance(v, list)}, flush=True)
@@ -160,16 +170,17 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     idle = _latencies(context)
     print("idle", _stats(idle), flush=True)
-    lines = ["| click on | assistant idle: median / p95 (s) | during a click at normal priority | during a click "
-             "below normal | p95 ratio below normal / idle | click alone: normal / below normal (s) | click "
-             "beside the assistant: normal / below normal (s) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| click on | how the click runs | assistant's latency during it: median / p95 (s) | p95 / idle p95 | "
+             "click alone (s) | click beside the assistant (s) |", "|---|---|---:|---:|---:|---:|",
+             f"| – | no click (idle) | {_stats(idle)} | 1.00x | – | – |"]
+    idle_p95 = statistics.quantiles(idle, n=20)[-1]
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
             r = _case(name, Path(tmp), context)
-            ratio = statistics.quantiles(r["beside lowered"], n=20)[-1] / statistics.quantiles(idle, n=20)[-1]
-            lines.append(f"| {name} | {_stats(idle)} | {_stats(r['beside normal'])} | {_stats(r['beside lowered'])} "
-                         f"| {ratio:.2f}x | {r['alone normal']:.0f} / {r['alone lowered']:.0f} | "
-                         f"{r['click beside normal']:.0f} / {r['click beside lowered']:.0f} |")
+            for key in VARIANTS:
+                ratio = statistics.quantiles(r[f"beside {key}"], n=20)[-1] / idle_p95
+                lines.append(f"| {name} | {key} | {_stats(r[f'beside {key}'])} | {ratio:.2f}x | "
+                             f"{r[f'alone {key}']:.0f} | {r[f'click beside {key}']:.0f} |")
     body = (f"Run `python bench/beside_assistant_bench.py` on {machine()}. {__doc__.split(chr(10) * 2)[1]}\n\n"
             + "\n".join(lines))
     print(body)

@@ -70,7 +70,7 @@ def _run_seq2seq_trainer(model_dir: Path, out_dir: Path, train: list, cfg: Any) 
     import torch
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, WhisperForConditionalGeneration, WhisperProcessor
 
-    from stt.finetune.data import is_multilingual
+    from stt.models.model_format import is_multilingual
 
     torch.set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 import jiwer  # noqa: E402
 
 from bench.report import publish  # noqa: E402
+from stt.assistant.words import word_error_rate  # noqa: E402
 from stt.models.decoding import SAMPLE_RATE  # noqa: E402
-from stt.review.suggestions import word_error_rate  # noqa: E402
 from stt.review.transcriber import Transcriber  # noqa: E402
 from utils.audio import load_for_whisper  # noqa: E402
 from utils.config import AudioConfig  # noqa: E402

@@ -91,7 +91,8 @@ def test_transformers_starting_from_the_cached_bottom_hears_what_it_hears_from_t
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     from stt.finetune.data import log_mel
-    from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key
+    from stt.finetune.encoder_states import EncoderSplit
+    from stt.finetune.state_files import StateCache, audio_key
 
     model_dir = tiny_whisper.build(tmp_path / "model")
     profile = resolve(AssistantConfig(), "huggingface")

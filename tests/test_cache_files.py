@@ -9,8 +9,8 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from stt.finetune import modes
 from stt.finetune.data import Sample
-from stt.finetune.encoder_states import sound
 from stt.finetune.run_inputs import prepare
+from stt.finetune.state_files import sound
 from stt.models import store
 from tests import tiny_whisper
 from tests.speech import espeak_16k_wav

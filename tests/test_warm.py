@@ -11,9 +11,9 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from stt.assistant.heard import HeardCache
 from stt.finetune import modes, ordinary, quiet
 from stt.finetune.data import Sample
-from stt.finetune.frozen_tail import FrozenTail
 from stt.finetune.labels import learned_forms
 from stt.finetune.run_inputs import prepare
+from stt.finetune.state_files import FrozenTail
 from stt.models import store
 from stt.runs import warm
 from stt.runs.measuring import profile_for

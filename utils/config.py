@@ -84,6 +84,12 @@ class DatabaseConfig:
                          "example, 'C:\\Users\\Aspen\\Dev\\database\\database.db'.")
     busy_timeout_ms: int = setting(5000, "How long a request waits for the assistant's write lock before giving up.",
                                    (lambda v: v >= 0, "a non-negative number of milliseconds"))
+    keep_free_mb: int = setting(-1, "Free space (MB) the app leaves on every disk it writes (the model's caches, "
+                                "runs and versions, imports into this database, exports) so the assistant can keep "
+                                "recording; a write that would eat into it stops and says what to delete. "
+                                "-1: a tenth of the disk, at most 1 GB. 0: none.",
+                                (lambda v: v >= -1, "a size in MB, 0 or more (-1: a tenth of the disk, at most "
+                                                    "1 GB)"))
 
 
 @dataclass

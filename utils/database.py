@@ -56,6 +56,12 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+def file_of(conn: sqlite3.Connection) -> Path | None:
+    """The file behind a connection's main database; None in memory."""
+    name = conn.execute("PRAGMA database_list").fetchone()[2]
+    return Path(name) if name else None
+
+
 def now() -> str:
     """UTC timestamps as ISO text, for the app's own tables and files: they sort as strings, so SQL can compare them."""
     return datetime.now(UTC).isoformat(timespec="seconds")

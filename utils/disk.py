@@ -3,8 +3,8 @@
 The assistant writes its recordings into the same database on the same computer, often the same
 disk as the model and its caches. A warm-up or a run that filled that disk would make the
 assistant lose rows ("database or disk is full"), so every large write of the app leaves a margin
-free: 10% of the disk, at most 1 GB. A write that would eat into it is refused with one sentence
-that says what was short and what can be deleted.
+free: by default 10% of the disk, at most 1 GB (`[database].keep_free_mb` sets another). A write
+that would eat into it is refused with one sentence that says what was short and what can be deleted.
 """
 from __future__ import annotations
 
@@ -14,25 +14,32 @@ from pathlib import Path
 MB = 1 << 20
 MARGIN_MAX = 1 << 30
 MARGIN_SHARE = 0.10
+# `keep_free_mb` that means the default margin.
+AUTO = -1
 
 
 class DiskShort(OSError):
     """Not enough free space beyond the margin kept for the assistant; str() is the sentence to show."""
 
 
-def ensure_room(folder: Path, needed: int, what: str, remedy: str = "") -> None:
+def margin(total: int, keep_free_mb: int = AUTO) -> int:
+    """Bytes to leave free on a disk of `total` bytes."""
+    return min(MARGIN_MAX, int(total * MARGIN_SHARE)) if keep_free_mb == AUTO else max(0, keep_free_mb) * MB
+
+
+def ensure_room(folder: Path, needed: int, what: str, remedy: str = "", keep_free_mb: int = AUTO) -> None:
     """Raise DiskShort unless `needed` bytes fit on `folder`'s disk with the margin still free.
     `what` names the write ("the encoder states of one clip"); `remedy` says what the user can delete."""
-    folder = _existing(Path(folder))
+    folder = existing(Path(folder))
     usage = shutil.disk_usage(folder)
-    keep = min(MARGIN_MAX, int(usage.total * MARGIN_SHARE))
+    keep = margin(usage.total, keep_free_mb)
     if usage.free - needed < keep:
         raise DiskShort(f"Not enough free disk space at {folder} for {what}: {needed / MB:,.0f} MB needed, "
                         f"{usage.free / MB:,.0f} MB free, and {keep / MB:,.0f} MB are kept free so the assistant "
                         f"can keep recording. {remedy or 'Free some space on that disk.'}")
 
 
-def _existing(path: Path) -> Path:
+def existing(path: Path) -> Path:
     """The nearest folder that exists: a cache folder may not be made yet."""
     while not path.exists() and path.parent != path:
         path = path.parent

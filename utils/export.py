@@ -23,12 +23,13 @@ import csv
 import io
 import shutil
 import sqlite3
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from utils import audio, audio_facts, csv_cells, database, training_sets
+from utils import audio, audio_facts, csv_cells, database, disk, training_sets
 from utils.config import Config
 
 COLUMNS = ("file_name", "transcription", "id", "is_trained", "role", "no_speech")
@@ -56,12 +57,14 @@ class ExportError(Exception):
 
 
 class Sink(Protocol):
+    folder: Path  # where the bytes land on disk, whose free space is checked first
+
     def write(self, name: str, data: bytes) -> None: ...
 
 
 class FolderSink:
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = self.folder = root
 
     def write(self, name: str, data: bytes) -> None:
         path = self.root / name
@@ -72,8 +75,9 @@ class FolderSink:
 class ZipSink:
     """Audio is stored, not deflated: it is compressed already or WAV that deflate barely shrinks."""
 
-    def __init__(self, archive: zipfile.ZipFile, prefix: str = "") -> None:
+    def __init__(self, archive: zipfile.ZipFile, prefix: str = "", folder: Path | None = None) -> None:
         self.archive, self.prefix = archive, prefix
+        self.folder = folder or Path(tempfile.gettempdir())  # an anonymous spool lives in the temporary folder
 
     def write(self, name: str, data: bytes) -> None:
         packed = zipfile.ZIP_DEFLATED if name.endswith((".csv", ".md")) else zipfile.ZIP_STORED
@@ -122,6 +126,8 @@ def write_dataset(conn: sqlite3.Connection, sink: Sink, cfg: Config, untrained_o
         except database.NotFound:  # deleted by the assistant since the list was read
             continue
         split, name = SPLITS[row["role"]], f"{row['id']}.{ext}"
+        disk.ensure_room(sink.folder, len(data) + 4096, "the export", "Export to another disk, or free space on "
+                         "that one.", cfg.database.keep_free_mb)
         sink.write(f"{split}/{name}", data)
         text = "" if row["no_speech"] else csv_cells.for_spreadsheet(row["transcript"])
         writers[split].writerow((name, text, row["id"], row["is_trained"],

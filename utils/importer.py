@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from utils import audio, database, training_sets, transcripts
+from utils import audio, database, disk, training_sets, transcripts
 from utils.config import AudioConfig
 from utils.import_sources import Candidate, candidates
 from utils.schema import TABLE
@@ -59,7 +59,14 @@ class _Existing:
         return digest in self.seen
 
 
-def _insert(conn: sqlite3.Connection, batch: list[tuple[Candidate, bytes, bool]]) -> None:
+def _insert(conn: sqlite3.Connection, batch: list[tuple[Candidate, bytes, bool]], keep_free_mb: int) -> None:
+    """One transaction per batch, after checking that the batch (and its journal) leaves the assistant's
+    margin free on the database's disk: an import must never be what makes its recordings fail."""
+    where = database.file_of(conn)
+    if where is not None:
+        disk.ensure_room(where.parent, 2 * sum(len(blob) for _, blob, _ in batch) + (1 << 20),
+                         "the imported clips", "Import fewer clips, or free space on the database's disk.",
+                         keep_free_mb)
     with database.transaction(conn):
         for candidate, blob, reviewed in batch:
             item_id = database.insert_item(conn, candidate.transcript, blob, int(reviewed),
@@ -87,7 +94,7 @@ def _fit_transcript(candidate: Candidate, problems: list[tuple[str, str]]) -> bo
 
 
 def import_clips(conn: sqlite3.Connection, path: Path, audio_cfg: AudioConfig,
-                 reviewed: bool | None = None) -> ImportReport:
+                 reviewed: bool | None = None, keep_free_mb: int = disk.AUTO) -> ImportReport:
     """Import what `path` holds (see utils/import_sources.py).
 
     `reviewed` True marks every item with words reviewed (their text was checked elsewhere), False none;
@@ -121,10 +128,10 @@ def import_clips(conn: sqlite3.Connection, path: Path, audio_cfg: AudioConfig,
         batch.append((candidate, blob, is_reviewed))
         size += len(blob)
         if size >= BATCH_BYTES or len(batch) >= BATCH_ITEMS:
-            _insert(conn, batch)
+            _insert(conn, batch, keep_free_mb)
             report.added += len(batch)
             batch, size = [], 0
     if batch:
-        _insert(conn, batch)
+        _insert(conn, batch, keep_free_mb)
         report.added += len(batch)
     return report

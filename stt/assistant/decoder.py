@@ -28,7 +28,7 @@ import numpy as np
 
 from stt.assistant.profile import FASTER_WHISPER, Profile
 from stt.models.decoding import SAMPLE_RATE, WINDOW, max_new_tokens
-from stt.models.model_format import MULTILINGUAL_MIN_VOCAB
+from stt.models.model_format import is_multilingual
 
 # Whisper's own test for a decode that repeats itself (faster-whisper's and OpenAI's fallback threshold).
 COMPRESSION_RATIO_LIMIT = 2.4
@@ -144,7 +144,7 @@ class FasterWhisperDecoder(Decoder):
 
 @dataclass(frozen=True)
 class CachedBottoms:
-    """Where a run keeps the frozen encoder bottom's output per clip (stt.finetune.encoder_states), and how
+    """Where a run keeps the frozen encoder bottom's output per clip (stt.finetune.state_files), and how
     many top layers it trains given the encoder's layer count: the transformers decoder starts from those
     states where it finds them, which is the same forward (the bottom is the very same weights, in float32)
     without its most expensive part (distil-small.en's encoder: 1.9 s of a clip's 2.5 s on 2 cores)."""
@@ -164,7 +164,7 @@ class TransformersDecoder(Decoder):
         self.processor = WhisperProcessor.from_pretrained(str(folder))
         self.model = WhisperForConditionalGeneration.from_pretrained(str(folder), dtype=torch.float32)
         self.model.to(self.device).eval()
-        self.multilingual = int(self.model.config.vocab_size) >= MULTILINGUAL_MIN_VOCAB
+        self.multilingual = is_multilingual(self.model)
         generation = self.model.generation_config
         if getattr(generation, "no_timestamps_token_id", None) is None:
             # A folder saved without Whisper's generation settings: its tokenizer knows the token, and
@@ -182,7 +182,7 @@ class TransformersDecoder(Decoder):
         """The encoder's output of a clip of one window from its cached bottom states, or None."""
         import torch
 
-        from stt.finetune.encoder_states import audio_key, sound
+        from stt.finetune.state_files import audio_key, sound
 
         if self._bottoms is None or len(audio) > WINDOW:
             return None

@@ -1,7 +1,7 @@
 """Sets of clips heard the assistant's way and scored: what a run, a model import and `main.py evaluate`
 measure, with one normalizer.
 
-A clip's score is its word errors against the reviewed transcript (stt.finetune.metrics), whether
+A clip's score is its word errors against the reviewed transcript (stt.assistant.words), whether
 its decode looped, and, for a long recording, the timed segments that make no sense: one that
 ends before it starts, runs past the end of the audio, or starts before the one before it ended.
 A long recording is scored sentence by sentence (its `Sample.parts`), each word error placed in
@@ -14,32 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jiwer
-from transformers.models.whisper.english_normalizer import BasicTextNormalizer, EnglishTextNormalizer
 
 from stt.assistant.decoder import Decoder, Heard, open_decoder
 from stt.assistant.profile import Profile
+from stt.assistant.words import Normalize, text_normalizer, word_errors
 from stt.finetune.data import Sample
 from stt.models.decoding import SAMPLE_RATE
 
 # A segment may end this far past the audio, or start this far before the previous one ended,
 # before it counts as broken: timestamps are 20 ms steps and windows overlap a little.
 SEGMENT_SLACK_S = 0.5
-Normalize = Callable[[str], str]
-
-
-def text_normalizer(language: str = "en") -> Normalize:
-    """The normalizer every WER here is computed after: Whisper's own evaluation normalizers.
-
-    For English, transformers' EnglishTextNormalizer (lowercase, punctuation and filler words
-    ("um", "uh") removed, contractions expanded, spelled-out numbers turned into digits), so
-    "Turn on the Kwintara lamp." and "turn on the kwintara lamp" are the same words. Its
-    British-to-American table ships only with some hub checkpoints (normalizer.json), never with
-    a CTranslate2 folder, so it is left empty for every model alike: "colour" and "color" differ.
-    Other languages: Whisper's BasicTextNormalizer (case, punctuation, symbols).
-    """
-    if language == "en":
-        return EnglishTextNormalizer({})
-    return BasicTextNormalizer()
 
 
 @dataclass(frozen=True)
@@ -60,16 +44,6 @@ def bad_segments(segments: Sequence[tuple[float, float]], seconds: float) -> int
             bad += 1
         latest = max(latest, end)
     return bad
-
-
-def word_errors(reference: str, hypothesis: str, normalize: Normalize) -> tuple[int, int]:
-    """(substitutions + deletions + insertions, reference words) after the normalizer; with no reference
-    words, every word heard is an error (jiwer refuses an empty reference)."""
-    ref, hyp = normalize(reference), normalize(hypothesis)
-    if not ref.strip():
-        return len(hyp.split()), 0
-    m = jiwer.process_words(ref, hyp)
-    return m.substitutions + m.deletions + m.insertions, m.hits + m.substitutions + m.deletions
 
 
 def errors_by_part(parts: Sequence[str], hypothesis: str, normalize: Normalize) -> list[tuple[int, int]]:

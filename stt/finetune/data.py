@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from stt.models.model_format import MULTILINGUAL_MIN_VOCAB
 from utils.audio import WHISPER_RATE
 
 SAMPLE_RATE = WHISPER_RATE
@@ -31,9 +30,6 @@ class Sample:
     # A long recording made of several sentences: each one, so its errors can be told apart.
     parts: tuple[str, ...] = ()
 
-
-def is_multilingual(model: Any) -> bool:
-    return int(model.config.vocab_size) >= MULTILINGUAL_MIN_VOCAB
 
 
 def log_mel(feature_extractor: Any, audios: Sequence[np.ndarray]) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The encoder cut in two, and the frozen half's output kept on disk between runs.
+"""The encoder cut in two: a frozen bottom whose output is cached (stt.finetune.state_files) and a trained top.
 
 Whisper's encoder reads a fixed 30 s window through two convolutions and N
 transformer layers: on a CPU it is most of the model's compute. The modes
@@ -9,29 +9,19 @@ back in every epoch, for both evaluations, and in later runs while that frozen
 part stays the same. Memory no longer grows with the number of clips: a batch
 is read from memory-mapped files when it is needed.
 
-Files are keyed by the clip's audio and live in a folder named for a
-fingerprint of the frozen weights and the feature settings; a change to either
-(a full fine-tune, a rollback to another lineage, another split point) makes a
-new folder and the stale ones are removed.
+The cache's folder is named for `EncoderSplit.fingerprint`, a digest of the frozen weights and the
+feature settings; a change to either (a full fine-tune, a rollback to another lineage, another split
+point) makes a new folder and the stale ones are removed.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import uuid
-import warnings
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
-
-from stt.finetune.data import MAX_SECONDS, SAMPLE_RATE
-from utils import disk
 
 
 def default_trained_layers(num_layers: int) -> int:
@@ -61,11 +51,16 @@ class EncoderSplit:
         self.trained_layers = max(0, min(trained_layers, self.num_layers))
         self.cut = self.num_layers - self.trained_layers
 
+    @property
+    def top_layers(self) -> Sequence[Any]:
+        """The encoder layers that train, bottom first (none in the "decoder" mode)."""
+        return self.encoder.layers[self.cut:]
+
     def freeze(self) -> None:
         """Only the top layers and the final layer norm train; the bottom's cached output stays valid."""
         self.encoder.requires_grad_(False)
         if self.trained_layers:
-            for layer in self.encoder.layers[self.cut:]:
+            for layer in self.top_layers:
                 layer.requires_grad_(True)
             self.encoder.layer_norm.requires_grad_(True)
 
@@ -89,10 +84,16 @@ class EncoderSplit:
         """The encoder's output from the bottom's states: the trained layers and the final layer norm."""
         if not self.trained_layers:
             return states
-        hidden = states
-        for layer in self.encoder.layers[self.cut:]:
+        return self.encoder.layer_norm(self.top_hidden(states)[-1])
+
+    def top_hidden(self, states: torch.Tensor) -> list[torch.Tensor]:
+        """What each trained layer outputs for the bottom's `states`, bottom first (WhisperEncoderLayer's own
+        forward, so its fp16 clamp and dropout are the model's)."""
+        hidden, out = states, []
+        for layer in self.top_layers:
             hidden = layer(hidden, None)
-        return self.encoder.layer_norm(hidden)
+            out.append(hidden)
+        return out
 
     def fingerprint(self, feature_extractor: Any) -> str:
         """A digest of everything the cached states depend on: the frozen weights, the split point
@@ -121,113 +122,3 @@ class EncoderSplit:
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()
-
-
-def keep_only(root: Path, name: str) -> None:
-    """Delete everything in `root` but `name`: states of other weights can never be read again."""
-    if root.is_dir():
-        for stale in root.iterdir():
-            if stale.name != name:
-                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-
-
-def npy_path(folder: Path, key: str, earlier: Path | None = None) -> Path:
-    """A key's file in `folder`, or in `earlier` where only that folder holds it."""
-    own = folder / f"{key}.npy"
-    if earlier is None or own.is_file():
-        return own
-    kept = earlier / f"{key}.npy"
-    return kept if kept.is_file() else own
-
-
-def sound(path: Path) -> bool:
-    """Whether a cached file is whole and plain numbers: its header reads, its dtype holds no Python
-    objects (never unpickled) and its size is what the header says. One that is not is renamed to
-    `<name>.bad` and reported, so a run computes it again instead of failing on it ever after."""
-    if not path.is_file():
-        return False
-    try:
-        with path.open("rb") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _fortran, dtype = read(f)
-            whole = f.tell() + int(np.prod(shape)) * dtype.itemsize == path.stat().st_size
-        if whole and not dtype.hasobject:
-            return True
-    except (OSError, ValueError):
-        pass
-    bad = path.with_name(f"{path.name}.bad")
-    try:
-        os.replace(path, bad)
-    except OSError:
-        bad = path
-    warnings.warn(f"The cached file {path} cannot be read; it was moved to {bad.name} and is computed again "
-                  "(the cache can be deleted at any time: runs rebuild what they need).", stacklevel=2)
-    return False
-
-
-def missing_keys(keys: Sequence[str], path_of: Callable[[str], Path]) -> list[str]:
-    """The keys (once each) whose cached file is absent or unreadable (`sound`). The others are marked as
-    used now (reading them does not: mmap, noatime), so the cache's size limit keeps them
-    (stt/models/disk_use.trim_state_cache)."""
-    missing = []
-    for key in dict.fromkeys(keys):
-        path = path_of(key)
-        if not sound(path):
-            missing.append(key)
-            continue
-        try:
-            os.utime(path)
-        except OSError:
-            pass  # a read-only cache is only trimmed less well
-    return missing
-
-
-def save_whole(final: Path, array: np.ndarray) -> None:
-    """Written beside its final name and renamed, so a crash or a stopped warm-up never leaves a
-    half-written file that a later run would read."""
-    disk.ensure_room(final.parent, array.nbytes + 4096, "the encoder states of a clip",
-                     f"The cache in {final.parent.parent} can be deleted at any time: runs rebuild what they need.")
-    partial = final.with_name(f"{final.stem}.{uuid.uuid4().hex[:8]}.partial.npy")
-    try:
-        np.save(partial, array)
-        os.replace(partial, final)
-    except OSError:
-        partial.unlink(missing_ok=True)  # never half a file left behind on a full disk
-        raise
-
-
-def audio_key(audio: np.ndarray) -> str:
-    """A clip's identity for the cache: the samples Whisper sees (its first 30 s at 16 kHz)."""
-    window = np.ascontiguousarray(np.asarray(audio, dtype=np.float32)[:MAX_SECONDS * SAMPLE_RATE])
-    return hashlib.blake2b(window.tobytes(), digest_size=16).hexdigest()
-
-
-class StateCache:
-    """One .npy file per clip under `root/<fingerprint>/`; other fingerprints' folders are deleted.
-
-    Float32, as computed, so training and evaluation from the cache match the
-    full model exactly. Files are written beside their final name and renamed,
-    so a crash never leaves a half-written state that a later run would read.
-    """
-
-    def __init__(self, root: Path, fingerprint: str, earlier: Path | None = None) -> None:
-        self.root = Path(root)
-        self.folder = self.root / fingerprint
-        # The same states computed before, elsewhere (the warm-up's: stt/runs/warm.py), read where this lacks one.
-        self.earlier = earlier
-        keep_only(self.root, fingerprint)
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    def _path(self, key: str) -> Path:
-        return npy_path(self.folder, key, self.earlier)
-
-    def missing(self, keys: Sequence[str]) -> list[str]:
-        return missing_keys(keys, self._path)
-
-    def put(self, key: str, state: torch.Tensor) -> None:
-        save_whole(self.folder / f"{key}.npy", state.detach().cpu().numpy().astype(np.float32, copy=False))
-
-    def get(self, keys: Sequence[str]) -> torch.Tensor:
-        """The states of `keys` stacked as a batch (batch, positions, d_model)."""
-        return torch.from_numpy(np.stack([np.load(self._path(k), mmap_mode="r") for k in keys]))

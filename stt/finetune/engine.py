@@ -30,13 +30,15 @@ import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from stt.finetune import modes
-from stt.finetune.data import Sample, SpeechCollator, is_multilingual
+from stt.finetune.data import Sample, SpeechCollator
+from stt.finetune.forward import forward_pass
 from stt.finetune.labels import learned_forms, target, timed_target, token_layout
-from stt.finetune.loop import train as train_loop
-from stt.finetune.loop import validation_loss
+from stt.finetune.loop import optimise, watched_loss
 from stt.finetune.ordinary import watched as gate_watched
-from stt.finetune.run_inputs import forward_pass, prepare
+from stt.finetune.run_inputs import prepare
 from stt.finetune.timings import PhaseClock
+from stt.models.model_format import is_multilingual
+from utils import disk
 from utils.config import TrainingConfig
 
 __all__ = ["Sample", "Progress", "Cancelled", "EngineResult", "pick_device", "load_model", "fine_tune"]
@@ -113,21 +115,22 @@ def load_model(model_dir: Path, device: str) -> tuple[Any, Any]:
     return processor, model
 
 
-def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], watched: dict[str, Sequence[Sample]],
+def fine_tune(model_dir: Path, out_dir: Path, clips: list[Sample], watched: dict[str, Sequence[Sample]],
               cfg: TrainingConfig, progress: Callable[[Progress], None] = lambda p: None,
               should_stop: Callable[[], bool] = lambda: False, *, rehearsal: Sequence[Sample] = (),
-              cache_dir: Path | None = None, language: str = "en") -> EngineResult:
-    """Fine-tune the HF Whisper model in `model_dir` on `train` (plus `rehearsal`) and save it to `out_dir`.
+              cache_dir: Path | None = None, language: str = "en", keep_free_mb: int = disk.AUTO) -> EngineResult:
+    """Fine-tune the HF Whisper model in `model_dir` on the new `clips` (plus `rehearsal`) and save it to `out_dir`.
 
     `watched` holds the clips the run never trains on whose loss chooses the epoch and the blend
     (stt.finetune.loop): "heldout", "regression", "no_speech" (held-out clips without speech) and
     "ordinary" (the built-in gate, of which an even spread is watched). Whether the saved model is
     good enough to deploy is measured and decided by the caller. `language` is the one spoken
     (a multilingual model's labels name it). In the cached modes the frozen encoder states are
-    kept under `cache_dir` (a temporary folder when None). `out_dir` is only written once training
-    completed; `Cancelled` is raised as soon as `should_stop()` is true at a step or batch boundary.
+    kept under `cache_dir` (a temporary folder when None), leaving `keep_free_mb` free on its disk
+    (utils/disk.py). `out_dir` is only written once training completed; `Cancelled` is raised as soon
+    as `should_stop()` is true at a step or batch boundary.
     """
-    if not train:
+    if not clips:
         raise ValueError("no samples to train on")
     device = pick_device()
     mode = modes.resolve(cfg.mode, device)
@@ -150,23 +153,24 @@ def fine_tune(model_dir: Path, out_dir: Path, train: list[Sample], watched: dict
     groups = {name: list(gate_watched(group) if name == "ordinary" else group)
               for name, group in watched.items() if group}
     with tempfile.TemporaryDirectory() as scratch:
-        result = _run(model, processor, mode, device, Path(out_dir), train, list(rehearsal), groups, cfg,
+        result = _run(model, processor, mode, device, Path(out_dir), clips, list(rehearsal), groups, cfg,
                       Path(cache_dir) if cache_dir else Path(scratch) / "states", Path(scratch), report, clock,
-                      language)
+                      language, keep_free_mb)
     result.phase_seconds = clock.rounded()
     return result
 
 
-def _run(model: Any, processor: Any, mode: modes.Mode, device: str, out_dir: Path, train: list[Sample],
+def _run(model: Any, processor: Any, mode: modes.Mode, device: str, out_dir: Path, clips: list[Sample],
          rehearsal: list[Sample], watched: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path,
-         scratch: Path, report: Callable[[Progress], None], clock: PhaseClock, language: str) -> EngineResult:
+         scratch: Path, report: Callable[[Progress], None], clock: PhaseClock, language: str,
+         keep_free_mb: int) -> EngineResult:
     """fine_tune's body, once the model is loaded: inputs, train, save."""
     # A share of the spoken clips is learned with timestamps, a few to a window (stt/finetune/labels.py).
-    plain, windows = learned_forms([*train, *rehearsal])
+    plain, windows = learned_forms([*clips, *rehearsal])
     learners = [*plain, *(window for window, _ in windows)]
     with clock("encoding"):
         inputs = prepare(model, processor, mode, device, learners, watched, cfg, cache_dir, scratch,
-                         lambda done, total: report(Progress("preparing", done, total)))
+                         lambda done, total: report(Progress("preparing", done, total)), keep_free_mb)
     max_labels = int(model.config.max_target_positions)
     layout = token_layout(processor.tokenizer, is_multilingual(model), language)
     segments = {id(window): spans for window, spans in windows}
@@ -189,10 +193,10 @@ def _run(model: Any, processor: Any, mode: modes.Mode, device: str, out_dir: Pat
         trained = mode.wrap(model, cfg)
     collator, forward = SpeechCollator(layout.eot), forward_pass(trained, inputs.split)
     groups = [[item(s, exact=EXACT_VALIDATION) for s in group] for group in watched.values()]
-    looped = train_loop(trained, train_items, device, cfg, collator, forward,
-                        lambda phase, step, total, loss: report(Progress(phase, step, total, loss)),
-                        (lambda on_batch: validation_loss(trained, forward, groups, collator, device,
-                                                          cfg.batch_size, on_batch)) if groups else None, clock)
+    looped = optimise(trained, train_items, device, cfg, collator, forward,
+                      lambda phase, step, total, loss: report(Progress(phase, step, total, loss)),
+                      (lambda on_batch: watched_loss(trained, forward, groups, collator, device,
+                                                     cfg.batch_size, on_batch)) if groups else None, clock)
     train_seconds = time.perf_counter() - started
     model = mode.finish(trained)
     report(Progress("saving", 0, 1))
@@ -200,7 +204,7 @@ def _run(model: Any, processor: Any, mode: modes.Mode, device: str, out_dir: Pat
         _save(model, processor, out_dir)
     report(Progress("saving", 1, 1))
     return EngineResult(
-        mode=mode.name, device=device, max_epochs=cfg.epochs, steps=looped.steps, train_items=len(train),
+        mode=mode.name, device=device, max_epochs=cfg.epochs, steps=looped.steps, train_items=len(clips),
         train_loss=looped.train_loss, train_seconds=train_seconds, rehearsal_items=len(rehearsal),
         timestamped_items=sum(len(window.parts) for window, _ in windows), epochs_run=looped.epochs_run,
         best_epoch=looped.best_epoch,

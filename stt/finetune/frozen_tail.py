@@ -24,17 +24,13 @@ as the assistant does (stt/assistant), the whole window included.
 from __future__ import annotations
 
 import math
-import shutil
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from stt.finetune.data import SAMPLE_RATE
-from stt.finetune.encoder_states import EncoderSplit, missing_keys, npy_path, save_whole
+from stt.finetune.encoder_states import EncoderSplit
 
 # Encoder states per second of audio (two convolutions, the second with stride 2, over 100 mel frames a second).
 STATES_PER_SECOND = 50
@@ -48,56 +44,6 @@ def clip_states(samples: int, window: int) -> int:
     return min(window, math.ceil(samples * STATES_PER_SECOND / SAMPLE_RATE) + MARGIN_STATES)
 
 
-class FrozenTail:
-    """The starting weights' hidden states inside the trained top, for each clip of a run, on disk.
-
-    For a split with k trained layers, a clip's file holds k arrays: the input of
-    each trained layer but the first (whose input is the cached bottom state
-    itself) and the last layer's output. Stored as float16 in the run's scratch
-    folder, as they are an approximation anyway and distil-small.en's 1,500 x 768
-    states per layer would otherwise take 4.6 MB each. The built-in clips' tails
-    for the deployed weights may already lie in `earlier` (stt/runs/warm.py).
-    """
-
-    def __init__(self, split: EncoderSplit, folder: Path, earlier: Path | None = None) -> None:
-        self.split = split
-        self.folder = Path(folder)
-        # Tails of the same weights computed before (the warm-up's: stt/runs/warm.py), read where this lacks one.
-        self.earlier = earlier
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    @staticmethod
-    def fits(split: EncoderSplit, clips: int, folder: Path) -> bool:
-        """Whether `clips` clips' tails take under half the free space of `folder`'s disk. A run that would
-        fill it (thousands of clips of distil-small.en: 6.9 MB each) trains on the full window instead."""
-        config = split.encoder.config
-        needed = clips * split.trained_layers * config.max_source_positions * config.d_model * 2
-        return needed < shutil.disk_usage(folder).free / 2
-
-    def _path(self, key: str) -> Path:
-        return npy_path(self.folder, key, self.earlier)
-
-    def missing(self, keys: Sequence[str]) -> list[str]:
-        return missing_keys(keys, self._path)
-
-    def put(self, keys: Sequence[str], states: torch.Tensor) -> None:
-        """Run the top layers without gradients over a batch of bottom states and keep what each layer saw."""
-        layers = self.split.encoder.layers[self.split.cut:]
-        kept, hidden = [], states
-        with torch.no_grad():
-            for layer in layers:
-                hidden = layer(hidden, None)
-                kept.append(hidden)
-        stacked = torch.stack(kept, dim=1).to(torch.float16).cpu().numpy()
-        for key, array in zip(keys, stacked):
-            save_whole(self.folder / f"{key}.npy", array)
-
-    def get(self, key: str, bottom: torch.Tensor) -> torch.Tensor:
-        """(k + 1, positions, d_model): the bottom state and what each trained layer saw after it."""
-        tail = torch.from_numpy(np.load(self._path(key))).to(bottom.dtype)
-        return torch.cat([bottom.unsqueeze(0), tail])
-
-
 def _layer(layer: Any, clip: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
     """WhisperEncoderLayer's forward for the clip's states only, attending over clip and frozen tail.
 
@@ -109,7 +55,11 @@ def _layer(layer: Any, clip: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
     hidden = clip + nn.functional.dropout(attended, p=layer.dropout, training=layer.training)
     inner = layer.activation_fn(layer.fc1(layer.final_layer_norm(hidden)))
     inner = nn.functional.dropout(inner, p=layer.activation_dropout, training=layer.training)
-    return hidden + nn.functional.dropout(layer.fc2(inner), p=layer.dropout, training=layer.training)
+    hidden = hidden + nn.functional.dropout(layer.fc2(inner), p=layer.dropout, training=layer.training)
+    if hidden.dtype == torch.float16:  # as WhisperEncoderLayer does: fp16 overflows to inf in long runs
+        limit = torch.finfo(hidden.dtype).max - 1000
+        hidden = torch.clamp(hidden, min=-limit, max=limit)
+    return hidden
 
 
 def top_with_frozen_tail(split: EncoderSplit, stack: torch.Tensor, frames: int) -> torch.Tensor:
@@ -117,6 +67,6 @@ def top_with_frozen_tail(split: EncoderSplit, stack: torch.Tensor, frames: int) 
     the first `frames` states through the trained layers with gradients, the rest as the starting
     weights left them."""
     hidden = stack[:, 0, :frames]
-    for index, layer in enumerate(split.encoder.layers[split.cut:]):
+    for index, layer in enumerate(split.top_layers):
         hidden = _layer(layer, hidden, stack[:, index, frames:])
     return split.encoder.layer_norm(torch.cat([hidden, stack[:, -1, frames:]], dim=1))

@@ -45,7 +45,7 @@ Item = dict[str, Any]
 # (stt.finetune.frozen_tail) when its items carry one, else None.
 Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int | None], Any]
 Report = Callable[[str, int, int, float | None], None]
-# A validation pass: given a callback (batches done, batches in all), the mean validation loss.
+# A check of the watched clips: given a callback (batches done, batches in all), their loss (watched_loss).
 Validate = Callable[[Callable[[int, int], None]], float]
 # Shares of the trained change tried against keeping all of it; below a half the new words are mostly lost.
 BLEND_SHARES = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -106,10 +106,11 @@ def _batch_loss(chosen: Sequence[Item], collator: SpeechCollator, forward: Forwa
     return loss, int((batch["labels"] != IGNORE_INDEX).sum())
 
 
-def validation_loss(model: Any, forward: Forward, groups: Sequence[Sequence[Item]], collator: SpeechCollator,
-                    device: str, batch_size: int, on_batch: Callable[[int, int], None] = lambda done, total: None
-                    ) -> float:
-    """The mean over `groups` of each group's mean token loss, so a set of a few clips counts as
+def watched_loss(model: Any, forward: Forward, groups: Sequence[Sequence[Item]], collator: SpeechCollator,
+                 device: str, batch_size: int, on_batch: Callable[[int, int], None] = lambda done, total: None
+                 ) -> float:
+    """The loss of the clips a run watches but never trains on (they choose the epoch and the blend): the
+    mean over `groups` of each group's mean token loss, so a set of a few clips counts as
     much as a large one: the held-out items matter as much as the built-in gate. `on_batch(done,
     total)` runs after each batch, so a caller can move a progress bar or cancel."""
     was_training = model.training
@@ -144,74 +145,125 @@ def _batches(items: Sequence[Item], batch_size: int, order: torch.Generator) -> 
     return [batches[i] for i in torch.randperm(len(batches), generator=order).tolist()]
 
 
-def train(model: Any, items: list[Item], device: str, cfg: TrainingConfig, collator: SpeechCollator,
-          forward: Forward, report: Report, validate: Validate | None = None,
-          clock: PhaseClock | None = None) -> LoopResult:
+class _Optimiser:
+    """AdamW on the trainable weights with Hugging Face's linear warm-up and decay, gradient clipping and,
+    under fp16 autocast (a GPU without bf16), loss scaling: one `step` per batch."""
+
+    def __init__(self, model: Any, trainable: Sequence[tuple[str, torch.Tensor]], cfg: TrainingConfig,
+                 total_steps: int, device: str) -> None:
+        self.optimizer = _adamw(_param_groups(model, cfg.weight_decay), cfg.learning_rate)
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, math.ceil(cfg.warmup_ratio * total_steps),
+                                                         total_steps)
+        # Disabled (bf16, or the CPU's fp32), the scaler is a no-op.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda" and not torch.cuda.is_bf16_supported())
+        self.weights, self.max_grad_norm = [p for _, p in trainable], cfg.max_grad_norm
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.weights, self.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+
+
+@dataclass
+class _BestEpoch:
+    """The stop before memorisation: the weights of the epoch whose watched loss was lowest, and whether
+    `patience` epochs in a row have passed without a new low."""
+    patience: int
+    weights: dict[str, torch.Tensor] | None = None
+    loss: float = math.inf
+    since: int = 0
+
+    def improved(self, loss: float, trainable: Sequence[tuple[str, torch.Tensor]]) -> bool:
+        """Keep the weights if `loss` is a new low; say whether it was."""
+        if loss < self.loss:
+            self.weights, self.loss, self.since = _copy(trainable), loss, 0
+            return True
+        self.since += 1
+        return False
+
+    def should_stop(self) -> bool:
+        return self.since >= self.patience
+
+
+def _epoch(items: list[Item], batches: list[list[int]], optimiser: _Optimiser, collator: SpeechCollator,
+           forward: Forward, device: str, on_step: Callable[[float], None]) -> float:
+    """One pass over `batches`; `on_step(loss)` after each optimiser step. The epoch's mean training loss."""
+    losses = []
+    for batch in batches:
+        loss, _ = _batch_loss([items[i] for i in batch], collator, forward, device)
+        optimiser.step(loss)
+        losses.append(float(loss.detach()))
+        on_step(losses[-1])
+    return sum(losses) / len(losses)
+
+
+def _checked(loss: float, epoch: int) -> float:
+    if not math.isfinite(loss):
+        raise DivergedError(f"the loss on the held-out and check speech is {loss} after epoch {epoch}: training "
+                            "diverged. Nothing was deployed; a lower training.learning_rate (or fewer odd "
+                            "clips) usually fixes it")
+    return loss
+
+
+def optimise(model: Any, items: list[Item], device: str, cfg: TrainingConfig, collator: SpeechCollator,
+             forward: Forward, report: Report, validate: Validate | None = None,
+             clock: PhaseClock | None = None) -> LoopResult:
     """Train on `items` for up to cfg.epochs epochs; with `validate` (and cfg.patience > 0), end
-    at the epoch of lowest validation loss and stop after cfg.patience epochs without a new low;
-    with cfg.blend too, keep the share of that epoch's change whose validation loss is lowest.
+    at the epoch of lowest watched loss and stop after cfg.patience epochs without a new low;
+    with cfg.blend too, keep the share of that epoch's change whose watched loss is lowest.
 
     Inputs are read one batch at a time, so cached states never all sit in memory. Progress is
     reported as "training" per step, "validating" per batch of each epoch's check and "blending"
     per batch of the blend's; `clock` gets the seconds of each of the three.
     """
     clock = clock or PhaseClock()
-    batches_per_epoch = math.ceil(len(items) / cfg.batch_size)
-    total = batches_per_epoch * cfg.epochs
-    optimizer = _adamw(_param_groups(model, cfg.weight_decay), cfg.learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * total), total)
-    # fp16 autocast (a GPU without bf16) needs loss scaling; disabled, the scaler is a no-op.
-    scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda" and not torch.cuda.is_bf16_supported())
-    # A generator of its own, so the shuffle order depends on the seed alone.
-    order = torch.Generator().manual_seed(cfg.seed)
+    total = math.ceil(len(items) / cfg.batch_size) * cfg.epochs
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    optimiser = _Optimiser(model, trainable, cfg, total, device)
+    order = torch.Generator().manual_seed(cfg.seed)  # the shuffle order depends on the seed alone
     checking = validate is not None and cfg.patience > 0
     start = _copy(trainable) if checking and cfg.blend else None
-    result = LoopResult(steps=0, epochs_run=0, best_epoch=0, train_loss=None)
-    best, best_loss, since_best = None, math.inf, 0
+    result, best = LoopResult(steps=0, epochs_run=0, best_epoch=0, train_loss=None), _BestEpoch(cfg.patience)
+
+    def on_step(loss: float) -> None:
+        result.steps += 1
+        report("training", result.steps, total, loss)
+
     for epoch in range(1, cfg.epochs + 1):
-        losses = []
         model.train()
         with clock("training"):
-            for batch in _batches(items, cfg.batch_size, order):
-                loss, _ = _batch_loss([items[i] for i in batch], collator, forward, device)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_([p for _, p in trainable], cfg.max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                result.steps += 1
-                losses.append(float(loss.detach()))
-                report("training", result.steps, total, losses[-1])
-        result.epochs_run, epoch_loss = epoch, sum(losses) / len(losses)
+            epoch_loss = _epoch(items, _batches(items, cfg.batch_size, order), optimiser, collator, forward, device,
+                                on_step)
+        result.epochs_run = epoch
         if not checking:
             result.best_epoch, result.train_loss = epoch, epoch_loss
             continue
         with clock("validation"):
-            loss = validate(lambda done, batches: report("validating", done, batches, None))
-        if not math.isfinite(loss):
-            raise DivergedError(f"the loss on the held-out and check speech is {loss} after epoch {epoch}: training "
-                                "diverged. Nothing was deployed; a lower training.learning_rate (or fewer odd "
-                                "clips) usually fixes it")
+            loss = _checked(validate(lambda done, batches: report("validating", done, batches, None)), epoch)
         result.validation_losses.append(loss)
-        if loss < best_loss:
-            # Only the trained weights are copied (the frozen encoder bottom never changes).
-            best = _copy(trainable)
-            best_loss, since_best = loss, 0
+        if best.improved(loss, trainable):
             result.best_epoch, result.train_loss = epoch, epoch_loss
-        else:
-            since_best += 1
-            if since_best >= cfg.patience:
-                break
-    if start is not None and best is not None:
-        with clock("blend"):
-            result.blend = _blend(trainable, start, best, best_loss, validate, report)
-    elif best is not None and result.best_epoch != result.epochs_run:
-        _set(trainable, best)
+        elif best.should_stop():
+            break
+    _finish(trainable, start, best, result, validate, report, clock)
     model.eval()
     return result
+
+
+def _finish(trainable: Sequence[tuple[str, torch.Tensor]], start: dict[str, torch.Tensor] | None, best: _BestEpoch,
+            result: LoopResult, validate: Validate | None, report: Report, clock: PhaseClock) -> None:
+    """Leave the model at the kept epoch, blended with the starting weights where the blend is on."""
+    if best.weights is None:
+        return  # nothing watched: the last epoch is kept as trained
+    if start is not None and validate is not None:
+        with clock("blend"):
+            result.blend = _blend(trainable, start, best.weights, best.loss, validate, report)
+    elif result.best_epoch != result.epochs_run:
+        _set(trainable, best.weights)
 
 
 def _copy(trainable: Sequence[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

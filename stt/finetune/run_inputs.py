@@ -1,10 +1,10 @@
-"""What a run's training and its check after each epoch read, and the forward pass over it.
+"""What a run's training and its check after each epoch read (the forward pass over it: stt.finetune.forward).
 
 Cached modes ("adapt", "decoder") encode each clip's frozen bottom once and
-keep it on disk (stt.finetune.encoder_states); "adapt" adds the frozen tail of
+keep it on disk (stt.finetune.state_files); "adapt" adds the frozen tail of
 its trained top (stt.finetune.frozen_tail). Full and lora run the whole
 encoder every step, so log-mel features are all they keep. The engine asks
-this module for an item per clip and for the forward pass that reads it.
+this module for an item per clip.
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 
-from stt.finetune.cross_attention import absorbed_cross_attention
 from stt.finetune.data import Sample, batched_features, log_mel
-from stt.finetune.encoder_states import EncoderSplit, StateCache, audio_key
-from stt.finetune.frozen_tail import FrozenTail, clip_states, top_with_frozen_tail
-from stt.finetune.loop import Forward
+from stt.finetune.encoder_states import EncoderSplit
+from stt.finetune.frozen_tail import clip_states
 from stt.finetune.modes import Mode
+from stt.finetune.state_files import FrozenTail, StateCache, audio_key
+from utils import disk
 from utils.config import TrainingConfig
 
 
@@ -69,7 +69,7 @@ class Inputs:
 
 def prepare(model: Any, processor: Any, mode: Mode, device: str, learners: list[Sample],
             watched: dict[str, list[Sample]], cfg: TrainingConfig, cache_dir: Path, scratch: Path,
-            report: Callable[[int, int], None]) -> Inputs:
+            report: Callable[[int, int], None], keep_free_mb: int = disk.AUTO) -> Inputs:
     """Cached modes encode the frozen bottom of every clip the run trains on or watches once (reusing
     what the cache holds), and adapt its frozen tail once per run; full and lora run the whole encoder
     every step, so log-mel features are all they can keep."""
@@ -79,7 +79,7 @@ def prepare(model: Any, processor: Any, mode: Mode, device: str, learners: list[
         return Inputs(features=dict(zip(map(id, learners), features)))
     layers = len(model.get_encoder().layers)
     split = EncoderSplit(model, mode.trained_layers(layers, cfg.adapt_layers))
-    cache = StateCache(cache_dir, split.fingerprint(processor.feature_extractor))
+    cache = StateCache(cache_dir, split.fingerprint(processor.feature_extractor), keep_free_mb=keep_free_mb)
     everything = [*learners, *(s for group in watched.values() for s in group)]
     keys, encoded = cache_states(split, processor.feature_extractor, everything, cache, device, cfg.batch_size,
                                   report)
@@ -87,12 +87,12 @@ def prepare(model: Any, processor: Any, mode: Mode, device: str, learners: list[
     if split.trained_layers and FrozenTail.fits(split, len(set(keys)), scratch):
         # The tail is what the top's starting weights make of each clip's bottom states: computed per run,
         # but for the built-in clips the warm-up may have computed it already for these very weights.
-        tail = FrozenTail(split, scratch / "tail", warm_tails(cache, split) / "tail")
+        tail = FrozenTail(split, scratch / "tail", warm_tails_dir(cache, split) / "tail", keep_free_mb)
         make_tails(cache, tail, keys, device, cfg.batch_size, report)
     return Inputs(split, cache, dict(zip(map(id, everything), keys)), encoded, tail)
 
 
-def warm_tails(cache: StateCache, split: EncoderSplit) -> Path:
+def warm_tails_dir(cache: StateCache, split: EncoderSplit) -> Path:
     """Where the warm-up keeps the built-in clips' tails for the current top weights, inside the bottom's
     cache folder, so a change of either makes them unreachable (and the next warm-up deletes them)."""
     return cache.folder / "tails" / split.top_fingerprint()
@@ -107,18 +107,3 @@ def make_tails(cache: StateCache, tail: FrozenTail, keys: Sequence[str], device:
         tail.put(chunk, cache.get(chunk).to(device))
         report(start + len(chunk), len(todo))
     return len(todo)
-
-
-def forward_pass(trained: Any, split: EncoderSplit | None) -> Forward:
-    """One training forward pass: from cached bottom states through the trained top (with the frozen
-    tail when the batch says how many states train), or from features."""
-    if split is not None:
-        def from_states(states: torch.Tensor, decoder_input_ids: torch.Tensor, labels: torch.Tensor,
-                        frames: int | None) -> Any:
-            top = split.top(states) if frames is None else top_with_frozen_tail(split, states, frames)
-            with absorbed_cross_attention(trained):
-                return trained(encoder_outputs=(top,), decoder_input_ids=decoder_input_ids, labels=labels,
-                               use_cache=False)
-        return from_states
-    return lambda features, decoder_input_ids, labels, frames: trained(
-        input_features=features, decoder_input_ids=decoder_input_ids, labels=labels)

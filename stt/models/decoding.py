@@ -1,7 +1,10 @@
-"""How much Whisper hears and may write per clip: the numbers that transcribing and training's measuring share.
+"""How much Whisper hears and may write per clip: the window and the token cap that the editor's suggestions
+(stt/review/transcriber.py) and a run's measuring (stt/assistant/decoder.py) share.
 
-Both the editor's suggestions (stt/review/transcriber.py) and a run's measuring before and after
-(stt/finetune/engine.py) decode with these, so a WER measured in a run is the one the editor shows.
+They share no more than that: a run hears a model the way the assistant decodes ([assistant] settings:
+faster-whisper's beam search and its gates) and scores it with Whisper's English normalizer
+(stt/assistant/evaluation.py), while a suggestion is one greedy decode, so a run's WER is not the
+figure the editor shows for one clip.
 """
 from __future__ import annotations
 
@@ -15,6 +18,6 @@ _TOKENS_PER_SECOND, _MIN_TOKENS, _MAX_TOKENS = 10, 16, 440
 
 
 def max_new_tokens(samples: int) -> int:
-    """The generation cap for a clip of `samples` 16 kHz samples (one 30 s window at most);
-    the training engine's evaluation uses it too."""
+    """The generation cap for a clip of `samples` 16 kHz samples (one 30 s window at most); measuring counts
+    a decode past it as looped."""
     return min(_MIN_TOKENS + int(_TOKENS_PER_SECOND * min(samples, WINDOW) / SAMPLE_RATE), _MAX_TOKENS)

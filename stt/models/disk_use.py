@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stt.models import store
+from utils import disk
 
 MB = 1 << 20
 
@@ -35,6 +36,27 @@ def usage(model_path: Path) -> dict[str, Any]:
     return {"model_bytes": _size(model_path), "versions_bytes": _size(store.versions_dir(model_path)),
             "caches_bytes": _size(store.state_cache_dir(model_path)) + _size(store.heard_dir(model_path)),
             "free_bytes": shutil.disk_usage(folder if folder.exists() else model_path.parent).free}
+
+
+def shortage(model_path: Path, database_path: Path, keep_free_mb: int = disk.AUTO) -> str | None:
+    """One sentence when the disk of the database (or of the model) has less free than the margin kept for
+    the assistant: how much is free, what of the app's lies there and what can be deleted; None otherwise.
+    Sizes are only counted when short, so a health check stays cheap."""
+    for path, holds in ((database_path, "the assistant's database"), (model_path, "the model")):
+        folder = disk.existing(path if path.is_dir() else path.parent)
+        total, _, free = shutil.disk_usage(folder)
+        keep = disk.margin(total, keep_free_mb)
+        if free >= keep:
+            continue
+        found = usage(model_path)
+        same_disk = disk.existing(model_path.parent).stat().st_dev == folder.stat().st_dev
+        ours = (f" Of this app's files there, the rebuildable caches beside the model take "
+                f"{found['caches_bytes'] / MB:,.0f} MB (Clear caches on the dashboard) and its kept versions "
+                f"{found['versions_bytes'] / MB:,.0f} MB (in {store.versions_dir(model_path)}).") if same_disk else ""
+        return (f"The disk holding {holds} ({folder}) has {free / MB:,.0f} MB free, under the {keep / MB:,.0f} MB "
+                f"kept free so the assistant can keep recording: the app writes nothing more there until space is "
+                f"freed.{ours}")
+    return None
 
 
 def clear_caches(model_path: Path) -> int:

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 HUGGINGFACE = "huggingface"
 CTRANSLATE2 = "ctranslate2"
 # Multilingual Whisper vocabularies hold 51865 tokens or more (large-v3: 51866);
 # the English-only ones 51864. openai-whisper and HF's converter use the same rule.
 MULTILINGUAL_MIN_VOCAB = 51865
+
+
+def is_multilingual(model: Any) -> bool:
+    """Whether a loaded Hugging Face Whisper model knows languages beyond English (its labels then name one)."""
+    return int(model.config.vocab_size) >= MULTILINGUAL_MIN_VOCAB
 
 # Single-file and sharded weight layouts written by `save_pretrained`.
 _HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

@@ -6,7 +6,7 @@ Layout, for a configured model path `.models/stt/distil-small.en`:
     .models/stt/distil-small.en.versions/      every kept version, each a complete model folder
         v0-original/                           the model as it was before the first training run
         v1-20261124-153000/  s2s_version.json  a trained model and its metrics
-    .models/stt/distil-small.en.cache/         frozen encoder states per clip (stt.finetune.encoder_states), reusable
+    .models/stt/distil-small.en.cache/         frozen encoder states per clip (stt.finetune.state_files), reusable
     .models/stt/distil-small.en.heard/         what the deployed model writes, the assistant's way (stt.assistant)
 
 Deploying copies a version to `<path>.incoming`, then swaps by two renames
@@ -41,7 +41,7 @@ def versions_dir(model_path: Path) -> Path:
 
 
 def state_cache_dir(model_path: Path) -> Path:
-    """Where training keeps the frozen encoder part's output per clip (stt.finetune.encoder_states), reused
+    """Where training keeps the frozen encoder part's output per clip (stt.finetune.state_files), reused
     across runs; safe to delete at any time."""
     return model_path.with_name(model_path.name + ".cache")
 

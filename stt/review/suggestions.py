@@ -19,8 +19,7 @@ import sqlite3
 import threading
 from typing import Any
 
-import jiwer
-
+from stt.assistant.words import word_error_rate
 from stt.models import store
 from stt.models.model_format import ModelFormatError
 from stt.review.transcriber import Transcriber, check_model, get_transcriber
@@ -28,26 +27,6 @@ from utils import audio, background, database, suggestion_rows
 from utils.config import Config
 
 log = logging.getLogger(__name__)
-
-
-# Lowercase and drop punctuation, so "Turn on the lamp." and "turn on the lamp" agree.
-_NORMALIZE = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
-                            jiwer.Strip(), jiwer.ReduceToListOfListOfWords()])
-
-
-def word_error_rate(reference: str | None, hypothesis: str) -> float:
-    """WER of the model's text against the stored transcript, after normalising both.
-
-    An empty stored transcript has no WER of its own: it counts as full
-    disagreement (1.0) when the model heard words, and as agreement when it did not.
-    """
-    ref_words = " ".join(_NORMALIZE(reference or "")[0]) if (reference or "").strip() else ""
-    hyp_words = " ".join(_NORMALIZE(hypothesis)[0]) if hypothesis.strip() else ""
-    if not ref_words:
-        return 1.0 if hyp_words else 0.0
-    if not hyp_words:
-        return 1.0
-    return float(jiwer.wer(ref_words, hyp_words))
 
 
 def _transcript_version(transcript: str | None) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from stt.models.decoding import SAMPLE_RATE, WINDOW, max_new_tokens
 from stt.models.model_files import check_shapes
-from stt.models.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, detect_format
+from stt.models.model_format import CTRANSLATE2, detect_format, is_multilingual
 
 _WINDOW_FRAMES = 3000  # one 30 s window in log-mel frames, the unit of faster-whisper's segment.seek
 # Measured in bench/transcribe_bench.py on tiny.en: int8 is a little faster than float32 on
@@ -104,7 +104,7 @@ class Transcriber:
 
         self._processor = WhisperProcessor.from_pretrained(str(self.path))
         self._model = WhisperForConditionalGeneration.from_pretrained(str(self.path), dtype=torch.float32).eval()
-        self.english_only = self._model.config.vocab_size < MULTILINGUAL_MIN_VOCAB
+        self.english_only = not is_multilingual(self._model)
 
     def transcribe(self, audio: np.ndarray) -> Transcription:
         """Greedy, timestamp-free decoding of mono float32 16 kHz samples, in English."""

@@ -23,14 +23,14 @@ def load_samples(conn: sqlite3.Connection, cfg: Config, ids: list[int], skipped:
     samples = []
     for item_id in ids:
         row = database.reviewed_text_and_audio(conn, item_id)
-        silent = row is not None and row[2]  # marked "no speech": its empty transcript is the target
+        no_speech = row is not None and row[2]  # marked "no speech": its empty transcript is the target
         # Not str: the row changed to a BLOB or number since the plan; U+FFFD: not valid UTF-8 (utils/columns.py).
-        if row is None or not (silent or isinstance(row[0], str) and training_sets.has_text(row[0])
+        if row is None or not (no_speech or isinstance(row[0], str) and training_sets.has_text(row[0])
                                and INVALID_TEXT not in row[0]):
             if skipped is not None:
                 skipped.append(item_id)
             continue
-        text = "" if silent else row[0]
+        text = "" if no_speech else row[0]
         blob = row[1]
         try:
             clip = audio.load_for_whisper(blob, cfg.audio)

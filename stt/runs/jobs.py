@@ -209,7 +209,8 @@ def check_can_start(conn: sqlite3.Connection, cfg: Config, no_model: str) -> Non
         disk.ensure_room(cfg.model.path.parent, RUN_SPACE_FACTOR * model_info.folder_size(cfg.model.path),
                          "a training run (a working copy, its export and a kept version of the model)",
                          f"Delete old versions in {store.versions_dir(cfg.model.path)} or the rebuildable "
-                         f"cache {store.state_cache_dir(cfg.model.path)}, or free space on that disk.")
+                         f"cache {store.state_cache_dir(cfg.model.path)}, or free space on that disk.",
+                         cfg.database.keep_free_mb)
     except disk.DiskShort as exc:
         raise JobError("disk_full", str(exc)) from None
 

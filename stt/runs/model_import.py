@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from stt.finetune.timings import PhaseClock
-from stt.models import model_files
+from stt.models import model_files, model_info, store
 from stt.models.conversion import as_huggingface, in_format_of
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.runs import jobs
 from stt.runs.jobs import JobError, connect
-from utils import database, runs, training_sets
+from utils import database, disk, runs, training_sets
 from utils.config import Config
 
 MODE = "import"
@@ -37,6 +37,12 @@ def start_record(cfg: Config, folder: Path) -> dict[str, Any]:
         model_files.check_shapes(folder)
     except ModelFormatError as exc:
         raise JobError("not_a_model", f"Nothing to import: {exc}") from None
+    try:  # a copy, its Hugging Face form and its export in the deployed format, beside the model
+        disk.ensure_room(cfg.model.path.parent, 3 * model_info.folder_size(folder), f"importing {folder}",
+                         f"Delete old versions in {store.versions_dir(cfg.model.path)} or free space on that disk.",
+                         cfg.database.keep_free_mb)
+    except disk.DiskShort as exc:
+        raise JobError("disk_full", str(exc)) from None
     jobs.heal(cfg)
     conn = connect(cfg)
     try:

@@ -104,10 +104,11 @@ def warm(cfg: Config) -> int:
     tails of them (stt/finetune/frozen_tail.py) for the deployed weights, then hear the built-in sets the
     assistant's way; returns how many clips' states were computed."""
     from stt.finetune import modes, ordinary
-    from stt.finetune.encoder_states import EncoderSplit, StateCache
+    from stt.finetune.encoder_states import EncoderSplit
     from stt.finetune.engine import load_model, pick_device
     from stt.finetune.labels import learned_forms
     from stt.finetune.run_inputs import cache_states
+    from stt.finetune.state_files import StateCache
     from stt.models.conversion import as_huggingface
     from stt.runs.measuring import builtin_checks, hear_deployed
 
@@ -125,7 +126,8 @@ def warm(cfg: Config) -> int:
             processor, model = load_model(as_huggingface(cfg.model.path, Path(scratch) / "hf"), device)
             layers = len(model.get_encoder().layers)
             split = EncoderSplit(model, mode.trained_layers(layers, cfg.training.adapt_layers))
-            cache = StateCache(store.state_cache_dir(cfg.model.path), split.fingerprint(processor.feature_extractor))
+            cache = StateCache(store.state_cache_dir(cfg.model.path), split.fingerprint(processor.feature_extractor),
+                               keep_free_mb=cfg.database.keep_free_mb)
             # What a run trains on (the rehearsal) and watches (a spread of the gate) of the built-in material,
             # with its tails; and what it only measures, which a model decoded with transformers starts from.
             plain, windows = learned_forms(ordinary.load("rehearsal"))
@@ -145,15 +147,15 @@ def warm(cfg: Config) -> int:
 def _tails(split: Any, cache: Any, keys: list[str], device: str, batch_size: int) -> None:
     """The top's tails of the built-in clips, which a run would otherwise compute first
     (stt/finetune/run_inputs.prepare); only the current top's are kept."""
-    from stt.finetune.encoder_states import keep_only
-    from stt.finetune.frozen_tail import FrozenTail
-    from stt.finetune.run_inputs import make_tails, warm_tails
+    from stt.finetune.run_inputs import make_tails, warm_tails_dir
+    from stt.finetune.state_files import FrozenTail, keep_only
 
-    folder = warm_tails(cache, split)
+    folder = warm_tails_dir(cache, split)
     keep_only(folder.parent, folder.name)
     folder.mkdir(parents=True, exist_ok=True)
     if FrozenTail.fits(split, len(keys), folder):
-        make_tails(cache, FrozenTail(split, folder / "tail"), keys, device, batch_size, lambda done, total: None)
+        make_tails(cache, FrozenTail(split, folder / "tail", keep_free_mb=cache.keep_free_mb), keys, device,
+                   batch_size, lambda done, total: None)
 
 
 def main(argv: list[str] | None = None) -> int:

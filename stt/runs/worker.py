@@ -126,7 +126,7 @@ def _steps(conn: sqlite3.Connection, cfg: Config, job_id: str, on_progress: Call
         with clock("preparing"):
             batch = prepare(conn, cfg, job_id, importing=imported is not None)
         if imported is None:
-            result, candidate = train(conn, cfg, job_id, batch, work, on_progress, clock)
+            result, candidate = train_candidate(conn, cfg, job_id, batch, work, on_progress, clock)
         else:
             result, candidate = model_import.candidate(cfg, imported, work, clock)
         measured = measure(conn, cfg, job_id, batch, candidate, on_progress, clock)
@@ -185,8 +185,8 @@ def prepare(conn: sqlite3.Connection, cfg: Config, job_id: str, importing: bool 
                  checks.get("long_form", []), checks.get("quiet", []))
 
 
-def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work: Path,
-          on_progress: Callable[[Any], None] | None, clock: PhaseClock) -> tuple[Any, Path]:
+def train_candidate(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work: Path,
+                    on_progress: Callable[[Any], None] | None, clock: PhaseClock) -> tuple[Any, Path]:
     """Step 2: fine-tune in the run's scratch folder; returns the engine's result and the new
     model in the deployed model's own format. Nothing outside `work` changes."""
     from stt.finetune.engine import Cancelled, fine_tune
@@ -198,7 +198,8 @@ def train(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: Batch, work
     result = fine_tune(base, work / "trained", batch.train, batch.watched(), cfg.training,
                        progress=_progress_writer(conn, job_id, on_progress),
                        should_stop=lambda: runs.cancel_requested(conn, job_id), rehearsal=batch.rehearsal,
-                       cache_dir=store.state_cache_dir(cfg.model.path), language=cfg.assistant.language)
+                       cache_dir=store.state_cache_dir(cfg.model.path), language=cfg.assistant.language,
+                       keep_free_mb=cfg.database.keep_free_mb)
     runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message=PHASE_MESSAGES["saving"])
     with clock("exporting"):
         candidate = in_format_of(cfg.model.path, work / "trained", work / "export")

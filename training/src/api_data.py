@@ -6,6 +6,7 @@ import json
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from stt.models import disk_use
 from stt.review import transcriber
 from stt.runs import jobs
 from training.src import audio_meta, current, params
@@ -34,6 +35,9 @@ def health():
     if problem is not None:
         model["message"] = problem
     body = {"status": "ok", "database": {"path": str(cfg.database.path), "ok": True}, "model": model}
+    short = disk_use.shortage(model_path, cfg.database.path, cfg.database.keep_free_mb)
+    if short:  # the app has stopped writing there; the assistant may be next
+        body["disk"] = {"ok": False, "message": short}
     try:
         database.ping(get_db())
     except Exception as exc:  # health must report, not fail

@@ -8,7 +8,7 @@ from flask import Blueprint, send_file
 
 from training.src import current, params
 from training.src.db import get_db
-from utils import export
+from utils import disk, export
 
 bp = Blueprint("export", __name__, url_prefix="/api")
 
@@ -25,7 +25,8 @@ def export_zip():
                                  wav16k=params.bool_arg("wav16k") is True)
     except OSError as exc:
         spool.close()
-        if exc.filename is None:  # a write to the nameless spool: name the folder it lives in
+        # A write to the nameless spool: name the folder it lives in (the margin's refusal names it already).
+        if exc.filename is None and not isinstance(exc, disk.DiskShort):
             raise OSError(exc.errno, exc.strerror, f"the temporary folder {tempfile.gettempdir()}") from exc
         raise
     spool.seek(0)

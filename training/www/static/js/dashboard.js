@@ -699,6 +699,10 @@ async function loadHealth() {
   try {
     const { data } = await api("GET", "/api/health");
     $("health-line").textContent = data.status === "ok" ? "" : "Database problem";
+    // A disk under the assistant's margin, in one sentence: what is short and what to delete.
+    const short = data.disk && !data.disk.ok ? data.disk.message : "";
+    $("disk-warning").textContent = short;
+    $("disk-warning").hidden = !short;
     databasePath = data.database && data.database.path;
     if (stats && !stats.total) renderEmpty();
   } catch (err) {
@@ -726,6 +730,7 @@ async function init() {
     if (document.hidden) return;
     const before = stats ? stats.total : null;
     loadStats().then(() => { if (before !== null && stats.total !== before) return loadItems(); }).catch(() => {});
+    loadHealth();  // a disk filling up while the page is open
   }, STATS_REFRESH_MS);
 }
 

@@ -181,7 +181,7 @@ def main() -> None:
                 ratio = statistics.quantiles(r[f"beside {key}"], n=20)[-1] / idle_p95
                 lines.append(f"| {name} | {key} | {_stats(r[f'beside {key}'])} | {ratio:.2f}x | "
                              f"{r[f'alone {key}']:.0f} | {r[f'click beside {key}']:.0f} |")
-    body = (f"Run `python bench/beside_assistant_bench.py` on {machine()}. {__doc__.split(chr(10) * 2)[1]}\n\n"
+    body = (f"Run `python bench/beside_assistant_bench.py` on {machine()}. {__doc__.split(chr(10) * 2)[2]}\n\n"
             + "\n".join(lines))
     print(body)
     if not args.no_write:

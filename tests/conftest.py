@@ -218,8 +218,9 @@ def fake_engine(monkeypatch):
         if should_stop():
             raise engine.Cancelled("stopped")
         shutil.copytree(model_dir, out_dir)
-        return engine.EngineResult(mode="decoder", device="cpu", max_epochs=1, steps=2, train_items=len(train),
-                                   train_loss=0.4, train_seconds=0.1, **fake.result)
+        return engine.EngineResult(**{"mode": "decoder", "device": "cpu", "max_epochs": 1, "steps": 2,
+                                      "train_items": len(train), "train_loss": 0.4, "train_seconds": 0.1,
+                                      **fake.result})
 
     def measure(cfg, sets, candidate, report, clock=None):
         fake.measured = {name: len(group) for name, group in sets.items() if group}

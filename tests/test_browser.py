@@ -110,6 +110,27 @@ def test_dashboard_without_training_endpoints(page, seeded):
     expect(page.locator("#train-reason")).to_contain_text("not available")
 
 
+def test_a_first_start_on_an_empty_database_names_it_and_the_demo(page, cfg):
+    """Issue 34: "Everything is reviewed" on an empty database, and "No model found" without `model download`."""
+    page.goto("/")
+    expect(page.locator("#page-sub")).to_contain_text(f"No recordings yet in {cfg.database.path}")
+    expect(page.locator("#page-sub")).to_contain_text("--demo")
+    expect(page.locator("#model-line")).to_contain_text("python main.py model download")
+
+
+def test_the_list_marks_held_out_items_and_regression_checks(page, seeded, conn, client):
+    """Issue 34: held-out items looked like any other reviewed one."""
+    from utils import training_sets
+
+    training_sets.keep_heldout(conn, [seeded["reviewed"]])
+    assert client.put(f"/api/data/{seeded['pcm']}", json={"regression": True}).status_code == 200
+    page.goto("/")
+    expect(page.locator(f"#items-body tr[data-id='{seeded['reviewed']}'] .col-status")).to_contain_text("Held out")
+    expect(page.locator("#items-body .col-status", has_text="Held out")).to_have_count(1)
+    expect(page.locator(f"#items-body tr[data-id='{seeded['pcm']}'] .col-status")).to_contain_text(
+        "Regression check")
+
+
 def test_train_is_disabled_without_a_usable_model(page, seeded, cfg):
     """Items are pending but the model folder is missing, then holds no Whisper model: the button says what to do."""
     pending = {"total": 6, "reviewed": 5, "trained": 0, "pending_training": 4, "heldout": 1, "unreviewed": 1}
@@ -238,6 +259,8 @@ def test_a_deployed_model_that_did_worse_somewhere_is_announced_in_amber(page, s
     # Before the next click: 20 held-out words cannot tell a better model from a worse one.
     expect(page.locator("#train-reason")).to_contain_text("hold 20 words, too few")
     expect(page.locator("#train-reason")).to_contain_text("5.0 points")
+    # Ready, but with a warning: not shown as plain good news (issue 34).
+    expect(page.locator("#train-reason")).to_have_class(re.compile(r"\bwarn\b"))
 
 
 def test_reviewed_items_no_run_can_use_are_counted_and_listed(page, seeded, conn):
@@ -323,9 +346,12 @@ def test_review_with_the_keyboard(page, seeded, conn):
     expect(textarea).to_have_value("hello there how are you to day ")
     textarea.fill("Hello there, how are you today?")
     expect(page.locator("#save-state")).to_have_text("Unsaved changes")
+    page.keyboard.press("Alt+p")  # still playing when moving on
+    page.wait_for_function(audio_js("!a.paused"))
     page.keyboard.press("Control+Enter")  # save & next
     expect(page.locator("#d-id")).to_have_text(str(seeded["pcm"]))
     expect(page).to_have_url(re.compile(rf"/editor\?id={seeded['pcm']}$"))
+    expect(page.locator("#play-btn")).to_have_text(re.compile("Play"))  # nothing plays: not "Pause" (issue 34)
     row = database.get_item(conn, seeded["wav"])
     assert row["transcript"] == "Hello there, how are you today?" and row["is_reviewed"] == 1
     expect(page.locator("#left-count")).to_have_text("3")

@@ -100,6 +100,16 @@ def test_nothing_pending_and_no_model_are_clear_400s(client, cfg, conn, clips):
     assert client.get("/api/data/stats").get_json()["pending_training"] == 0
 
 
+@pytest.mark.parametrize("ran, ended", [(8, "every configured epoch ran, and the loss on the held-out and check "
+                                             "speech was lowest after that one"),
+                                         (5, "no longer fell after it, so the run stopped there")])
+def test_the_verdict_says_whether_the_stop_or_the_last_epoch_ended_the_run(cfg, trainable, fake_engine, ran, ended):
+    """Issue 34: "Kept epoch 7 of the 8 trained: after it, the loss ... no longer fell (the stop)" when all 8 ran."""
+    fake_engine.result = {"max_epochs": 8, "epochs_run": ran, "best_epoch": ran - 1}
+    message = run_in_process(cfg)["message"]
+    assert f"Kept epoch {ran - 1} of the {ran} trained: " in message and ended in message
+
+
 def test_a_language_an_english_only_model_cannot_write_is_a_clear_400(client, cfg, trainable):
     cfg.assistant.language = "de"
     response = client.post("/api/train")

@@ -95,6 +95,21 @@ def test_a_deploy_warms_again_only_where_the_app_is_served(cfg, monkeypatch):
     assert started == [cfg]
 
 
+def test_the_warm_up_keeps_the_margin_the_user_set(cfg, monkeypatch):
+    """Its process gets the settings it needs, the free space kept for the assistant among them (issue 31)."""
+    import json
+
+    from utils import background
+
+    commands = []
+    monkeypatch.setattr(background, "start_helper", lambda command, **kw: commands.append(command))
+    monkeypatch.setattr(warm, "wanted", lambda cfg: True)
+    monkeypatch.setattr(warm, "_process", None)
+    cfg.database.keep_free_mb = 250
+    assert warm.start(cfg)
+    assert json.loads(commands[0][-1])["database"] == {"keep_free_mb": 250}
+
+
 def test_a_mode_that_keeps_no_states_is_warmed_at_once(cfg):
     cfg = _with_builtin_speech(cfg)
     cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, mode="full"))

@@ -26,10 +26,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from stt.models import store
+from stt.models import model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.review.transcriber import model_fingerprint
-from utils import background
+from utils import background, disk
 from utils.config import Config, load_config
 
 # The marker a finished warm-up leaves in the cache, naming the model folder it warmed for.
@@ -74,7 +74,7 @@ def start(cfg: Config) -> bool:
     data = {"model": {"path": str(cfg.model.path)},
             "training": {"mode": cfg.training.mode, "adapt_layers": cfg.training.adapt_layers,
                          "batch_size": cfg.training.batch_size},
-            "assistant": dataclasses.asdict(cfg.assistant)}
+            "assistant": dataclasses.asdict(cfg.assistant), "database": {"keep_free_mb": cfg.database.keep_free_mb}}
     try:  # below normal priority, and ending with this process however it ends (stt/runs/background.py)
         _process = background.start_helper([sys.executable, "-m", "stt.runs.warm", "--config-json", json.dumps(data)],
                                            cwd=str(Path(__file__).resolve().parents[2]),
@@ -121,6 +121,9 @@ def warm(cfg: Config) -> int:
     if mode.cached:
         # Beside the model, named as a run's work folder: removed on the way out, and by the next start
         # (stt.runs.jobs.recover) should the process have been killed outright.
+        # Its working copy of the model leaves the assistant's margin free, as every writer of the app does.
+        disk.ensure_room(cfg.model.path.parent, model_info.folder_size(cfg.model.path), "the warm-up's working copy "
+                         "of the model", "Free space on that disk.", cfg.database.keep_free_mb)
         with tempfile.TemporaryDirectory(prefix=f"{cfg.model.path.name}.work-warm-", dir=cfg.model.path.parent) \
                 as scratch:
             processor, model = load_model(as_huggingface(cfg.model.path, Path(scratch) / "hf"), device)

@@ -27,15 +27,20 @@ def margin(total: int, keep_free_mb: int = AUTO) -> int:
     return min(MARGIN_MAX, int(total * MARGIN_SHARE)) if keep_free_mb == AUTO else max(0, keep_free_mb) * MB
 
 
+def room(folder: Path, keep_free_mb: int = AUTO) -> tuple[int, int]:
+    """(bytes free, bytes to keep free) on the disk of `folder`, which must exist."""
+    usage = shutil.disk_usage(folder)
+    return usage.free, margin(usage.total, keep_free_mb)
+
+
 def ensure_room(folder: Path, needed: int, what: str, remedy: str = "", keep_free_mb: int = AUTO) -> None:
     """Raise DiskShort unless `needed` bytes fit on `folder`'s disk with the margin still free.
     `what` names the write ("the encoder states of one clip"); `remedy` says what the user can delete."""
     folder = existing(Path(folder))
-    usage = shutil.disk_usage(folder)
-    keep = margin(usage.total, keep_free_mb)
-    if usage.free - needed < keep:
+    free, keep = room(folder, keep_free_mb)
+    if free - needed < keep:
         raise DiskShort(f"Not enough free disk space at {folder} for {what}: {needed / MB:,.0f} MB needed, "
-                        f"{usage.free / MB:,.0f} MB free, and {keep / MB:,.0f} MB are kept free so the assistant "
+                        f"{free / MB:,.0f} MB free, and {keep / MB:,.0f} MB are kept free so the assistant "
                         f"can keep recording. {remedy or 'Free some space on that disk.'}")
 
 

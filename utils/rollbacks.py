@@ -14,7 +14,7 @@ def record(conn: sqlite3.Connection, version: str, previous: str | None) -> None
 
 
 def history(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
-    """Newest first; `previous` None where the model deployed before had no version (the original)."""
+    """Newest first; `previous` is the version it replaced (v0-original for the user's own model)."""
     rows = conn.execute("SELECT at, version, previous FROM s2s_app_rollbacks ORDER BY at DESC, rowid DESC LIMIT ?",
                         (limit,)).fetchall()
     return [{"at": str(at), "version": str(version), "previous": None if previous is None else str(previous)}

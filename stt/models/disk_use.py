@@ -44,8 +44,7 @@ def shortage(model_path: Path, database_path: Path, keep_free_mb: int = disk.AUT
     Sizes are only counted when short, so a health check stays cheap."""
     for path, holds in ((database_path, "the assistant's database"), (model_path, "the model")):
         folder = disk.existing(path if path.is_dir() else path.parent)
-        total, _, free = shutil.disk_usage(folder)
-        keep = disk.margin(total, keep_free_mb)
+        free, keep = disk.room(folder, keep_free_mb)
         if free >= keep:
             continue
         found = usage(model_path)

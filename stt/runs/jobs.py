@@ -330,7 +330,7 @@ def _deploy_version(conn: sqlite3.Connection, cfg: Config, version: str) -> None
                        "The model that was deployed is still in place.") from None
     with database.transaction(conn):
         runs.sync_trained(conn, new)
-        rollbacks.record(conn, version, old[-1] if old else None)
+        rollbacks.record(conn, version, old[-1])  # the lineage ends with the deployed one (or v0-original)
 
 
 def clear_caches(cfg: Config) -> dict[str, Any]:

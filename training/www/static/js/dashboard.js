@@ -12,7 +12,9 @@ const barHigh = {};
 const state = { reviewed: "", trained: "", q: "", rank: "", sort: "id", order: "desc", offset: 0, total: 0 };
 let stats = null;
 let job = null;           // the latest training run, null when there never was one
-let trainingApi = true;   // false while the training endpoints are not there (404)
+// null until the first status answer: a Train click before it raced the page's own first poll, which
+// could cancel the click's poll and show an idle page while a run started.
+let trainingApi = null;   // false while the training endpoints are not there (404)
 let model = null;         // GET /api/model: is there a model to train, and where
 let pollTimer = null;
 let itemsRequest = 0;     // only the newest list answer is drawn
@@ -113,7 +115,8 @@ function updateTrainButton() {
   button.disabled = running || pending === 0 || !trainingApi || noModel;
   let reason;
   let warning = false;  // ready, but with something to know first: not shown as plain good news
-  if (!trainingApi) reason = "Training is not available on this server yet.";
+  if (trainingApi === null) reason = "";
+  else if (!trainingApi) reason = "Training is not available on this server yet.";
   else if (running) reason = "A training run is in progress.";
   else if (!stats) reason = "";
   else if (pending === 0) {

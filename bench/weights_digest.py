@@ -3,12 +3,14 @@ blend it chose: run on two checkouts and compare, to show that a change of the e
 of what it computes (one thread, so the sums run in one order).
 
     python bench/weights_digest.py > after.txt        # in each checkout; then: diff before.txt after.txt
+    python bench/weights_digest.py --threads 2        # twice: whether training repeats itself on two threads
 
 Issue 33 (2026-12-06): the same six lines before and after the loop, the forward pass and the state files
 were split into their own pieces, the stop (epoch 2 of 4 kept, 60% blend) and an early stop included.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import sys
 import tempfile
@@ -40,7 +42,9 @@ def _clip(seed: int, seconds: float = 1.0) -> np.ndarray:
 
 
 def main() -> None:
-    torch.set_num_threads(1)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: the sums run in one order)")
+    torch.set_num_threads(ap.parse_args().threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = tiny_whisper.build(folder / "model")

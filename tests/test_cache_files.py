@@ -64,3 +64,18 @@ def test_a_run_after_its_cache_was_spoiled_recomputes_the_spoiled_states(cfg, tm
     assert second.encoded == 2  # the two spoiled clips, computed again; the sound one read from the cache
     assert torch.equal(second.cache.get(keys), expected)
     assert files[0].with_name(files[0].name + ".bad").is_file()
+
+
+def test_states_are_kept_in_half_precision_and_read_back_as_float32_old_float32_files_too(tmp_path):
+    """Half the disk (issue 31, item 5); caches written before it (float32) stay readable beside the new ones."""
+    from stt.finetune.state_files import StateCache
+
+    cache = StateCache(tmp_path / "states", "weights")
+    state = torch.tensor([[1.0, -2.5e-3, 1e5], [0.1, 3.0, -7e4]])
+    cache.put("new", state)
+    assert np.load(cache.folder / "new.npy").dtype == np.float16
+    np.save(cache.folder / "old.npy", state.numpy())
+    both = cache.get(["new", "old"])
+    assert both.dtype == torch.float32
+    limit = torch.finfo(torch.float16).max  # beyond it clamped, as Whisper's fp16 layers do, never inf
+    assert torch.equal(both[0], state.clamp(-limit, limit).half().float()) and torch.equal(both[1], state)

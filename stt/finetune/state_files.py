@@ -1,9 +1,9 @@
 """Encoder states kept on disk between runs and epochs: one .npy file per clip, keyed by its audio.
 
-The frozen bottom's output (StateCache, float32 as computed, so training and measuring from the cache
-match the full model exactly) lives in a folder named for the frozen weights' fingerprint
-(stt.finetune.encoder_states); the trained top's frozen tail (FrozenTail, float16, the approximation
-stt.finetune.frozen_tail computes with) in a run's scratch folder or the warm-up's. Files are written
+The frozen bottom's output (StateCache) lives in a folder named for the frozen weights' fingerprint
+(stt.finetune.encoder_states); the trained top's frozen tail (FrozenTail, the approximation
+stt.finetune.frozen_tail computes with) in a run's scratch folder or the warm-up's. Both are kept in
+float16 and read back as float32 (`read_state`). Files are written
 whole beside their final name and renamed, checked before they are read, and a free-space margin is kept
 for the assistant (utils/disk.py).
 """
@@ -100,6 +100,20 @@ def save_whole(final: Path, array: np.ndarray, keep_free_mb: int = disk.AUTO) ->
         raise
 
 
+def as_stored(state: torch.Tensor) -> np.ndarray:
+    """A state as the caches keep it: float16, half the disk of float32 (distil-small.en: 2.3 MB a clip
+    instead of 4.6). Measured on tiny.en (docs/performance.md, "Encoder states in float16"): decoding 80
+    clips from states rounded this way wrote the very same transcripts as from float32 states, both the
+    assistant's way and greedy. Clamped to float16's range, as Whisper's own fp16 layers are."""
+    limit = torch.finfo(torch.float16).max
+    return state.detach().clamp(-limit, limit).to(torch.float16).cpu().numpy()
+
+
+def read_state(path: Path, mmap: bool = False) -> np.ndarray:
+    """A cached file as float32, whatever it was written in (caches from before float16 hold float32)."""
+    return np.asarray(np.load(path, mmap_mode="r" if mmap else None), dtype=np.float32)
+
+
 def audio_key(audio: np.ndarray) -> str:
     """A clip's identity for the cache: the samples Whisper sees (its first 30 s at 16 kHz)."""
     window = np.ascontiguousarray(np.asarray(audio, dtype=np.float32)[:MAX_SECONDS * SAMPLE_RATE])
@@ -125,8 +139,7 @@ class _NpyFolder:
 
 class StateCache(_NpyFolder):
     """The frozen bottom's output, one file per clip under `root/<fingerprint>/`; other fingerprints'
-    folders are deleted. Float32, as computed, so training and evaluation from the cache match the
-    full model exactly."""
+    folders are deleted."""
 
     def __init__(self, root: Path, fingerprint: str, earlier: Path | None = None,
                  keep_free_mb: int = disk.AUTO) -> None:
@@ -135,12 +148,11 @@ class StateCache(_NpyFolder):
         super().__init__(self.root / fingerprint, earlier, keep_free_mb)
 
     def put(self, key: str, state: torch.Tensor) -> None:
-        save_whole(self.folder / f"{key}.npy", state.detach().cpu().numpy().astype(np.float32, copy=False),
-                   self.keep_free_mb)
+        save_whole(self.folder / f"{key}.npy", as_stored(state), self.keep_free_mb)
 
     def get(self, keys: Sequence[str]) -> torch.Tensor:
-        """The states of `keys` stacked as a batch (batch, positions, d_model)."""
-        return torch.from_numpy(np.stack([np.load(self._path(k), mmap_mode="r") for k in keys]))
+        """The states of `keys` stacked as a batch (batch, positions, d_model), in float32."""
+        return torch.from_numpy(np.stack([read_state(self._path(k), mmap=True) for k in keys]))
 
 
 class FrozenTail(_NpyFolder):
@@ -148,9 +160,9 @@ class FrozenTail(_NpyFolder):
 
     For a split with k trained layers, a clip's file holds k arrays: the input of
     each trained layer but the first (whose input is the cached bottom state
-    itself) and the last layer's output. Stored as float16 in the run's scratch
-    folder, as they are an approximation anyway and distil-small.en's 1,500 x 768
-    states per layer would otherwise take 4.6 MB each. The built-in clips' tails
+    itself) and the last layer's output, in the run's scratch folder (float16, as
+    `as_stored` keeps every state: distil-small.en's 1,500 x 768 states per layer
+    would otherwise take 4.6 MB each). The built-in clips' tails
     for the deployed weights may already lie in `earlier` (stt/runs/warm.py).
     """
 
@@ -171,11 +183,10 @@ class FrozenTail(_NpyFolder):
         """Run the top layers without gradients over a batch of bottom states and keep what each layer saw."""
         with torch.no_grad():
             kept = self.split.top_hidden(states)
-        stacked = torch.stack(kept, dim=1).to(torch.float16).cpu().numpy()
-        for key, array in zip(keys, stacked):
+        for key, array in zip(keys, as_stored(torch.stack(kept, dim=1))):
             save_whole(self.folder / f"{key}.npy", array, self.keep_free_mb)
 
     def get(self, key: str, bottom: torch.Tensor) -> torch.Tensor:
         """(k + 1, positions, d_model): the bottom state and what each trained layer saw after it."""
-        tail = torch.from_numpy(np.load(self._path(key))).to(bottom.dtype)
+        tail = torch.from_numpy(read_state(self._path(key))).to(bottom.dtype)
         return torch.cat([bottom.unsqueeze(0), tail])

@@ -1,7 +1,7 @@
 """What the model takes on disk beside it, and the caches kept within a limit or cleared on request.
 
-The encoder-state cache grows with every clip a run encodes (float32, 1,500 × width a clip: 4.6 MB on
-distil-small.en, so 46 GB for 10,000 clips) and what the deployed model heard with it; both can be
+The encoder-state cache grows with every clip a run encodes (float16, 1,500 × width a clip: 2.3 MB on
+distil-small.en, so 23 GB for 10,000 clips) and what the deployed model heard with it; both can be
 rebuilt at any time. So after each run the state cache is cut to `[training].cache_limit_mb`, the
 clips least recently used going first (a run marks every cached clip it uses), and the dashboard
 shows the sizes with a button that clears both (GET /api/model/disk, DELETE /api/model/caches).

@@ -94,7 +94,7 @@ def _latencies(context: Any, during: Any = None) -> list[float]:
     return found
 
 
-def _case(name: str, tmp: Path, context: Any) -> dict[str, Any]:
+def _case(name: str, tmp: Path, context: Any, variants: list[str]) -> dict[str, Any]:
     """The click bench's case (its clips and model), warmed once; then each measurement on a fresh copy."""
     from bench.click_bench import _warm
 
@@ -108,7 +108,7 @@ def _case(name: str, tmp: Path, context: Any) -> dict[str, Any]:
         shutil.copytree(folder, copy, symlinks=True)
         return cfg_in(copy, cfg, folder)
 
-    for n, key in enumerate(VARIANTS):
+    for n, key in enumerate(variants):
         with context.Pool(1) as pool:
             row[f"alone {key}"] = pool.apply(_click, (fresh(f"alone-{n}"), key))
         beside = fresh(f"beside-{n}")
@@ -165,6 +165,8 @@ def _stats(latencies: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", choices=["tiny", "distil30"], default=["tiny"])
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                    help="how the click runs (distil30 takes about 15 minutes a variant)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     context = multiprocessing.get_context("spawn")
@@ -176,8 +178,8 @@ def main() -> None:
     idle_p95 = statistics.quantiles(idle, n=20)[-1]
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:
-            r = _case(name, Path(tmp), context)
-            for key in VARIANTS:
+            r = _case(name, Path(tmp), context, args.variants)
+            for key in args.variants:
                 ratio = statistics.quantiles(r[f"beside {key}"], n=20)[-1] / idle_p95
                 lines.append(f"| {name} | {key} | {_stats(r[f'beside {key}'])} | {ratio:.2f}x | "
                              f"{r[f'alone {key}']:.0f} | {r[f'click beside {key}']:.0f} |")

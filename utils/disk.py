@@ -44,6 +44,11 @@ def ensure_room(folder: Path, needed: int, what: str, remedy: str = "", keep_fre
                         f"can keep recording. {remedy or 'Free some space on that disk.'}")
 
 
+def folder_size(path: Path) -> int:
+    """Bytes on disk of every file under `path` (0 for none): what a copy of that folder will take."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
 def existing(path: Path) -> Path:
     """The nearest folder that exists: a cache folder may not be made yet."""
     while not path.exists() and path.parent != path:

@@ -201,6 +201,8 @@ def _run(model: Any, processor: Any, mode: modes.Mode, device: str, out_dir: Pat
     model = mode.finish(trained)
     report(Progress("saving", 0, 1))
     with clock("saving"):
+        disk.ensure_room(out_dir.parent, sum(p.numel() * p.element_size() for p in model.parameters()),
+                         "the trained model", "Free space on that disk.", keep_free_mb)
         _save(model, processor, out_dir)
     report(Progress("saving", 1, 1))
     return EngineResult(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stt.models.model_format import CTRANSLATE2, detect_format
+from utils import disk
 
 
 def as_huggingface(path: Path, scratch: Path) -> Path:
@@ -21,6 +22,12 @@ def as_huggingface(path: Path, scratch: Path) -> Path:
 
     ct2_to_hf(path, scratch)
     return scratch
+
+
+def working_copy_bytes(path: Path) -> int:
+    """What `as_huggingface` writes for the model at `path`: nothing for a Hugging Face folder (read where it
+    is); for a CTranslate2 folder its weights in float32, twice the float16 folder that is the usual kind."""
+    return 2 * disk.folder_size(path) if detect_format(path) == CTRANSLATE2 else 0
 
 
 def in_format_of(deployed: Path, trained: Path, scratch: Path) -> Path:

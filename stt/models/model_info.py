@@ -15,12 +15,7 @@ from stt.models import store
 from stt.models.ct2_binary import count_layers, read_header
 from stt.models.ct2_export import ct2_quantization
 from stt.models.model_format import CTRANSLATE2, MULTILINGUAL_MIN_VOCAB, ModelFormatError, detect_format
-
-
-def folder_size(path: Path) -> int:
-    """Bytes on disk of every file under `path`."""
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
+from utils import disk
 
 # safetensors' short dtype names, spelled as CTranslate2 and torch spell them.
 _DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
@@ -109,5 +104,5 @@ def describe(path: Path) -> dict[str, Any]:
     parameters, precision = _ct2_summary(path) if fmt == CTRANSLATE2 else _hf_summary(path)
     arch = _architecture(path, fmt)
     return {"path": str(path), "name": whisper_name(arch), "format": fmt, "precision": precision,
-            "parameters": parameters, "size_bytes": folder_size(path), **arch,
+            "parameters": parameters, "size_bytes": disk.folder_size(path), **arch,
             "version": store.deployed_version(path) or store.ORIGINAL, "versions": store.list_versions(path)}

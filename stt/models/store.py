@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from utils import disk
 from utils.database import now
 
 META = "s2s_version.json"
@@ -110,11 +111,24 @@ def repair(model_path: Path) -> None:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _copy_into(src: Path, dst: Path) -> None:
+def _copy_or_nothing(src: Path, dst: Path, keep_free_mb: int) -> None:
+    """Copy a folder if it fits with the assistant's margin still free (utils/disk.py); a copy that fails
+    anyway leaves no half of it taking the assistant's space."""
+    disk.ensure_room(dst.parent, disk.folder_size(src), f"a copy of the model ({src.name})",
+                     f"Delete old versions in {dst.parent} or clear the caches beside the model (Clear caches on "
+                     "the dashboard), or free space on that disk.", keep_free_mb)
+    try:
+        shutil.copytree(src, dst)
+    except OSError:
+        shutil.rmtree(dst, ignore_errors=True)
+        raise
+
+
+def _copy_into(src: Path, dst: Path, keep_free_mb: int) -> None:
     """Copy a folder so it appears at `dst` complete or not at all."""
     partial = dst.with_name(dst.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(src, partial)
+    _copy_or_nothing(src, partial, keep_free_mb)
     _rename(partial, dst)
 
 
@@ -147,31 +161,33 @@ def _next_name(model_path: Path) -> str:
     return f"v{max(numbers, default=0) + 1}-{stamp}"
 
 
-def add_version(model_path: Path, candidate: Path, meta: dict[str, Any]) -> str:
-    """Keep a trained model as a new version (deployed or not); returns its name."""
+def add_version(model_path: Path, candidate: Path, meta: dict[str, Any], keep_free_mb: int = disk.AUTO) -> str:
+    """Keep a trained model as a new version (deployed or not); returns its name. Each copy leaves
+    `keep_free_mb` free for the assistant or raises disk.DiskShort before it starts."""
     vdir = versions_dir(model_path)
     vdir.mkdir(parents=True, exist_ok=True)
     if model_path.is_dir() and not (vdir / ORIGINAL).exists() and deployed_version(model_path) is None:
         # The first run keeps the user's own model, so it can always be restored.
-        _copy_into(model_path, vdir / ORIGINAL)
+        _copy_into(model_path, vdir / ORIGINAL, keep_free_mb)
         (vdir / ORIGINAL / META).write_text(json.dumps({"version": ORIGINAL, "created_at": now(),
                                                         "note": "the model before any training"}), encoding="utf-8")
     name = _next_name(model_path)
     # Trained from whatever is deployed now: runs and rollbacks never overlap.
     record = {**meta, "version": name, "created_at": now(), "lineage": lineage(model_path)}
     (candidate / META).write_text(json.dumps(record), encoding="utf-8")
-    _copy_into(candidate, vdir / name)
+    _copy_into(candidate, vdir / name, keep_free_mb)
     return name
 
 
-def deploy(model_path: Path, version: str) -> None:
-    """Make a kept version the deployed model by an atomic swap of folders."""
+def deploy(model_path: Path, version: str, keep_free_mb: int = disk.AUTO) -> None:
+    """Make a kept version the deployed model by an atomic swap of folders (its copy leaving `keep_free_mb`
+    free for the assistant)."""
     source = versions_dir(model_path) / version
     if not (source / META).is_file():
         raise StoreError(f"there is no kept model version {version!r}")
     repair(model_path)
     incoming, previous = _sibling(model_path, ".incoming"), _sibling(model_path, ".previous")
-    shutil.copytree(source, incoming)
+    _copy_or_nothing(source, incoming, keep_free_mb)
     if model_path.exists():
         _rename(model_path, previous)
     try:

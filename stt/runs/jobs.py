@@ -26,7 +26,7 @@ from typing import Any
 
 from stt.models import deploy_lock, disk_use, model_info, store
 from stt.models.model_format import ModelFormatError, detect_format
-from stt.runs import announce, liveness, warm
+from stt.runs import announce, liveness, run_space, warm
 from utils import database, disk, rollbacks, runs, training_sets
 from utils.config import Config
 
@@ -37,8 +37,6 @@ CANCEL_GRACE_S = 120
 # How long a Train click waits for the last run's worker, already recorded as finished, to tell the
 # assistant, tidy up and release its lock.
 FINISHING_GRACE_S = 10.0
-# Free space a run needs beside the model, in model sizes (checked before it starts, not at its end).
-RUN_SPACE_FACTOR = 3
 # Processes this web app started, so their exit is noticed at once rather than after the heartbeat timeout.
 _children: dict[str, subprocess.Popen] = {}
 _initialized: set[Path] = set()
@@ -204,13 +202,9 @@ def check_can_start(conn: sqlite3.Connection, cfg: Config, no_model: str) -> Non
         raise JobError("model_read_only", f"Nothing can be written beside the model folder ({problem.strerror}: "
                        f"{problem.filename}): a run keeps its versions and swaps the model there. Make "
                        f"{cfg.model.path.parent} writable, or move the model to a folder that is.")
-    # A run writes a copy to train, its export and a kept version beside the model: three times its size.
     try:
-        disk.ensure_room(cfg.model.path.parent, RUN_SPACE_FACTOR * model_info.folder_size(cfg.model.path),
-                         "a training run (a working copy, its export and a kept version of the model)",
-                         f"Delete old versions in {store.versions_dir(cfg.model.path)} or the rebuildable "
-                         f"cache {store.state_cache_dir(cfg.model.path)}, or free space on that disk.",
-                         cfg.database.keep_free_mb)
+        run_space.ensure(cfg, run_space.copies(cfg.model.path), "a training run (its working copy of the model, "
+                         "the trained model, its export, the kept version and the deploy's copy)")
     except disk.DiskShort as exc:
         raise JobError("disk_full", str(exc)) from None
 
@@ -323,7 +317,7 @@ def _deploy_version(conn: sqlite3.Connection, cfg: Config, version: str) -> None
     old, new = store.lineage(cfg.model.path), store.lineage(cfg.model.path, version)
     _sync(conn, [v for v in old if v in new])
     try:
-        store.deploy(cfg.model.path, version)
+        store.deploy(cfg.model.path, version, cfg.database.keep_free_mb)
     except (store.StoreError, OSError) as exc:
         _sync(conn, old)
         raise JobError("rollback_failed", f"Could not deploy version {version}: {exc}. "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stt.finetune.timings import PhaseClock
-from stt.models import model_files, model_info, store
+from stt.models import model_files, store
 from stt.models.conversion import as_huggingface, in_format_of
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.runs import jobs
@@ -38,7 +38,7 @@ def start_record(cfg: Config, folder: Path) -> dict[str, Any]:
     except ModelFormatError as exc:
         raise JobError("not_a_model", f"Nothing to import: {exc}") from None
     try:  # a copy, its Hugging Face form and its export in the deployed format, beside the model
-        disk.ensure_room(cfg.model.path.parent, 3 * model_info.folder_size(folder), f"importing {folder}",
+        disk.ensure_room(cfg.model.path.parent, 3 * disk.folder_size(folder), f"importing {folder}",
                          f"Delete old versions in {store.versions_dir(cfg.model.path)} or free space on that disk.",
                          cfg.database.keep_free_mb)
     except disk.DiskShort as exc:

@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from stt.models import model_info, store
+from stt.models import store
+from stt.models.conversion import working_copy_bytes
 from stt.models.model_format import ModelFormatError, detect_format
 from stt.review.transcriber import model_fingerprint
 from utils import background, disk
@@ -34,6 +35,8 @@ from utils.config import Config, load_config
 
 # The marker a finished warm-up leaves in the cache, naming the model folder it warmed for.
 MARKER = "warm.json"
+# The sentence a warm-up refused for disk space leaves there, until one finishes: it has no console.
+REFUSED = "warm-refused.txt"
 _process: subprocess.Popen | None = None
 # Whether this process serves the app (start() was called): only then does the end of a run warm again.
 _serving = False
@@ -122,7 +125,7 @@ def warm(cfg: Config) -> int:
         # Beside the model, named as a run's work folder: removed on the way out, and by the next start
         # (stt.runs.jobs.recover) should the process have been killed outright.
         # Its working copy of the model leaves the assistant's margin free, as every writer of the app does.
-        disk.ensure_room(cfg.model.path.parent, model_info.folder_size(cfg.model.path), "the warm-up's working copy "
+        disk.ensure_room(cfg.model.path.parent, working_copy_bytes(cfg.model.path), "the warm-up's working copy "
                          "of the model", "Free space on that disk.", cfg.database.keep_free_mb)
         with tempfile.TemporaryDirectory(prefix=f"{cfg.model.path.name}.work-warm-", dir=cfg.model.path.parent) \
                 as scratch:
@@ -144,7 +147,16 @@ def warm(cfg: Config) -> int:
     hear_deployed(cfg, {"ordinary": ordinary.load("gate"), **builtin_checks()}, lambda *_: None, workers=1)
     done_in.mkdir(parents=True, exist_ok=True)
     (done_in / MARKER).write_text(json.dumps(done), encoding="utf-8")
+    (store.state_cache_dir(cfg.model.path) / REFUSED).unlink(missing_ok=True)
     return computed
+
+
+def refused(model_path: Path) -> str | None:
+    """Why the last warm-up stopped short of disk space, while none has finished since (GET /api/health)."""
+    try:
+        return (store.state_cache_dir(model_path) / REFUSED).read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def _tails(split: Any, cache: Any, keys: list[str], device: str, batch_size: int) -> None:
@@ -170,7 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    warm(load_config(environ={}, overrides=json.loads(args.config_json)))
+    return warm_or_say_why(load_config(environ={}, overrides=json.loads(args.config_json)))
+
+
+def warm_or_say_why(cfg: Config) -> int:
+    """The warm-up's process: 0 when it finished; 1 when it stopped to keep the assistant's margin free, which
+    it says where the dashboard looks (`refused`), as nobody reads its output."""
+    try:
+        warm(cfg)
+    except disk.DiskShort as exc:
+        note = store.state_cache_dir(cfg.model.path) / REFUSED
+        try:
+            note.parent.mkdir(parents=True, exist_ok=True)
+            note.write_text(f"The warm-up, which prepares the first Train click, stopped: {exc}", encoding="utf-8")
+        except OSError:
+            pass  # not even a line fits: the disk line says the disk is short
+        return 1
     return 0
 
 

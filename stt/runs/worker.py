@@ -33,9 +33,9 @@ from typing import Any
 from stt.finetune import deploy_rule, modes, ordinary, timings
 from stt.finetune.timings import PhaseClock
 from stt.models import deploy_lock, disk_use, store
-from stt.models.conversion import as_huggingface, in_format_of
+from stt.models.conversion import as_huggingface, in_format_of, working_copy_bytes
 from stt.models.model_format import detect_format
-from stt.runs import announce, liveness, measuring, model_import
+from stt.runs import announce, liveness, measuring, model_import, run_space
 from stt.runs.clips import load_regression, load_samples
 from stt.runs.jobs import connect, work_dir
 from utils import background, database, runs
@@ -194,6 +194,7 @@ def train_candidate(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: B
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     with clock("converting"):
+        run_space.ensure(cfg, working_copy_bytes(cfg.model.path), "the run's working copy of the model")
         base = as_huggingface(cfg.model.path, work / "base")
     result = fine_tune(base, work / "trained", batch.train, batch.watched(), cfg.training,
                        progress=_progress_writer(conn, job_id, on_progress),
@@ -202,6 +203,7 @@ def train_candidate(conn: sqlite3.Connection, cfg: Config, job_id: str, batch: B
                        keep_free_mb=cfg.database.keep_free_mb)
     runs.update(conn, job_id, state="saving", phase="saving", step=0, total=1, message=PHASE_MESSAGES["saving"])
     with clock("exporting"):
+        run_space.ensure(cfg, run_space.export_bytes(cfg.model.path), "the trained model's export")
         candidate = in_format_of(cfg.model.path, work / "trained", work / "export")
     if runs.cancel_requested(conn, job_id):  # asked during the export: still nothing has changed
         raise Cancelled("cancelled before saving")
@@ -246,7 +248,8 @@ def keep_version(cfg: Config, job_id: str, batch: Batch, result: Any, measured: 
                "format": detect_format(cfg.model.path), "worse_sets": deploy_rule.worse_sets(heard["clip_errors"]),
                "roles": measuring.roles(result.chose, heard["judged"])}
     # A version number from here on says which model this run made, even if a later step fails.
-    version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics})
+    version = store.add_version(cfg.model.path, candidate, {"job_id": job_id, "accepted": accepted, **metrics},
+                                cfg.database.keep_free_mb)
     return Verdict(version, accepted, message, metrics)
 
 
@@ -254,7 +257,7 @@ def swap(conn: sqlite3.Connection, cfg: Config, job_id: str, version: str) -> No
     """Step 4: the version is noted on the run before the swap, so a crash right after it is
     reported as "deployed, items pending" rather than "nothing changed"."""
     runs.update(conn, job_id, version=version)
-    store.deploy(cfg.model.path, version)
+    store.deploy(cfg.model.path, version, cfg.database.keep_free_mb)
 
 
 def record(conn: sqlite3.Connection, job_id: str, batch: Batch, verdict: Verdict,

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from stt.models import disk_use
 from stt.review import transcriber
-from stt.runs import jobs
+from stt.runs import jobs, warm
 from training.src import audio_meta, current, params
 from training.src.db import get_db
 from training.src.errors import ApiError
@@ -35,7 +35,7 @@ def health():
     if problem is not None:
         model["message"] = problem
     body = {"status": "ok", "database": {"path": str(cfg.database.path), "ok": True}, "model": model}
-    short = disk_use.shortage(model_path, cfg.database.path, cfg.database.keep_free_mb)
+    short = disk_use.shortage(model_path, cfg.database.path, cfg.database.keep_free_mb) or warm.refused(model_path)
     if short:  # the app has stopped writing there; the assistant may be next
         body["disk"] = {"ok": False, "message": short}
     try:

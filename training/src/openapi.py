@@ -60,7 +60,11 @@ SCHEMAS: dict[str, Any] = {
         "model": {"type": "object", "required": ["path", "present"], "properties": {
             "present": {"type": "boolean", "description": "a model is there and, as far as can be told "
                         "without loading it, loads"},
-            "message": {"type": "string", "description": "why it is not present"}}}}},
+            "message": {"type": "string", "description": "why it is not present"}}},
+        "disk": {"type": "object", "required": ["ok", "message"], "description": "only when the disk of the "
+                 "database or the model has less free than the margin kept for the assistant "
+                 "(database.keep_free_mb), or the last warm-up stopped for want of space", "properties": {
+                     "ok": {"type": "boolean"}, "message": {"type": "string"}}}}},
     "Stats": {"type": "object", "required": ["total", "reviewed", "trained", "pending_training"], "properties": {
         k: {"type": "integer", "minimum": 0}
         for k in ("total", "reviewed", "trained", "pending_training", "heldout", "regression", "unreviewed",

@@ -176,7 +176,9 @@ def free_port() -> int:
 def live_server(app) -> Iterator[str]:
     """The app behind a real waitress server on a free loopback port; yields its base URL."""
     port = free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
+    # poll(), not select(): closing the server from this thread while its loop waits then ends the loop
+    # quietly, where select() raised "Bad file descriptor" in the loop's thread.
+    server = create_server(app, host="127.0.0.1", port=port, threads=4, asyncore_use_poll=True)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"

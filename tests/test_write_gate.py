@@ -20,7 +20,8 @@ def test_writes_during_the_assistants_lock_leave_threads_for_pages(cfg, conn, sp
     texts = {database.insert_item(conn, f"item {n}", speech["hello"]): f"item {n}" for n in range(16)}
     ids = list(texts)
     port = free_port()
-    server = create_server(create_app(cfg), host="127.0.0.1", port=port, threads=8)  # as main.py serve
+    server = create_server(create_app(cfg), host="127.0.0.1", port=port, threads=8,  # as main.py serve
+                           asyncore_use_poll=True)  # closed from here without "Bad file descriptor" (conftest)
     serving = threading.Thread(target=server.run, daemon=True)
     serving.start()
     base = f"http://127.0.0.1:{port}"

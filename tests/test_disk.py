@@ -212,3 +212,19 @@ def test_a_warm_up_refused_for_space_says_so_on_the_health_line_until_one_finish
                                                     "clip."}
     (store.state_cache_dir(cfg.model.path) / warm.REFUSED).unlink()  # what a warm-up that finishes does
     assert "disk" not in client.get("/api/health").get_json()
+
+
+def test_a_rollback_that_does_not_fit_is_507_and_changes_nothing(client, cfg, monkeypatch):
+    from stt.models import store
+
+    cfg.model.path.mkdir(parents=True)
+    (cfg.model.path / "weights").write_text("deployed")
+    candidate = cfg.model.path.with_name("candidate")
+    candidate.mkdir()
+    (candidate / "weights").write_text("kept")
+    version = store.add_version(cfg.model.path, candidate, {"accepted": True})
+    _disk(monkeypatch, total=100 * GB, free=GB)
+    answer = client.post("/api/model/rollback", json={"version": version})
+    assert answer.status_code == 507 and answer.get_json()["error"] == "disk_full"
+    assert "kept free so the assistant can keep recording" in answer.get_json()["message"]
+    assert (cfg.model.path / "weights").read_text() == "deployed"

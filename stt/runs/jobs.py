@@ -320,7 +320,8 @@ def _deploy_version(conn: sqlite3.Connection, cfg: Config, version: str) -> None
         store.deploy(cfg.model.path, version, cfg.database.keep_free_mb)
     except (store.StoreError, OSError) as exc:
         _sync(conn, old)
-        raise JobError("rollback_failed", f"Could not deploy version {version}: {exc}. "
+        raise JobError("disk_full" if isinstance(exc, disk.DiskShort) else "rollback_failed",
+                       f"Could not deploy version {version}: {exc}. "
                        "The model that was deployed is still in place.") from None
     with database.transaction(conn):
         runs.sync_trained(conn, new)

@@ -305,7 +305,7 @@ PATHS: dict[str, Any] = {
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["version"],
             "properties": {"version": {"type": "string", "minLength": 1}}}}}},
-        "responses": {"200": _json({"type": "object"}), **_errors(400, 404, 409)}}},
+        "responses": {"200": _json({"type": "object"}), **_errors(400, 404, 409, 507)}}},
     "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
 }
 

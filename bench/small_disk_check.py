@@ -112,6 +112,12 @@ def _wait(what: Any, seconds: float) -> Any:
     return None
 
 
+def _ended(port: int) -> dict[str, Any] | None:
+    """The run's status once it is no longer active, else None."""
+    status = _call(port, "GET", "/api/train/status")[1]
+    return None if status.get("active") else status
+
+
 def _steps(port: int, model: Path, outside: Path) -> dict[str, Any]:
     """Warm-up, a click, an export and health, each as the API answered it."""
     from stt.models import store
@@ -125,8 +131,7 @@ def _steps(port: int, model: Path, outside: Path) -> dict[str, Any]:
     code, answer = _call(port, "POST", "/api/train", {})
     found["train click"] = f"{code}: {answer.get('message') or answer.get('error')}"
     if code == 202:
-        end = _wait(lambda: (lambda s: s if not s.get("active") else None)(_call(port, "GET", "/api/train/status")[1]),
-                    RUN_WAIT_S)
+        end = _wait(lambda: _ended(port), RUN_WAIT_S)
         found["the run"] = f"{end.get('state')}: {end.get('message')}" if end else f"still running after {RUN_WAIT_S} s"
     code, answer = _call(port, "GET", "/api/export", into=outside / "export.zip")
     found["export"] = f"{code}: {answer.get('bytes', answer.get('message') or answer.get('error'))}"

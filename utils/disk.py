@@ -45,8 +45,15 @@ def ensure_room(folder: Path, needed: int, what: str, remedy: str = "", keep_fre
 
 
 def folder_size(path: Path) -> int:
-    """Bytes on disk of every file under `path` (0 for none): what a copy of that folder will take."""
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    """Bytes on disk of every file under `path` (0 for none): what a copy of that folder will take. A file
+    removed while it is counted (a run's rename, a warm-up's partial file) counts nothing."""
+    total = 0
+    for file in Path(path).rglob("*"):
+        try:
+            total += file.stat().st_size if file.is_file() else 0
+        except OSError:
+            continue
+    return total
 
 
 def existing(path: Path) -> Path:

@@ -18,23 +18,12 @@ from utils import disk
 MB = 1 << 20
 
 
-def _size(path: Path) -> int:
-    if not path.is_dir():
-        return 0
-    total = 0
-    for file in path.rglob("*"):
-        try:
-            total += file.stat().st_size if file.is_file() else 0
-        except OSError:
-            continue  # removed while we looked (a run's rename, a warm-up's partial file)
-    return total
-
-
 def usage(model_path: Path) -> dict[str, Any]:
     """Bytes of the deployed model, its kept versions and its rebuildable caches, and what is free on its disk."""
     folder = model_path if model_path.is_dir() else model_path.parent
-    return {"model_bytes": _size(model_path), "versions_bytes": _size(store.versions_dir(model_path)),
-            "caches_bytes": _size(store.state_cache_dir(model_path)) + _size(store.heard_dir(model_path)),
+    size = disk.folder_size
+    return {"model_bytes": size(model_path), "versions_bytes": size(store.versions_dir(model_path)),
+            "caches_bytes": size(store.state_cache_dir(model_path)) + size(store.heard_dir(model_path)),
             "free_bytes": shutil.disk_usage(folder if folder.exists() else model_path.parent).free}
 
 
@@ -63,7 +52,7 @@ def clear_caches(model_path: Path) -> int:
     returns the bytes freed."""
     freed = 0
     for cache in (store.state_cache_dir(model_path), store.heard_dir(model_path)):
-        freed += _size(cache)
+        freed += disk.folder_size(cache)
         shutil.rmtree(cache, ignore_errors=True)
     return freed
 

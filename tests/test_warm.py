@@ -19,6 +19,7 @@ from stt.runs import warm
 from stt.runs.measuring import profile_for
 from tests import tiny_whisper
 from tests.speech import espeak_16k_wav
+from utils import disk
 from utils.audio import load_for_whisper
 from utils.config import AudioConfig
 
@@ -108,6 +109,20 @@ def test_the_warm_up_keeps_the_margin_the_user_set(cfg, monkeypatch):
     cfg.database.keep_free_mb = 250
     assert warm.start(cfg)
     assert json.loads(commands[0][-1])["database"] == {"keep_free_mb": 250}
+
+
+def test_the_warm_up_stays_within_the_cache_limit(cfg):
+    """A run cuts the cache to its limit; a warm-up filling it past that would be cut after every run and then
+    encode the same clips again (found by bench/twenty_runs_check.py). A changed limit warms again."""
+    cfg = _with_builtin_speech(cfg)
+    tiny_whisper.build(cfg.model.path)
+    cfg.training.cache_limit_mb = 1
+    computed = warm.warm(cfg)
+    assert 0 < computed < len(ordinary.load("gate"))  # the 64-wide states take 192 KB a clip
+    assert disk.folder_size(store.state_cache_dir(cfg.model.path)) <= disk.MB
+    assert not warm.wanted(cfg) and warm.warm(cfg) == 0
+    cfg.training.cache_limit_mb = 0
+    assert warm.wanted(cfg)
 
 
 def test_a_mode_that_keeps_no_states_is_warmed_at_once(cfg):

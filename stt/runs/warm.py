@@ -62,10 +62,11 @@ def wanted(cfg: Config) -> bool:
 
 
 def _marker(cfg: Config) -> dict[str, str]:
-    """What a finished warm-up was for: this very model folder, heard with this profile."""
+    """What a finished warm-up was for: this very model folder, heard with this profile, within this cache limit."""
     from stt.runs.measuring import profile_for
 
-    return {"model": model_fingerprint(cfg.model.path), "profile": profile_for(cfg).key()}
+    return {"model": model_fingerprint(cfg.model.path), "profile": profile_for(cfg).key(),
+            "cache_limit_mb": str(cfg.training.cache_limit_mb)}
 
 
 def start(cfg: Config) -> bool:
@@ -76,7 +77,8 @@ def start(cfg: Config) -> bool:
         return False
     data = {"model": {"path": str(cfg.model.path)},
             "training": {"mode": cfg.training.mode, "adapt_layers": cfg.training.adapt_layers,
-                         "batch_size": cfg.training.batch_size},
+                         "batch_size": cfg.training.batch_size,
+                         "cache_limit_mb": cfg.training.cache_limit_mb},
             "assistant": dataclasses.asdict(cfg.assistant), "database": {"keep_free_mb": cfg.database.keep_free_mb}}
     try:  # below normal priority, and ending with this process however it ends (stt/runs/background.py)
         _process = background.start_helper([sys.executable, "-m", "stt.runs.warm", "--config-json", json.dumps(data)],
@@ -138,11 +140,13 @@ def warm(cfg: Config) -> int:
             # with its tails; and what it only measures, which a model decoded with transformers starts from.
             plain, windows = learned_forms(ordinary.load("rehearsal"))
             learned = [*plain, *(window for window, _ in windows), *ordinary.watched(ordinary.load("gate"))]
-            clips = [*learned, *ordinary.load("gate"), *builtin_checks()["quiet"]]
+            clips = _within_limit([*learned, *ordinary.load("gate"), *builtin_checks()["quiet"]], cache, split,
+                                  cfg.training.cache_limit_mb)
             keys, computed = cache_states(split, processor.feature_extractor, clips, cache, device,
                                           cfg.training.batch_size, lambda done, total: None)
             if split.trained_layers:
-                _tails(split, cache, keys[:len(learned)], device, cfg.training.batch_size)
+                _tails(split, cache, keys[:len(learned)], device, cfg.training.batch_size,
+                       cfg.training.cache_limit_mb)
         done_in = cache.folder
     hear_deployed(cfg, {"ordinary": ordinary.load("gate"), **builtin_checks()}, lambda *_: None, workers=1)
     done_in.mkdir(parents=True, exist_ok=True)
@@ -159,18 +163,48 @@ def refused(model_path: Path) -> str | None:
         return None
 
 
-def _tails(split: Any, cache: Any, keys: list[str], device: str, batch_size: int) -> None:
+def _state_bytes(split: Any) -> int:
+    """One clip's state on disk: float16, as state_files.as_stored keeps them, and the file's header."""
+    config = split.encoder.config
+    return config.max_source_positions * config.d_model * 2 + 128
+
+
+def _room(cache: Any, limit_mb: int) -> float:
+    """What the state cache may still take under `[training].cache_limit_mb` (0: no limit)."""
+    return limit_mb * disk.MB - disk.folder_size(cache.root) if limit_mb > 0 else float("inf")
+
+
+def _within_limit(clips: list, cache: Any, split: Any, limit_mb: int) -> list:
+    """The leading clips whose states, where not cached yet, fit under the cache's limit. A run cuts the cache
+    to its limit when it ends; a warm-up filling it past that would only be cut again after the next run, and
+    every run's end would encode the same clips again. A run computes what the warm-up left out."""
+    from stt.finetune.state_files import audio_key
+
+    room, each, kept = _room(cache, limit_mb), _state_bytes(split), []
+    missing = set(cache.missing([audio_key(c.audio) for c in clips]))
+    for clip in clips:
+        if audio_key(clip.audio) in missing:
+            if room < each:
+                break
+            room -= each
+        kept.append(clip)
+    return kept
+
+
+def _tails(split: Any, cache: Any, keys: list[str], device: str, batch_size: int, limit_mb: int) -> None:
     """The top's tails of the built-in clips, which a run would otherwise compute first
-    (stt/finetune/run_inputs.prepare); only the current top's are kept."""
+    (stt/finetune/run_inputs.prepare); only the current top's are kept, and only as many as the cache's limit allows."""
     from stt.finetune.run_inputs import make_tails, warm_tails_dir
     from stt.finetune.state_files import FrozenTail, keep_only
 
     folder = warm_tails_dir(cache, split)
     keep_only(folder.parent, folder.name)
     folder.mkdir(parents=True, exist_ok=True)
-    if FrozenTail.fits(split, len(keys), folder):
-        make_tails(cache, FrozenTail(split, folder / "tail", keep_free_mb=cache.keep_free_mb), keys, device,
-                   batch_size, lambda done, total: None)
+    tail = FrozenTail(split, folder / "tail", keep_free_mb=cache.keep_free_mb)
+    fit = _room(cache, limit_mb) // (split.trained_layers * _state_bytes(split))
+    todo = tail.missing(keys)[:int(max(0, min(fit, len(keys))))]
+    if FrozenTail.fits(split, len(todo), folder):
+        make_tails(cache, tail, todo, device, batch_size, lambda done, total: None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,6 +91,8 @@ def _look(tmp: Path, model: Path, db: Path, port: int) -> dict[str, Any]:
         fingerprints = conn.execute("SELECT COUNT(*), COUNT(DISTINCT model_fingerprint) "
                                     "FROM s2s_app_suggestions").fetchone()
         unreviewed = conn.execute("SELECT COUNT(*) FROM s2s_training_data WHERE is_reviewed IS NOT 1").fetchone()[0]
+        app_tables = conn.execute("SELECT SUM(d.pgsize) FROM dbstat d JOIN sqlite_schema s ON s.name = d.name "
+                                  "WHERE s.tbl_name LIKE 's2s_app%'").fetchone()[0] or 0
     beside = sorted(p.name[len(model.name):] for p in tmp.iterdir() if p.name.startswith(model.name))
     return {"model_mb": used["model_bytes"] / MB, "versions_mb": used["versions_bytes"] / MB,
             "versions": len(list(store.versions_dir(model).iterdir())),
@@ -98,6 +100,7 @@ def _look(tmp: Path, model: Path, db: Path, port: int) -> dict[str, Any]:
             "heard_mb": disk.folder_size(store.heard_dir(model)) / MB,
             "suggestions": fingerprints[0], "suggestion_models": fingerprints[1], "unreviewed": unreviewed,
             "database_mb": sum(p.stat().st_size for p in tmp.glob("database.db*")) / MB,
+            "app_tables_kb": app_tables / 1024,
             "scratch": [name for name in beside if name not in EXPECTED_BESIDE] + _scratch(tmp / "tmp")}
 
 
@@ -160,17 +163,18 @@ def _verdicts(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[str]
             f"scratch left beside the model or in TMPDIR: {', '.join(scratch) if scratch else 'none'}",
             f"{sum(r['deployed'] for r in rows)} of {len(rows)} clicks deployed; database "
             f"{rows[0]['database_mb']:.1f} MB after the first, {rows[-1]['database_mb']:.1f} MB after the last "
-            f"(the recordings themselves: {rows[-1]['reviewed'] + rows[-1]['unreviewed']} rows)"]
+            f"({rows[-1]['reviewed'] + rows[-1]['unreviewed']} recordings), of which the app's own tables (runs, "
+            f"their items, suggestions) {rows[0]['app_tables_kb']:.0f} KB and {rows[-1]['app_tables_kb']:.0f} KB"]
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
     head = ("| click | reviewed | outcome | seconds | model MB | versions (MB) | state cache MB | heard MB "
-            "| suggestions (models) | unreviewed | database MB |\n|" + "---|" * 11)
+            "| suggestions (models) | unreviewed | database MB (app's tables KB) |\n|" + "---|" * 11)
     return "\n".join([head] + [
         f"| {r['run']} | {r['reviewed']} | {r['outcome']}{' (deployed)' if r['deployed'] else ''} | {r['seconds']:.0f} "
         f"| {r['model_mb']:.0f} | {r['versions']} ({r['versions_mb']:.0f}) | {r['state_cache_mb']:.1f} "
         f"| {r['heard_mb']:.2f} | {r['suggestions']} ({r['suggestion_models']}) | {r['unreviewed']} "
-        f"| {r['database_mb']:.1f} |" for r in rows])
+        f"| {r['database_mb']:.1f} ({r['app_tables_kb']:.0f}) |" for r in rows])
 
 
 def main() -> None:

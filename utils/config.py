@@ -171,7 +171,7 @@ class TrainingConfig:
                                          "disagreement and the suggestions follow it.")
     cache_limit_mb: int = setting(2048, "Most the encoder-state cache beside the model may hold (MB) after a run; "
                                   "the clips least recently used go first, and a later run computes them again "
-                                  "if it needs them. 0: no limit.",
+                                  "if it needs them. The warm-up fills it no further. 0: no limit.",
                                   (lambda v: v >= 0, "a size in MB, 0 or more (0: no limit)"))
     versions_kept: int = setting(3, "How many earlier model versions are kept for rollback.",
                                  (lambda v: v >= 1, "a count of at least 1"))

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from utils import audio, database
+from utils import audio, audio_meta_rows, database
 from utils.config import AudioConfig
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def measure(conn: sqlite3.Connection, item_id: int, length: int, cfg: AudioConfi
     except audio.AudioError as exc:
         row = {"mime": None, "duration_s": None, "sample_rate": None, "error": str(exc)}
     try:
-        database.store_audio_meta(conn, item_id, length, row["mime"], row["duration_s"], row["sample_rate"],
+        audio_meta_rows.store(conn, item_id, length, row["mime"], row["duration_s"], row["sample_rate"],
                                   row["error"], audio.pcm_settings(cfg) if audio.sniff(blob or b"") == "pcm" else None)
     except sqlite3.OperationalError as exc:
         # A cache write losing to the assistant's lock is harmless: computed again next time.
@@ -37,7 +37,7 @@ def measure(conn: sqlite3.Connection, item_id: int, length: int, cfg: AudioConfi
 
 def measure_missing(conn: sqlite3.Connection, ids: Iterable[int], cfg: AudioConfig) -> None:
     """Facts for those of `ids` never measured; items deleted meanwhile are passed over."""
-    for item_id in database.ids_without_audio_meta(conn, ids):
+    for item_id in audio_meta_rows.ids_without(conn, ids):
         try:
             measure(conn, item_id, database.audio_length(conn, item_id), cfg)
         except database.NotFound:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -364,45 +364,6 @@ def next_unreviewed_ranked(conn: sqlite3.Connection, ranking: Ranking, skip_id: 
         join_params + [skip_id],
     ).fetchone()
     return row[0] if row else None
-
-
-def cached_audio_meta(conn: sqlite3.Connection, item_id: int, blob_length: int) -> sqlite3.Row | None:
-    """Audio facts computed earlier, valid while the blob keeps the same length."""
-    return conn.execute(
-        "SELECT mime, duration_s, sample_rate, error FROM s2s_app_audio_meta WHERE item_id = ? AND blob_length = ?",
-        (item_id, blob_length),
-    ).fetchone()
-
-
-def store_audio_meta(
-    conn: sqlite3.Connection, item_id: int, blob_length: int, mime: str | None,
-    duration_s: float | None, sample_rate: int | None, error: str | None, pcm_settings: str | None = None,
-) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO s2s_app_audio_meta(item_id, blob_length, mime, duration_s, sample_rate, error, "
-        "pcm_settings) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (item_id, blob_length, mime, duration_s, sample_rate, error, pcm_settings),
-    )
-
-
-def forget_pcm_facts_unlike(path: Path, settings: str, busy_timeout_ms: int = 5000) -> None:
-    """Drop raw PCM clips' facts measured under other [audio] settings: a clip refused as f32le read as
-    s16le is measured again, and usable again, once the setting fits."""
-    conn = connect(path, busy_timeout_ms)
-    try:
-        conn.execute("DELETE FROM s2s_app_audio_meta WHERE pcm_settings IS NOT NULL AND pcm_settings <> ?",
-                     (settings,))
-    finally:
-        conn.close()
-
-
-def ids_without_audio_meta(conn: sqlite3.Connection, ids: Iterable[int]) -> list[int]:
-    ids = list(ids)
-    if not ids:
-        return []
-    marks = ",".join("?" * len(ids))
-    have = {r[0] for r in conn.execute(f"SELECT item_id FROM s2s_app_audio_meta WHERE item_id IN ({marks})", ids)}
-    return [i for i in ids if i not in have]
 
 
 def insert_item(conn: sqlite3.Connection, transcript: str | None, audio: bytes | None,

@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from stt.finetune.data import Sample
-from utils import audio, database, runs, training_sets
+from utils import audio, audio_meta_rows, database, runs, training_sets
 from utils.columns import INVALID_TEXT
 from utils.config import Config
 
@@ -55,7 +55,7 @@ def _remember(conn: sqlite3.Connection, item_id: int, blob: bytes, cfg: Config, 
     """Store what a run found out about a clip, like the editor's own check, so it stops counting as pending."""
     pcm = audio.pcm_settings(cfg.audio) if audio.sniff(blob or b"") == "pcm" else None
     try:
-        database.store_audio_meta(conn, item_id, len(blob or b""), mime, seconds, rate, error, pcm)
+        audio_meta_rows.store(conn, item_id, len(blob or b""), mime, seconds, rate, error, pcm)
     except sqlite3.OperationalError:
         pass  # the assistant held the lock: the next run finds out again
 

@@ -31,7 +31,7 @@ from training.src import (
     security,
     write_gate,
 )
-from utils import audio, database
+from utils import audio, audio_meta_rows, database
 from utils.config import Config, load_config
 
 WWW = Path(__file__).resolve().parent.parent / "www"
@@ -69,7 +69,8 @@ def create_app(config: Config | None = None) -> Flask:
     # 2. Open the shared database; create and migrate every table the app uses (utils/schema.py), and drop
     #    raw PCM facts measured under other [audio] settings.
     database.init_db(cfg.database.path, cfg.database.busy_timeout_ms)
-    database.forget_pcm_facts_unlike(cfg.database.path, audio.pcm_settings(cfg.audio), cfg.database.busy_timeout_ms)
+    audio_meta_rows.forget_pcm_facts_unlike(cfg.database.path, audio.pcm_settings(cfg.audio),
+                                            cfg.database.busy_timeout_ms)
     # 3. Runs that died while the app was down show as failed; a model swap cut short is repaired, and a
     #    deploy whose notice to the assistant was never written is announced now.
     jobs.recover(cfg)

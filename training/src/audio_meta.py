@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 
 from training.src import current
-from utils import audio_facts, database, training_sets
+from utils import audio_facts, audio_meta_rows, database, training_sets
 
 log = logging.getLogger(__name__)
 _filling = threading.Lock()
@@ -24,7 +24,7 @@ MEASURE_IN_REQUEST = 100
 def describe(app: Flask, conn: sqlite3.Connection, item_id: int) -> dict[str, Any]:
     """`audio_mime`, `duration_s`, `sample_rate` and `audio_error` (None when the audio is fine)."""
     length = database.audio_length(conn, item_id)
-    row = database.cached_audio_meta(conn, item_id, length)
+    row = audio_meta_rows.cached(conn, item_id, length)
     if row is None:
         row = audio_facts.measure(conn, item_id, length, current.config(app).audio)
     return {

@@ -146,7 +146,8 @@ class TrainingConfig:
                                   (_fraction, "a fraction 0-1"))
     weight_decay: float = setting(0.01, "AdamW's weight decay.", (_fraction, "a fraction 0-1"))
     seed: int = setting(42, "Seeds the order of the training clips and any random start (dropout, LoRA), so a "
-                        "run can be repeated. The held-out split does not use it: it is a fixed hash of each "
+                        "run can be repeated (on a CPU training runs on deterministic kernels: the same clips "
+                        "train the same model). The held-out split does not use it: it is a fixed hash of each "
                         "item's id, so an item held out once stays held out.")
     heldout_fraction: float = setting(0.1, "Share of reviewed items kept out of training to measure WER.",
                                       (_fraction, "a fraction 0-1"))

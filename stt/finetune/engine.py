@@ -20,7 +20,8 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,27 @@ def _seed(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+@contextmanager
+def repeatable(device: str) -> Iterator[None]:
+    """The same clips and settings train the same weights on a CPU. Without this two clicks of the same data
+    differed in the seventh digit of their losses (a backward kernel's threads adding in any order); the
+    int8 model the assistant decodes turns that into other words on the clips at the edge of its
+    temperature fallback (sounds without speech written as words by one click and not the other, a
+    deploy refused by one and made by the other). Costs nothing measurable; on CUDA, where deterministic
+    kernels need settings of their own and cost more, left as it is."""
+    if device != "cpu":
+        yield
+        return
+    was, filled = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = False  # only a debugging aid, and it costs time
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was)
+        torch.utils.deterministic.fill_uninitialized_memory = filled
+
+
 def load_model(model_dir: Path, device: str) -> tuple[Any, Any]:
     """(processor, model) on `device`, with a sentence saying what to do when the folder is incomplete."""
     try:
@@ -152,7 +174,7 @@ def fine_tune(model_dir: Path, out_dir: Path, clips: list[Sample], watched: dict
         processor, model = load_model(model_dir, device)
     groups = {name: list(gate_watched(group) if name == "ordinary" else group)
               for name, group in watched.items() if group}
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, repeatable(device):
         result = _run(model, processor, mode, device, Path(out_dir), clips, list(rehearsal), groups, cfg,
                       Path(cache_dir) if cache_dir else Path(scratch) / "states", Path(scratch), report, clock,
                       language, keep_free_mb)

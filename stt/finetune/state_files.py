@@ -100,6 +100,12 @@ def save_whole(final: Path, array: np.ndarray, keep_free_mb: int = disk.AUTO) ->
         raise
 
 
+def state_bytes(split: EncoderSplit) -> int:
+    """One clip's encoder state as `as_stored` keeps it (float16), without the file's header."""
+    config = split.encoder.config
+    return config.max_source_positions * config.d_model * 2
+
+
 def as_stored(state: torch.Tensor) -> np.ndarray:
     """A state as the caches keep it: float16, half the disk of float32 (distil-small.en: 2.3 MB a clip
     instead of 4.6). Measured on tiny.en (docs/performance.md, "Encoder states in float16"): decoding 80
@@ -175,8 +181,7 @@ class FrozenTail(_NpyFolder):
     def fits(split: EncoderSplit, clips: int, folder: Path) -> bool:
         """Whether `clips` clips' tails take under half the free space of `folder`'s disk. A run that would
         fill it (thousands of clips of distil-small.en: 6.9 MB each) trains on the full window instead."""
-        config = split.encoder.config
-        needed = clips * split.trained_layers * config.max_source_positions * config.d_model * 2
+        needed = clips * split.trained_layers * state_bytes(split)
         return needed < shutil.disk_usage(folder).free / 2
 
     def put(self, keys: Sequence[str], states: torch.Tensor) -> None:

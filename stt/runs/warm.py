@@ -163,10 +163,8 @@ def refused(model_path: Path) -> str | None:
         return None
 
 
-def _state_bytes(split: Any) -> int:
-    """One clip's state on disk: float16, as state_files.as_stored keeps them, and the file's header."""
-    config = split.encoder.config
-    return config.max_source_positions * config.d_model * 2 + 128
+# An .npy file's header, beside the state itself (state_files.state_bytes).
+NPY_HEADER = 128
 
 
 def _room(cache: Any, limit_mb: int) -> float:
@@ -178,12 +176,13 @@ def _within_limit(clips: list, cache: Any, split: Any, limit_mb: int) -> list:
     """The leading clips whose states, where not cached yet, fit under the cache's limit. A run cuts the cache
     to its limit when it ends; a warm-up filling it past that would only be cut again after the next run, and
     every run's end would encode the same clips again. A run computes what the warm-up left out."""
-    from stt.finetune.state_files import audio_key
+    from stt.finetune.state_files import audio_key, state_bytes
 
-    room, each, kept = _room(cache, limit_mb), _state_bytes(split), []
-    missing = set(cache.missing([audio_key(c.audio) for c in clips]))
-    for clip in clips:
-        if audio_key(clip.audio) in missing:
+    room, each, kept = _room(cache, limit_mb), state_bytes(split) + NPY_HEADER, []
+    keys = [audio_key(c.audio) for c in clips]
+    missing = set(cache.missing(keys))
+    for clip, key in zip(clips, keys):
+        if key in missing:
             if room < each:
                 break
             room -= each
@@ -195,13 +194,13 @@ def _tails(split: Any, cache: Any, keys: list[str], device: str, batch_size: int
     """The top's tails of the built-in clips, which a run would otherwise compute first
     (stt/finetune/run_inputs.prepare); only the current top's are kept, and only as many as the cache's limit allows."""
     from stt.finetune.run_inputs import make_tails, warm_tails_dir
-    from stt.finetune.state_files import FrozenTail, keep_only
+    from stt.finetune.state_files import FrozenTail, keep_only, state_bytes
 
     folder = warm_tails_dir(cache, split)
     keep_only(folder.parent, folder.name)
     folder.mkdir(parents=True, exist_ok=True)
     tail = FrozenTail(split, folder / "tail", keep_free_mb=cache.keep_free_mb)
-    fit = _room(cache, limit_mb) // (split.trained_layers * _state_bytes(split))
+    fit = _room(cache, limit_mb) // (split.trained_layers * (state_bytes(split) + NPY_HEADER))
     todo = tail.missing(keys)[:int(max(0, min(fit, len(keys))))]
     if FrozenTail.fits(split, len(todo), folder):
         make_tails(cache, tail, todo, device, batch_size, lambda done, total: None)
